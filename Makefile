@@ -1,0 +1,47 @@
+# Set-up and entry points. Every target creates (or reuses) the virtual environment first.
+#
+# The environment lives outside the checkout, keyed on a hash of the requirement files, so a
+# fresh clone (CI) reuses it when the requirements did not change: $(VENV_CACHE)/venv-<hash>.
+# The project itself is (re)installed in editable mode on every call (a second or two).
+
+PYTHON     ?= python3
+VENV_CACHE ?= $(HOME)/.cache/knas-studio
+REQ_HASH   := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+VENV       := $(VENV_CACHE)/venv-$(REQ_HASH)
+ARCHS      ?= 20
+DATASET    ?= cifar10
+
+.PHONY: venv run test lint bench clean-venv
+
+# PIP_FIND_LINKS is cleared so pip takes torch and torchvision as a matching pair from the
+# package index (a local CPU-only torch wheel would not match PyPI's torchvision build).
+$(VENV)/.complete: requirements.txt requirements-dev.txt
+	rm -rf "$(VENV)"
+	mkdir -p "$(VENV_CACHE)"
+	$(PYTHON) -m venv "$(VENV)"
+	PIP_FIND_LINKS= "$(VENV)/bin/pip" install --quiet --upgrade pip
+	PIP_FIND_LINKS= "$(VENV)/bin/pip" install --quiet -r requirements-dev.txt
+	touch "$@"
+
+venv: $(VENV)/.complete
+	ln -sfn "$(VENV)" .venv
+	.venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
+
+## Main job: score a seeded sample of NAS-Bench-201 architectures and correlate with the benchmark.
+run: venv
+	.venv/bin/knas score --archs $(ARCHS) --dataset $(DATASET) --proxies knas,nasi,synflow,naswot,params --out knas-scores.jsonl
+	.venv/bin/knas correlate knas-scores.jsonl --dataset $(DATASET)
+
+## Test suite (CI calls this with CI=true).
+test: venv
+	.venv/bin/python -m pytest -q
+
+lint: venv
+	.venv/bin/ruff check knas_core knas_cli benchmarks tests
+
+## Real-size benchmark (about an hour on 2 CPU cores); see docs/RESULTS.md.
+bench: venv
+	.venv/bin/python benchmarks/correlation.py --archs 500 --seed 0 --out-dir benchmarks/out
+
+clean-venv:
+	rm -rf "$(VENV)" .venv

@@ -1,0 +1,1 @@
+"""The ``knas`` command line."""
