@@ -1,0 +1,37 @@
+"""Shared fixtures: the benchmark table, small networks, deterministic batches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from knas_core.data import load_source
+from knas_core.groundtruth import GroundTruth
+from knas_core.spaces import get_space
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+SMALL = {"C": 4, "N": 1}
+
+
+@pytest.fixture(scope="session")
+def truth() -> GroundTruth:
+    return GroundTruth.load()
+
+
+@pytest.fixture(scope="session")
+def space(truth: GroundTruth):
+    return get_space("nb201", archs_in_index_order=truth.archs)
+
+
+@pytest.fixture(scope="session")
+def cifar10():
+    return load_source("cifar10")
+
+
+@pytest.fixture()
+def small_model(space):
+    def make(arch: str = ARCH, seed: int = 0, num_classes: int = 10, **options):
+        torch.manual_seed(seed)
+        return space.build_model(arch, num_classes, **{**SMALL, **options}).train()
+
+    return make
