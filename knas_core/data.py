@@ -1,0 +1,206 @@
+"""Mini-batches for scoring: shared npz subsets, torchvision CIFAR folders, ImageFolder
+directories, or synthetic Gaussian inputs. The same seed gives the same batch.
+
+Look-up order for data roots: explicit ``data_dir``, ``$KNAS_DATA_DIR``, ``./data``,
+``../shared/data`` (see :mod:`knas_core.paths`). Ground truth lives in
+:mod:`knas_core.groundtruth` and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from knas_core.groundtruth import DATASETS, GroundTruth, canonical_dataset
+from knas_core.paths import DataNotFoundError, candidate_roots, find_data
+
+NUM_CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
+IMAGE_SIZE: dict[str, int] = {"cifar10": 32, "cifar100": 32, "imagenet16-120": 16}
+# Per-channel mean/std in pixel units, as in the NAS-Bench-201 training pipeline.
+_MEAN_STD: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar10": ((125.3, 123.0, 113.9), (63.0, 62.1, 66.7)),
+    "cifar100": ((129.3, 124.1, 112.4), (68.2, 65.4, 70.4)),
+    "imagenet16-120": ((122.68, 116.66, 104.01), (63.22, 61.26, 65.09)),
+}
+NPZ_SUBSETS: dict[str, str] = {"cifar10": "cifar10/cifar10_10k_2k.npz",
+                               "cifar100": "cifar100/cifar100_subset.npz"}
+TORCHVISION_FOLDERS: dict[str, str] = {"cifar10": "cifar-10-batches-py",
+                                       "cifar100": "cifar-100-python"}
+SOURCES = ("auto", "npz", "torchvision", "imagefolder", "synthetic")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A labelled mini-batch.
+
+    ``inputs``: ``(B, 3, H, W)`` float32, normalised; ``targets``: ``(B,)`` int64 in
+    ``[0, num_classes)``.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    num_classes: int
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.inputs.to(device), self.targets.to(device), self.num_classes)
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+
+class ImageSource(ABC):
+    """A finite, indexable set of labelled images for one dataset."""
+
+    def __init__(self, dataset: str) -> None:
+        self.dataset = canonical_dataset(dataset)
+        self.num_classes = NUM_CLASSES[self.dataset]
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def take(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised ``(len(indices), 3, H, W)`` images and their labels."""
+
+    def batch(self, batch_size: int, seed: int) -> Batch:
+        """``batch_size`` images drawn without replacement by ``seed`` (deterministic)."""
+        if batch_size < 1:
+            raise ValueError(f"batch size must be positive, got {batch_size}")
+        if batch_size > len(self):
+            raise ValueError(f"batch size {batch_size} exceeds the {len(self)} images available")
+        idx = np.sort(np.random.default_rng(seed).choice(len(self), batch_size, replace=False))
+        x, y = self.take(idx)
+        return Batch(x, y, self.num_classes)
+
+    def _normalise(self, uint8_nhwc: np.ndarray) -> torch.Tensor:
+        mean, std = _MEAN_STD[self.dataset]
+        x = torch.from_numpy(np.ascontiguousarray(uint8_nhwc)).float().permute(0, 3, 1, 2)
+        return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+
+
+class ArraySource(ImageSource):
+    """Images held in memory as ``(N, H, W, 3)`` uint8 with integer labels."""
+
+    def __init__(self, dataset: str, images: np.ndarray, labels: np.ndarray) -> None:
+        super().__init__(dataset)
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"images must be (N, H, W, 3), got {images.shape}")
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.min() < 0 or labels.max() >= self.num_classes:
+            raise ValueError(f"labels must lie in [0, {self.num_classes}) for {self.dataset}")
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def take(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._normalise(self.images[indices]), torch.from_numpy(self.labels[indices])
+
+
+def npz_source(dataset: str, path: str | os.PathLike[str], split: str = "train") -> ArraySource:
+    """The shared subsets: arrays ``x_<split>`` (N, 32, 32, 3) uint8 and ``y_<split>``."""
+    with np.load(path, allow_pickle=False) as z:
+        return ArraySource(dataset, z[f"x_{split}"], z[f"y_{split}"])
+
+
+def torchvision_source(dataset: str, root: str | os.PathLike[str], split: str = "train") -> ArraySource:
+    """A torchvision CIFAR folder (``cifar-10-batches-py`` / ``cifar-100-python`` under ``root``)."""
+    from torchvision import datasets
+
+    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[canonical_dataset(dataset)]
+    ds = cls(str(root), train=(split == "train"), download=False)
+    return ArraySource(dataset, np.asarray(ds.data), np.asarray(ds.targets))
+
+
+class ImageFolderSource(ImageSource):
+    """An ``ImageFolder`` directory (one sub-folder per class), resized to the dataset's size."""
+
+    def __init__(self, dataset: str, root: str | os.PathLike[str]) -> None:
+        super().__init__(dataset)
+        from torchvision import datasets, transforms
+
+        size = IMAGE_SIZE[self.dataset]
+        self.folder = datasets.ImageFolder(
+            str(root), transform=transforms.Compose([
+                transforms.Resize((size, size)), transforms.PILToTensor()]))
+        if len(self.folder.classes) > self.num_classes:
+            raise ValueError(f"{root}: {len(self.folder.classes)} classes, more than the "
+                             f"{self.num_classes} outputs of a {self.dataset} network")
+
+    def __len__(self) -> int:
+        return len(self.folder)
+
+    def take(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        items = [self.folder[int(i)] for i in indices]
+        images = torch.stack([img for img, _ in items]).permute(0, 2, 3, 1).numpy()
+        return self._normalise(images), torch.tensor([lbl for _, lbl in items], dtype=torch.int64)
+
+
+class SyntheticSource(ImageSource):
+    """Standard-normal inputs and uniform labels, e.g. for ImageNet16-120 (no images here)."""
+
+    def __init__(self, dataset: str, size: int = 100_000) -> None:
+        super().__init__(dataset)
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def batch(self, batch_size: int, seed: int) -> Batch:
+        if batch_size < 1:
+            raise ValueError(f"batch size must be positive, got {batch_size}")
+        g = torch.Generator().manual_seed(seed)
+        side = IMAGE_SIZE[self.dataset]
+        x = torch.randn(batch_size, 3, side, side, generator=g)
+        y = torch.randint(0, self.num_classes, (batch_size,), generator=g)
+        return Batch(x, y, self.num_classes)
+
+    def take(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError("synthetic inputs are drawn per batch")
+
+
+def load_source(dataset: str, source: str = "auto", data_dir: str | os.PathLike[str] | None = None,
+                split: str = "train") -> ImageSource:
+    """Open the images for ``dataset``.
+
+    ``source``: ``npz`` (shared subsets), ``torchvision`` (CIFAR python folders),
+    ``imagefolder`` (``data_dir`` is the folder), ``synthetic``, or ``auto``: ImageNet16-120
+    -> synthetic; CIFAR -> the npz subset if found, else a torchvision folder.
+    Raises :class:`DataNotFoundError` with the places searched when nothing is found.
+    """
+    ds = canonical_dataset(dataset)
+    if source not in SOURCES:
+        raise ValueError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
+    if source == "synthetic" or (source == "auto" and ds == "imagenet16-120"):
+        return SyntheticSource(ds)
+    if source == "imagefolder":
+        if data_dir is None:
+            raise DataNotFoundError("--data-source imagefolder needs --data-dir pointing at the folder")
+        if not Path(data_dir).is_dir():
+            raise DataNotFoundError(f"image folder {str(data_dir)!r} does not exist")
+        return ImageFolderSource(ds, data_dir)
+    if ds not in NPZ_SUBSETS:
+        raise DataNotFoundError(f"no images for {ds}; use --data-source synthetic or imagefolder")
+    if source in ("auto", "npz"):
+        try:
+            return npz_source(ds, find_data(NPZ_SUBSETS[ds], data_dir), split)
+        except DataNotFoundError:
+            if source == "npz":
+                raise
+    folder = TORCHVISION_FOLDERS[ds]
+    for root in candidate_roots(data_dir):
+        if (root / folder).is_dir():
+            return torchvision_source(ds, root, split)
+    tried = ", ".join(str(r) for r in candidate_roots(data_dir))
+    raise DataNotFoundError(f"no {ds} images ({NPZ_SUBSETS[ds]} or {folder}/) in: {tried}; "
+                            "pass --data-dir DIR or set KNAS_DATA_DIR")
+
+
+__all__ = ["DATASETS", "IMAGE_SIZE", "NUM_CLASSES", "SOURCES", "ArraySource", "Batch",
+           "DataNotFoundError", "GroundTruth", "ImageFolderSource", "ImageSource",
+           "SyntheticSource", "load_source", "npz_source", "torchvision_source"]

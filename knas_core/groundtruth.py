@@ -1,0 +1,113 @@
+"""Ground-truth accuracies of the NAS-Bench-201 space.
+
+Two sources give the same :class:`GroundTruth` frame (one row per official index):
+
+* the shared table ``nb201/nb201_accuracies.csv`` (found by the data look-up order);
+* an official NAS-Bench-201 ``.pth`` through the ``nas-bench-201`` package (``nas_201_api``).
+
+Columns: ``arch``, ``<ds>_{valid,test}_acc``, ``<ds>_valid_acc_12ep``, ``params_mb_<ds>`` for
+``ds`` in ``cifar10``, ``cifar100``, ``imagenet16_120``. Accuracies are percentages.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from knas_core.paths import find_data
+
+TABLE_PATH = "nb201/nb201_accuracies.csv"
+
+#: Canonical dataset names and their column prefixes in the table.
+DATASETS: dict[str, str] = {"cifar10": "cifar10", "cifar100": "cifar100",
+                            "imagenet16-120": "imagenet16_120"}
+METRICS: dict[str, str] = {"test": "test_acc", "valid": "valid_acc", "valid_12ep": "valid_acc_12ep"}
+
+
+def canonical_dataset(name: str) -> str:
+    """Normalise a dataset name (``ImageNet16-120``, ``imagenet16_120`` -> ``imagenet16-120``)."""
+    key = name.strip().lower().replace("_", "-")
+    if key not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return key
+
+
+def accuracy_column(dataset: str, metric: str = "test") -> str:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    return f"{DATASETS[canonical_dataset(dataset)]}_{METRICS[metric]}"
+
+
+class GroundTruth:
+    """Benchmark accuracies indexed by official architecture index."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        if "arch" not in frame.columns:
+            raise ValueError("ground-truth frame needs an 'arch' column")
+        self.frame = frame.sort_index()
+
+    @classmethod
+    def from_csv(cls, path: str | os.PathLike[str]) -> GroundTruth:
+        frame = pd.read_csv(path)
+        if "index" not in frame.columns:
+            raise ValueError(f"{path}: expected an 'index' column")
+        return cls(frame.set_index("index"))
+
+    @classmethod
+    def load(cls, data_dir: str | os.PathLike[str] | None = None) -> GroundTruth:
+        """The shared table, found by the data look-up order (or in ``data_dir``)."""
+        return cls.from_csv(find_data(TABLE_PATH, data_dir))
+
+    @classmethod
+    def from_api(cls, api: Any) -> GroundTruth:
+        """Build the frame from a ``nas_201_api.NASBench201API`` (or an object with its methods).
+
+        Uses ``api.meta_archs`` for the index order, ``get_more_info(i, ds, hp=...)`` for
+        accuracies and ``get_cost_info(i, ds)['params']`` for sizes.
+        """
+        rows = []
+        for index, arch in enumerate(api.meta_archs):
+            row: dict[str, Any] = {"index": index, "arch": arch}
+            for ds, prefix in DATASETS.items():
+                api_ds = "ImageNet16-120" if ds == "imagenet16-120" else ds
+                valid_ds = "cifar10-valid" if ds == "cifar10" else api_ds
+                final = api.get_more_info(index, api_ds, hp="200", is_random=False)
+                valid = api.get_more_info(index, valid_ds, hp="200", is_random=False)
+                short = api.get_more_info(index, valid_ds, hp="12", is_random=False)
+                row[f"{prefix}_test_acc"] = final["test-accuracy"]
+                row[f"{prefix}_valid_acc"] = valid["valid-accuracy"]
+                row[f"{prefix}_valid_acc_12ep"] = short["valid-accuracy"]
+                row[f"params_mb_{prefix}"] = api.get_cost_info(index, api_ds)["params"]
+            rows.append(row)
+        return cls(pd.DataFrame(rows).set_index("index"))
+
+    @classmethod
+    def from_pth(cls, path: str | os.PathLike[str]) -> GroundTruth:
+        """Load an official NAS-Bench-201 ``.pth`` file with the ``nas-bench-201`` package."""
+        from nas_201_api import NASBench201API
+
+        return cls.from_api(NASBench201API(str(path), verbose=False))
+
+    @property
+    def archs(self) -> list[str]:
+        return self.frame["arch"].tolist()
+
+    @cached_property
+    def _index_of(self) -> dict[str, int]:
+        return {a: int(i) for i, a in zip(self.frame.index, self.frame["arch"])}
+
+    def index_of(self, arch: str) -> int:
+        return self._index_of[arch]
+
+    def accuracy(self, dataset: str, metric: str = "test") -> pd.Series:
+        """Accuracies (%) for every index, as a Series named after the column."""
+        return self.frame[accuracy_column(dataset, metric)]
+
+    def percentile(self, value: float, dataset: str, metric: str = "test") -> float:
+        """Share (0..100) of architectures whose accuracy is at most ``value``."""
+        acc = self.accuracy(dataset, metric).to_numpy()
+        return float(100.0 * np.mean(acc <= value))
