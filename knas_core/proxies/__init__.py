@@ -1,0 +1,39 @@
+"""Zero-cost proxies behind a registry: one module per proxy, ``@register_proxy`` in each.
+
+>>> from knas_core.proxies import get_proxy
+>>> get_proxy("knas").higher_is_better
+True
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from knas_core.proxies.base import Proxy, ProxyFn
+from knas_core.registry import Registry
+
+PROXIES: Registry[Proxy] = Registry("proxy")
+
+
+def register_proxy(name: str, *, higher_is_better: bool = True, needs_labels: bool = True,
+                   batch_size: int | None = None, reference: str = "") -> Callable[[ProxyFn], ProxyFn]:
+    """Decorator registering ``fn(model, batch) -> float`` as proxy ``name``."""
+    return PROXIES.decorator(name, lambda fn: Proxy(name, fn, higher_is_better, needs_labels,
+                                                    batch_size, reference))
+
+
+def get_proxy(name: str) -> Proxy:
+    return PROXIES.get(name)
+
+
+def proxy_names() -> list[str]:
+    return PROXIES.names()
+
+
+_BUILTIN = ("knas", "knas_official", "nasi", "eznas", "grad_norm", "snip", "grasp", "fisher",
+            "synflow", "jacob_cov", "naswot", "params", "flops")
+for _module in _BUILTIN:
+    importlib.import_module(f"knas_core.proxies.{_module}")
+
+__all__ = ["PROXIES", "Proxy", "get_proxy", "proxy_names", "register_proxy"]

@@ -1,0 +1,65 @@
+"""What a proxy is, and the helpers several proxies share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from knas_core.data import Batch
+
+ProxyFn = Callable[[nn.Module, Batch], float]
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """A registered zero-cost proxy.
+
+    Attributes:
+        name: registry key.
+        fn: ``fn(model, batch) -> float``; ``model`` is freshly initialised, in train mode,
+            on the batch's device, and may be modified (each call gets its own network).
+        higher_is_better: direction used by rankings and statistics.
+        needs_labels: whether ``batch.targets`` are used.
+        batch_size: the batch size the method prescribes, or ``None`` for the caller's.
+        reference: paper and equation the formula comes from.
+    """
+
+    name: str
+    fn: ProxyFn
+    higher_is_better: bool = True
+    needs_labels: bool = True
+    batch_size: int | None = None
+    reference: str = ""
+
+    @property
+    def summary(self) -> str:
+        doc = (self.fn.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    def __call__(self, model: nn.Module, batch: Batch) -> float:
+        return self.fn(model, batch)
+
+
+def prunable_layers(model: nn.Module) -> Iterator[nn.Module]:
+    """Conv2d and Linear layers: the units the zero-cost literature scores (Abdelfattah et al., 2021)."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            yield m
+
+
+def backward_cross_entropy(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """Zero gradients, then back-propagate the mean cross-entropy of ``batch``; returns the loss."""
+    model.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(model(batch.inputs), batch.targets)
+    loss.backward()
+    return loss.detach()
+
+
+def flat_grad(params: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate the ``.grad`` of ``params`` (zeros where a parameter got none)."""
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                      for p in params])

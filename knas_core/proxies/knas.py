@@ -1,0 +1,76 @@
+"""KNAS: the mean gradient kernel (Xu et al., "KNAS: Green Neural Architecture Search", ICML 2021).
+
+For per-sample loss gradients ``g_i = d l(f(x_i; theta), y_i) / d theta`` over *all* parameters,
+the Gram matrix is ``H_ij = <g_i, g_j>`` (Sec. 3, Eq. 4) and the score is its mean entry
+(the "MGM" hypothesis, Sec. 3.2)::
+
+    score = 1/n^2 * sum_ij <g_i, g_j> = || 1/n * sum_i g_i ||^2
+
+Per-sample means each sample is its own forward pass, as in the released code (batch size 1):
+BatchNorm normalises a sample by its own statistics. Two equivalent forms are provided:
+
+* :func:`knas_gram` builds the ``(n, n)`` Gram matrix from per-sample gradients
+  (``torch.func.vmap`` over ``torch.func.grad``): O(n * P) memory.
+* :func:`knas_mean_gradient` (the registered proxy) back-propagates the mean of the per-sample
+  losses once and returns the squared norm of that mean gradient: O(P) memory.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, replace_all_batch_norm_modules_, vmap
+
+from knas_core.data import Batch
+from knas_core.proxies import register_proxy
+
+
+def _per_sample_loss(model: nn.Module):
+    """``loss(params, buffers, x, y)`` for one sample ``x: (3, H, W)``, ``y: ()``."""
+
+    def loss(params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(model, (params, buffers), (x.unsqueeze(0),))
+        return F.cross_entropy(logits, y.unsqueeze(0))
+
+    return loss
+
+
+def _prepare(model: nn.Module) -> tuple[dict, dict]:
+    # BN running-statistics updates are in-place writes that vmap cannot batch; dropping them
+    # leaves BN in train mode using each sample's own statistics, as a batch-size-1 pass does.
+    replace_all_batch_norm_modules_(model)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+    return params, buffers
+
+
+def per_sample_gradients(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """Flattened per-sample gradients, shape ``(n, P)`` with ``P`` = number of parameters."""
+    params, buffers = _prepare(model)
+    grads = vmap(grad(_per_sample_loss(model)), in_dims=(None, None, 0, 0))(
+        params, buffers, batch.inputs, batch.targets)
+    n = len(batch)
+    return torch.cat([g.reshape(n, -1) for g in grads.values()], dim=1)
+
+
+def gradient_gram(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """The ``(n, n)`` Gram matrix ``H_ij = <g_i, g_j>`` of per-sample loss gradients (Eq. 4)."""
+    g = per_sample_gradients(model, batch).double()
+    return g @ g.T
+
+
+def knas_gram(model: nn.Module, batch: Batch) -> float:
+    """KNAS score as the mean entry of the gradient Gram matrix (Gram form)."""
+    return float(gradient_gram(model, batch).mean())
+
+
+@register_proxy("knas", reference="Xu et al. 2021 (KNAS), Sec. 3.2: mean of the gradient Gram matrix")
+def knas_mean_gradient(model: nn.Module, batch: Batch) -> float:
+    """KNAS mean gradient kernel ||mean_i g_i||^2 (one backward pass over per-sample losses)."""
+    params, buffers = _prepare(model)
+    trainable = {k: v.requires_grad_(True) for k, v in params.items()}
+    losses = vmap(_per_sample_loss(model), in_dims=(None, None, 0, 0))(
+        trainable, buffers, batch.inputs, batch.targets)
+    mean_grad = torch.autograd.grad(losses.mean(), list(trainable.values()), allow_unused=True)
+    return float(sum((g.double() ** 2).sum() for g in mean_grad if g is not None))

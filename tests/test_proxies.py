@@ -1,0 +1,284 @@
+"""Every registered proxy (looped, as timm does for models) plus formula checks on toy networks."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from knas_core.data import Batch
+from knas_core.proxies import PROXIES, get_proxy, proxy_names
+from knas_core.proxies.eznas import relu_conv_bn_blocks
+from knas_core.proxies.knas import gradient_gram, knas_gram, knas_mean_gradient
+from knas_core.proxies.knas_official import knas_official
+from knas_core.proxies.nasi import nasi_trace, penalised_trace
+from knas_core.proxies.synflow import synflow
+from knas_core.scoring import Scorer
+
+from .conftest import ARCH, SMALL
+
+ALL = proxy_names()
+# Proxies that only read the architecture (sizes), not weight values or data.
+STRUCTURAL = {"params", "flops"}
+
+
+@pytest.fixture(scope="module")
+def scorer(space, cifar10):
+    return Scorer("cifar10", space=space, source=cifar10, batch_size=16, seed=0,
+                  device="cpu", model_options=SMALL)
+
+
+def test_registry_has_the_issue_proxies():
+    assert set(ALL) >= {"knas", "knas_official", "nasi", "eznas", "grad_norm", "snip", "grasp",
+                        "fisher", "synflow", "jacob_cov", "naswot", "params", "flops"}
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_proxy_documents_itself(name):
+    proxy = get_proxy(name)
+    assert proxy.summary, f"{name} needs a docstring"
+    assert proxy.reference, f"{name} must cite its paper/equation"
+    assert isinstance(proxy.higher_is_better, bool)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_proxy_scores_and_is_deterministic(scorer, name):
+    first = scorer.score_one(ARCH, name)
+    assert first.ok, first.error
+    assert math.isfinite(first.value)
+    again = scorer.score_one(ARCH, name)
+    assert again.value == first.value
+    other = Scorer("cifar10", space=scorer.space, source=scorer.source, batch_size=16, seed=1,
+                   device="cpu", model_options=SMALL).score_one(ARCH, name)
+    if name in STRUCTURAL:
+        assert other.value == first.value
+    else:
+        assert other.value != first.value  # another seed: another init and batch
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_proxy_fails_cleanly_when_the_network_cannot_be_built(space, cifar10, name):
+    broken = Scorer("cifar10", space=space, source=cifar10, batch_size=16, device="cpu",
+                    model_options={"C": 0, "N": 1})
+    result = broken.score_one(ARCH, name)
+    assert result.value is None and "C >= 1" in result.error
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n not in STRUCTURAL])
+def test_every_proxy_reports_a_diverged_network_as_failure(space, cifar10, name, monkeypatch):
+    scorer = Scorer("cifar10", space=space, source=cifar10, batch_size=16, device="cpu",
+                    model_options=SMALL)
+    build = space.build_model
+
+    def corrupted(arch, num_classes, **options):
+        model = build(arch, num_classes, **options)
+        with torch.no_grad():
+            model.stem[0].weight.fill_(float("nan"))
+        return model
+
+    monkeypatch.setattr(space, "build_model", corrupted)
+    result = scorer.score_one(ARCH, name)
+    assert result.value is None
+    assert result.error
+
+
+# --- KNAS -------------------------------------------------------------------------------------
+
+def test_knas_gram_and_mean_gradient_forms_agree(small_model, cifar10):
+    batch = cifar10.batch(12, seed=0)
+    gram = knas_gram(small_model(), batch)
+    mean = knas_mean_gradient(small_model(), batch)
+    assert gram == pytest.approx(mean, rel=1e-5)
+
+
+def test_knas_equals_brute_force_batch_size_one_gradients(small_model, cifar10):
+    batch = cifar10.batch(6, seed=2)
+    model = small_model()
+    grads = []
+    for i in range(len(batch)):
+        model.zero_grad()
+        F.cross_entropy(model(batch.inputs[i:i + 1]), batch.targets[i:i + 1]).backward()
+        grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]).double())
+    g = torch.stack(grads)
+    expected_gram = g @ g.T
+    gram = gradient_gram(small_model(), batch)
+    assert torch.allclose(gram, expected_gram, rtol=1e-4, atol=1e-10)
+    assert torch.allclose(gram, gram.T)
+    assert torch.linalg.eigvalsh(gram).min() > -1e-8 * gram.abs().max()  # PSD
+    assert knas_mean_gradient(small_model(), batch) == pytest.approx(
+        float(g.mean(0).pow(2).sum()), rel=1e-4)
+
+
+def test_knas_official_matches_a_literal_transcription(small_model, cifar10):
+    batch = cifar10.batch(50, seed=0)
+    model = small_model()
+    stored: dict[str, list[torch.Tensor]] = {}
+    for k in range(50):  # the released loop, name by name
+        model.zero_grad()
+        F.cross_entropy(model(batch.inputs[k:k + 1]), batch.targets[k:k + 1]).backward()
+        taken = 0
+        for name, p in model.named_parameters():
+            if p.grad is None:
+                continue
+            if taken > 10:
+                break
+            if p.numel() < 50:
+                continue
+            taken += 1
+            stored.setdefault(name, []).append(p.grad.reshape(-1)[:100].clone())
+    expected = 0.0
+    for vectors in stored.values():
+        for i in range(50):
+            a = np.array([float(vectors[k][i]) for k in range(25)])
+            b = np.array([float(vectors[k][i]) for k in range(25, 50)])
+            expected += float(np.dot(a - a.mean(), b - b.mean())) / 2500
+    assert len(stored) == 11
+    assert knas_official(small_model(), batch) == pytest.approx(expected, rel=1e-6, abs=1e-15)
+
+
+def test_knas_official_needs_fifty_samples(small_model, cifar10):
+    with pytest.raises(ValueError, match="50 samples"):
+        knas_official(small_model(), cifar10.batch(10, seed=0))
+
+
+# --- NASI -------------------------------------------------------------------------------------
+
+def test_nasi_is_squared_norm_of_minibatch_gradient(small_model, cifar10):
+    batch = cifar10.batch(16, seed=0)
+    model = small_model()
+    loss = F.cross_entropy(model(batch.inputs), batch.targets)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    expected = sum(float(g.double().pow(2).sum()) for g in grads)
+    assert nasi_trace(small_model(), batch) == pytest.approx(expected, rel=1e-6)
+
+
+def test_nasi_penalty():
+    assert penalised_trace(3.0, mu=2.0, nu=5.0) == 3.0          # below nu: unchanged
+    assert penalised_trace(10.0, mu=2.0, nu=4.0) == 10.0 - 2.0 * 6.0
+    t = torch.tensor([1.0, 9.0], requires_grad=True)
+    r = penalised_trace(t, mu=1.5, nu=5.0)
+    r.sum().backward()
+    assert r.tolist() == [1.0, 9.0 - 1.5 * 4.0]
+    assert t.grad.tolist() == [1.0, 1.0 - 1.5]
+
+
+# --- zero-cost proxies on toy networks with hand-derivable values ------------------------------
+
+def _linear_batch(n=5, d=4, classes=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return Batch(torch.randn(n, d, generator=g), torch.randint(0, classes, (n,), generator=g), classes)
+
+
+def _two_layer(seed=0, bn=False):
+    torch.manual_seed(seed)
+    middle = [nn.BatchNorm1d(6)] if bn else []
+    return nn.Sequential(nn.Linear(4, 6, bias=False), *middle, nn.Linear(6, 3, bias=False))
+
+
+def test_synflow_of_a_linear_chain_is_depth_times_path_sum():
+    model = _two_layer()
+    w1, w2 = model[0].weight.detach().double().abs(), model[1].weight.detach().double().abs()
+    r = float(torch.ones(3, dtype=torch.float64) @ w2 @ w1 @ torch.ones(4, dtype=torch.float64))
+    assert synflow(model, _linear_batch()) == pytest.approx(2 * r, rel=1e-12)
+    # BatchNorm is removed, so a BN between the layers changes nothing.
+    with_bn = _two_layer(bn=True)
+    with torch.no_grad():
+        with_bn[0].weight.copy_(model[0].weight)
+        with_bn[2].weight.copy_(model[1].weight)
+    assert synflow(with_bn, _linear_batch()) == pytest.approx(2 * r, rel=1e-12)
+
+
+def test_grad_norm_and_snip_on_a_toy_network():
+    batch = _linear_batch()
+    model = _two_layer()
+    loss = F.cross_entropy(model(batch.inputs), batch.targets)
+    grads = torch.autograd.grad(loss, [model[0].weight, model[1].weight])
+    expected_norm = sum(float(g.norm()) for g in grads)
+    expected_snip = sum(float((g * w.detach()).abs().sum())
+                        for g, w in zip(grads, [model[0].weight, model[1].weight]))
+    assert get_proxy("grad_norm")(_two_layer(), batch) == pytest.approx(expected_norm, rel=1e-5)
+    assert get_proxy("snip")(_two_layer(), batch) == pytest.approx(expected_snip, rel=1e-5)
+
+
+def test_grasp_uses_the_hessian_gradient_product():
+    batch = _linear_batch()
+    model = _two_layer()
+    weights = (model[0].weight.detach().clone(), model[1].weight.detach().clone())
+
+    def loss_of(w1, w2):
+        return F.cross_entropy(batch.inputs @ w1.T @ w2.T, batch.targets)
+
+    g = torch.autograd.grad(loss_of(*[w.requires_grad_() for w in weights]), weights)
+    _, hg = torch.autograd.functional.hvp(loss_of, tuple(w.detach() for w in weights),
+                                          tuple(x.detach() for x in g))
+    expected = sum(float((-w * h).sum()) for w, h in zip(weights, hg))
+    assert get_proxy("grasp")(_two_layer(), batch) == pytest.approx(expected, rel=1e-4)
+
+
+def test_fisher_on_a_single_linear_layer():
+    batch = _linear_batch()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3, bias=False))
+    act = model(batch.inputs)
+    act.retain_grad()
+    F.cross_entropy(act, batch.targets).backward()
+    expected = float((0.5 * (act * act.grad).pow(2).mean(0)).sum())
+    torch.manual_seed(0)
+    value = get_proxy("fisher")(nn.Sequential(nn.Linear(4, 3, bias=False)), batch)
+    assert value == pytest.approx(expected, rel=1e-5)
+
+
+def test_jacob_cov_of_a_linear_model():
+    # A linear model has the same Jacobian for every sample: correlation matrix of ones,
+    # eigenvalues (n, 0, ..., 0).
+    batch = _linear_batch(n=5)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3))
+    jac_rows = model[0].weight.sum(0).repeat(5, 1)
+    assert torch.allclose(jac_rows[0], jac_rows[1])
+    k = 1e-5
+    v = np.array([5.0, 0, 0, 0, 0])
+    expected = -np.sum(np.log(v + k) + 1 / (v + k))
+    assert get_proxy("jacob_cov")(model, batch) == pytest.approx(expected, rel=1e-6)
+
+
+def test_naswot_is_logdet_of_hamming_kernel():
+    batch = _linear_batch(n=6, d=8)
+    model = nn.Sequential(nn.ReLU(), nn.Linear(8, 3))
+    codes = (batch.inputs > 0).numpy().astype(int)
+    hamming = (codes[:, None, :] != codes[None, :, :]).sum(-1)
+    kernel = codes.shape[1] - hamming
+    sign, logdet = np.linalg.slogdet(kernel.astype(float))
+    assert sign != 0
+    assert get_proxy("naswot")(model, batch) == pytest.approx(logdet, rel=1e-9)
+
+
+def test_eznas_blocks_and_range(small_model, cifar10):
+    model = small_model(N=2)
+    conv_edges = 3  # ARCH has three nor_conv edges
+    assert len(relu_conv_bn_blocks(model)) == 3 * 2 * conv_edges + 2 * 2
+    value = get_proxy("eznas")(small_model(N=2), cifar10.batch(16, seed=0))
+    widest = math.sqrt(16 * 16)  # B * C at the widest stage (C = 4 * 4)
+    assert 0.0 <= value <= widest
+
+
+def test_params_and_flops_count_the_network(space):
+    model = space.build_model(ARCH, 10)
+    batch = Batch(torch.zeros(2, 3, 32, 32), torch.zeros(2, dtype=torch.long), 10)
+    assert get_proxy("params")(model, batch) == sum(p.numel() for p in model.parameters())
+    stem_macs = 32 * 32 * 16 * 3 * 9
+    classifier_macs = 64 * 10
+    only_skip = space.build_model("|skip_connect~0|+|skip_connect~0|skip_connect~1|+"
+                                  "|skip_connect~0|skip_connect~1|skip_connect~2|", 10)
+    residual = (16 * 16 * 32 * 16 * 9 + 16 * 16 * 32 * 32 * 9 + 16 * 16 * 32 * 16
+                + 8 * 8 * 64 * 32 * 9 + 8 * 8 * 64 * 64 * 9 + 8 * 8 * 64 * 32)
+    assert get_proxy("flops")(only_skip, batch) == stem_macs + classifier_macs + residual
+    assert get_proxy("flops")(model, batch) > get_proxy("flops")(only_skip, batch)
+
+
+def test_direction_metadata():
+    assert all(PROXIES.get(n).higher_is_better for n in ALL)
+    assert not get_proxy("eznas").needs_labels and get_proxy("eznas").batch_size == 16
+    assert get_proxy("knas_official").batch_size == 50
