@@ -1,0 +1,62 @@
+"""Entry point of the ``knas`` command: sub-commands register themselves in ``COMMANDS``.
+
+Every expected failure (bad option, unknown proxy, malformed architecture, missing data)
+ends with exit status 2 and one line ``knas: error: ...`` saying what to do; an unexpected
+one with status 1 and one line (``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from knas_cli import correlate, score
+from knas_core.paths import DataNotFoundError
+from knas_core.registry import UnknownNameError
+from knas_core.spaces.base import InvalidArchitectureError
+
+COMMANDS = (score, correlate)
+
+
+class UsageError(Exception):
+    """A user mistake detected by a command; its message is shown as is."""
+
+
+EXPECTED = (UsageError, UnknownNameError, InvalidArchitectureError, DataNotFoundError,
+            FileNotFoundError, ValueError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="knas", description="KNAS Studio: training-free NAS.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of failures")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except EXPECTED as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"knas: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("knas: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the user, traceback on --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"knas: error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
