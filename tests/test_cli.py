@@ -106,3 +106,9 @@ def test_correlate_rejects_malformed_lines(tmp_path):
     bad.write_text('{"arch": "x", "scores": {}}\nnot json\n')
     proc = knas("correlate", str(bad))
     assert proc.returncode == 2 and "bad.jsonl:2" in proc.stderr
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_gpu_is_a_clear_error():
+    proc = knas("score", "--device", "cuda", "--archs", "1", *SMALL)
+    assert proc.returncode == 2 and "no CUDA GPU" in proc.stderr and "Traceback" not in proc.stderr
