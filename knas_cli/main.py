@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Sequence
 
 from knas_cli import correlate, score
+from knas_core.device import DeviceUnavailableError
 from knas_core.paths import DataNotFoundError
 from knas_core.registry import UnknownNameError
 from knas_core.spaces.base import InvalidArchitectureError
@@ -25,7 +26,7 @@ class UsageError(Exception):
 
 
 EXPECTED = (UsageError, UnknownNameError, InvalidArchitectureError, DataNotFoundError,
-            FileNotFoundError, ValueError)
+            DeviceUnavailableError, FileNotFoundError, ValueError)
 
 
 def build_parser() -> argparse.ArgumentParser:
