@@ -12,13 +12,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from knas_cli import correlate, score
+from knas_cli import correlate, score, workers
 from knas_core.device import DeviceUnavailableError
 from knas_core.paths import DataNotFoundError
 from knas_core.registry import UnknownNameError
 from knas_core.spaces.base import InvalidArchitectureError
 
-COMMANDS = (score, correlate)
+COMMANDS = (score, correlate, workers)
 
 
 class UsageError(Exception):
@@ -26,7 +26,7 @@ class UsageError(Exception):
 
 
 EXPECTED = (UsageError, UnknownNameError, InvalidArchitectureError, DataNotFoundError,
-            DeviceUnavailableError, FileNotFoundError, ValueError)
+            DeviceUnavailableError, FileNotFoundError, ValueError, ConnectionError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,257 @@
+"""The repository layer: every read and write that ``tasks/`` and ``app/`` make.
+
+Writes that may race between workers (architectures, scores, candidates, ground truth) are
+``INSERT ... ON CONFLICT DO NOTHING`` against the unique constraints, so concurrent or
+repeated work never duplicates a row. Progress counters are recomputed from the rows, so
+they add up whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from db.models import (
+    Architecture,
+    BenchmarkAccuracy,
+    ProxyScore,
+    Search,
+    SearchCandidate,
+    TrainingRun,
+    utcnow,
+)
+
+TERMINAL = ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class ScoreKey:
+    """Everything besides the architecture that determines a proxy value."""
+
+    proxy: str
+    dataset: str
+    batch_size: int
+    seed: int
+    device_type: str
+    model: str = ""
+
+    def as_filter(self) -> Any:
+        return and_(ProxyScore.proxy == self.proxy, ProxyScore.dataset == self.dataset,
+                    ProxyScore.batch_size == self.batch_size, ProxyScore.seed == self.seed,
+                    ProxyScore.device_type == self.device_type, ProxyScore.model == self.model)
+
+
+def _insert(session: Session):
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise NotImplementedError(f"unsupported database dialect {dialect!r}; use SQLite or PostgreSQL")
+
+
+def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows``, silently skipping those that violate a unique constraint."""
+    if rows:
+        session.execute(_insert(session)(model).values(list(rows)).on_conflict_do_nothing())
+
+
+# --- searches ---------------------------------------------------------------------------------
+
+def create_search(session: Session, config: dict[str, Any], name: str = "") -> Search:
+    search = Search(config=config, name=name or config.get("name", ""), status="queued", stage="queued")
+    session.add(search)
+    session.flush()
+    return search
+
+
+def get_search(session: Session, search_id: int, *, lock: bool = False) -> Search | None:
+    stmt = select(Search).where(Search.id == search_id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).first()
+
+
+def list_searches(session: Session, limit: int = 100, offset: int = 0) -> list[Search]:
+    return list(session.scalars(select(Search).order_by(Search.id.desc()).limit(limit).offset(offset)))
+
+
+def delete_search(session: Session, search_id: int) -> None:
+    search = get_search(session, search_id)
+    if search is not None:
+        session.query(SearchCandidate).filter(SearchCandidate.search_id == search_id).delete()
+        session.delete(search)
+
+
+def request_cancel(session: Session, search_id: int) -> Search | None:
+    """Set the cooperative cancel flag; a queued search is cancelled at once."""
+    search = get_search(session, search_id)
+    if search is None or search.status in TERMINAL:
+        return search
+    search.cancel_requested = True
+    if search.status == "queued":
+        mark_finished(session, search, "cancelled")
+    return search
+
+
+def cancel_requested(session: Session, search_id: int) -> bool:
+    return bool(session.scalar(select(Search.cancel_requested).where(Search.id == search_id)))
+
+
+def set_stage(session: Session, search: Search, stage: str, **fields: Any) -> None:
+    search.stage = stage
+    if search.status == "queued":
+        search.status = "running"
+        search.started_at = search.started_at or utcnow()
+    for key, value in fields.items():
+        setattr(search, key, value)
+    search.updated_at = utcnow()
+
+
+def mark_finished(session: Session, search: Search, status: str, error: str | None = None,
+                  result: dict[str, Any] | None = None) -> None:
+    search.status = status
+    if status == "done":
+        search.stage = "done"
+    search.error = error if error is not None else search.error
+    if result is not None:
+        search.result = result
+    search.finished_at = utcnow()
+    search.updated_at = search.finished_at
+
+
+def incomplete_searches(session: Session) -> list[int]:
+    return list(session.scalars(select(Search.id).where(Search.status.in_(("queued", "running")))))
+
+
+# --- architectures and candidates --------------------------------------------------------------
+
+def ensure_architectures(session: Session, space: str,
+                         archs: Sequence[tuple[str, int | None]]) -> dict[str, int]:
+    """Architecture ids for ``(arch, index)`` pairs, inserting the missing ones."""
+    insert_ignore(session, Architecture, [{"space": space, "arch": a, "index": i} for a, i in archs])
+    names = [a for a, _ in archs]
+    ids: dict[str, int] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start:start + 500]
+        rows = session.execute(select(Architecture.arch, Architecture.id)
+                               .where(Architecture.space == space, Architecture.arch.in_(chunk)))
+        ids.update({a: i for a, i in rows})
+    return ids
+
+
+def add_candidates(session: Session, search_id: int, architecture_ids: Sequence[int]) -> None:
+    insert_ignore(session, SearchCandidate, [
+        {"search_id": search_id, "architecture_id": a, "position": p, "stage": "sampled"}
+        for p, a in enumerate(architecture_ids)])
+
+
+def candidates(session: Session, search_id: int, stage: str | None = None) -> list[SearchCandidate]:
+    stmt = select(SearchCandidate).where(SearchCandidate.search_id == search_id)
+    if stage is not None:
+        stmt = stmt.where(SearchCandidate.stage == stage)
+    return list(session.scalars(stmt.order_by(SearchCandidate.position)))
+
+
+def unscored_candidates(session: Session, search_id: int, key: ScoreKey, *,
+                        lease: timedelta | None = None) -> list[SearchCandidate]:
+    """Candidates with no score row for ``key``; with ``lease``, only those not claimed within it."""
+    has_score = select(ProxyScore.id).where(ProxyScore.architecture_id == SearchCandidate.architecture_id,
+                                            key.as_filter()).exists()
+    stmt = select(SearchCandidate).where(SearchCandidate.search_id == search_id, ~has_score)
+    if lease is not None:
+        cutoff = datetime.now(UTC) - lease
+        stmt = stmt.where((SearchCandidate.claimed_at.is_(None)) | (SearchCandidate.claimed_at < cutoff))
+    return list(session.scalars(stmt.order_by(SearchCandidate.position)))
+
+
+def claim(session: Session, candidate_ids: Sequence[int]) -> None:
+    session.execute(update(SearchCandidate).where(SearchCandidate.id.in_(candidate_ids))
+                    .values(claimed_at=utcnow()))
+
+
+# --- scores -----------------------------------------------------------------------------------
+
+def get_score(session: Session, architecture_id: int, key: ScoreKey) -> ProxyScore | None:
+    return session.scalars(select(ProxyScore).where(ProxyScore.architecture_id == architecture_id,
+                                                     key.as_filter())).first()
+
+
+def save_score(session: Session, architecture_id: int, key: ScoreKey, value: float | None,
+               error: str | None, seconds: float) -> ProxyScore:
+    """Store a score unless an identical key exists (then the stored one wins: a cache hit)."""
+    insert_ignore(session, ProxyScore, [{
+        "architecture_id": architecture_id, "proxy": key.proxy, "dataset": key.dataset,
+        "batch_size": key.batch_size, "seed": key.seed, "device_type": key.device_type,
+        "model": key.model, "value": value, "error": error, "seconds": seconds,
+        "created_at": utcnow()}])
+    stored = get_score(session, architecture_id, key)
+    assert stored is not None
+    return stored
+
+
+def refresh_counters(session: Session, search: Search, key: ScoreKey) -> None:
+    """Recompute ``scored`` and ``failed`` from the rows (correct with any number of workers)."""
+    base = (select(func.count()).select_from(SearchCandidate)
+            .join(ProxyScore, and_(ProxyScore.architecture_id == SearchCandidate.architecture_id,
+                                   key.as_filter()))
+            .where(SearchCandidate.search_id == search.id))
+    search.scored = session.scalar(base) or 0
+    search.failed = session.scalar(base.where(ProxyScore.error.is_not(None))) or 0
+    search.updated_at = utcnow()
+
+
+def candidate_scores(session: Session, search_id: int,
+                     key: ScoreKey) -> list[tuple[SearchCandidate, ProxyScore]]:
+    rows = session.execute(
+        select(SearchCandidate, ProxyScore)
+        .join(ProxyScore, and_(ProxyScore.architecture_id == SearchCandidate.architecture_id,
+                               key.as_filter()))
+        .where(SearchCandidate.search_id == search_id).order_by(SearchCandidate.position))
+    return [(c, s) for c, s in rows]
+
+
+def best_scored(session: Session, search_id: int, key: ScoreKey, higher_is_better: bool = True
+                ) -> tuple[Architecture, float] | None:
+    order = ProxyScore.value.desc() if higher_is_better else ProxyScore.value.asc()
+    row = session.execute(
+        select(Architecture, ProxyScore.value)
+        .join(SearchCandidate, SearchCandidate.architecture_id == Architecture.id)
+        .join(ProxyScore, and_(ProxyScore.architecture_id == Architecture.id, key.as_filter()))
+        .where(SearchCandidate.search_id == search_id, ProxyScore.value.is_not(None))
+        .order_by(order).limit(1)).first()
+    return (row[0], float(row[1])) if row else None
+
+
+# --- training ---------------------------------------------------------------------------------
+
+def get_or_create_training_run(session: Session, architecture_id: int, dataset: str, epochs: int,
+                               seed: int, setup: str, device: str) -> TrainingRun:
+    insert_ignore(session, TrainingRun, [{
+        "architecture_id": architecture_id, "dataset": dataset, "epochs": epochs, "seed": seed,
+        "setup": setup, "status": "running", "history": [], "device": device,
+        "created_at": utcnow(), "updated_at": utcnow()}])
+    return session.scalars(select(TrainingRun).where(
+        TrainingRun.architecture_id == architecture_id, TrainingRun.dataset == dataset,
+        TrainingRun.epochs == epochs, TrainingRun.seed == seed, TrainingRun.setup == setup)).one()
+
+
+# --- ground truth -----------------------------------------------------------------------------
+
+def ensure_benchmark_accuracies(session: Session, rows: Iterable[tuple[int, str, str, float]]) -> None:
+    """Store ``(architecture_id, dataset, metric, value)`` ground-truth rows (idempotent)."""
+    batch = [{"architecture_id": a, "dataset": d, "metric": m, "value": float(v)} for a, d, m, v in rows]
+    for start in range(0, len(batch), 2000):
+        insert_ignore(session, BenchmarkAccuracy, batch[start:start + 2000])
+
+
+def benchmark_accuracy(session: Session, architecture_id: int, dataset: str, metric: str) -> float | None:
+    return session.scalar(select(BenchmarkAccuracy.value).where(
+        BenchmarkAccuracy.architecture_id == architecture_id, BenchmarkAccuracy.dataset == dataset,
+        BenchmarkAccuracy.metric == metric))

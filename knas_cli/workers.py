@@ -1,0 +1,150 @@
+"""``knas worker | submit | status | cancel | db``: the queue and the results store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    w = sub.add_parser("worker", help="run a Celery worker (scoring and/or training)")
+    w.add_argument("--queues", default="score,train", help="comma-separated: score, train")
+    w.add_argument("--concurrency", type=int, default=1, help="parallel tasks in this worker")
+    w.add_argument("--pool", default="auto", choices=["auto", "prefork", "solo", "threads"],
+                   help="auto: solo/threads when CUDA is present (no fork after CUDA init), else prefork")
+    w.add_argument("--name", default=None, help="worker node name (default knas-<pid>@host)")
+    w.add_argument("--loglevel", default="info")
+    w.set_defaults(run=run_worker)
+
+    s = sub.add_parser("submit", help="submit a search from a YAML/JSON config file")
+    s.add_argument("config", metavar="CONFIG.yaml")
+    s.add_argument("--json", action="store_true", help='print {"id": ...}')
+    s.set_defaults(run=run_submit)
+
+    st = sub.add_parser("status", help="progress of a search")
+    st.add_argument("id", type=int)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(run=run_status)
+
+    c = sub.add_parser("cancel", help="stop a search (workers stop between architectures)")
+    c.add_argument("id", type=int)
+    c.set_defaults(run=run_cancel)
+
+    d = sub.add_parser("db", help="database maintenance")
+    dsub = d.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = dsub.add_parser("upgrade", help="apply Alembic migrations (KNAS_DATABASE_URL)")
+    up.set_defaults(run=run_db_upgrade)
+
+
+def _pool(choice: str, concurrency: int) -> str:
+    if choice != "auto":
+        return choice
+    import torch
+
+    if torch.cuda.is_available():
+        return "solo" if concurrency == 1 else "threads"
+    return "prefork"
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    from knas_cli.main import UsageError
+
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    unknown = sorted(set(queues) - {"score", "train"})
+    if not queues or unknown:
+        raise UsageError(f"--queues takes score and/or train, got {args.queues!r}")
+    if args.concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
+    from db.migrate import upgrade
+
+    upgrade()
+    from tasks.celery_app import app
+
+    name = args.name or f"knas-{os.getpid()}@{socket.gethostname()}"
+    argv = ["worker", "-Q", ",".join(queues), "-c", str(args.concurrency),
+            "-P", _pool(args.pool, args.concurrency), "-n", name, "-l", args.loglevel,
+            "--without-gossip", "--without-mingle"]
+    app.worker_main(argv)
+    return 0
+
+
+def _load_config(path: str) -> dict:
+    from knas_cli.main import UsageError
+
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"config file {path!r} not found")
+    import yaml
+
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: expected a mapping of search fields at the top level")
+    return data
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+    from tasks.api import submit_search
+
+    config = _load_config(args.config)
+    from tasks.schema import validate_config
+
+    validate_config(config)  # field errors before touching the database
+    upgrade()
+    search_id = submit_search(config)
+    print(json.dumps({"id": search_id}) if args.json else search_id)
+    return 0
+
+
+def _progress(search_id: int) -> dict:
+    from knas_cli.main import UsageError
+    from tasks.api import search_progress
+
+    try:
+        return search_progress(search_id)
+    except KeyError:
+        raise UsageError(f"no search with id {search_id}; `knas submit CONFIG.yaml` starts one") from None
+
+
+def run_status(args: argparse.Namespace) -> int:
+    p = _progress(args.id)
+    if args.json:
+        print(json.dumps(p))
+        return 0
+    rate = f"{p['rate']:.2f} archs/s" if p["rate"] else "-"
+    eta = f"{p['eta_seconds']:.0f} s" if p["eta_seconds"] else "-"
+    print(f"search {p['id']} {p['name']!r}: {p['status']} (stage {p['stage']}), scored "
+          f"{p['scored']}/{p['total']} ({p['failed']} failed), {rate}, ETA {eta}")
+    if p["best"]:
+        print(f"best: {p['best']['arch']} (index {p['best']['index']}, score {p['best']['score']})")
+    if p["error"]:
+        print(f"error: {p['error']}")
+    return 0
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    from knas_cli.main import UsageError
+    from tasks.api import cancel_search
+
+    try:
+        p = cancel_search(args.id)
+    except KeyError:
+        raise UsageError(f"no search with id {args.id}") from None
+    print(f"search {p['id']}: {p['status']}" + (" (stopping)" if p["status"] == "running" else ""),
+          file=sys.stdout)
+    return 0
+
+
+def run_db_upgrade(args: argparse.Namespace) -> int:
+    from db.migrate import current_revision, upgrade
+
+    upgrade()
+    print(f"database at revision {current_revision()}")
+    return 0

@@ -1,0 +1,1 @@
+"""Celery workers: search orchestration, chunked scoring and candidate training."""

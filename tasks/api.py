@@ -1,0 +1,110 @@
+"""Python API of the workers: submit, watch and cancel searches.
+
+>>> search_id = submit_search({"samples": 20, "topk": 3})     # doctest: +SKIP
+>>> search_progress(search_id)["status"]                        # doctest: +SKIP
+'running'
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from db import repository as repo
+from db.models import utcnow
+from db.session import session_scope
+from tasks.schema import ConfigError, SearchConfig, validate_config
+
+__all__ = ["BrokerUnavailableError", "ConfigError", "cancel_search", "search_progress", "submit_search"]
+
+
+class BrokerUnavailableError(ConnectionError):
+    """The task broker cannot be reached; nothing was written."""
+
+
+def _check_broker(timeout: float = 5.0) -> None:
+    from tasks.celery_app import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - every transport raises its own kind
+        raise BrokerUnavailableError(
+            f"cannot reach the task broker at {app.conf.broker_url!r} ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else 'no answer'}); start it or fix KNAS_BROKER_URL"
+        ) from None
+
+
+def submit_search(config: dict[str, Any] | SearchConfig) -> int:
+    """Validate ``config``, store a queued search and enqueue it; returns the search id.
+
+    Raises :class:`ConfigError` (naming the field) or :class:`BrokerUnavailableError`; in both
+    cases nothing is left in the database.
+    """
+    cfg = validate_config(config)
+    _check_broker()
+    from tasks.search import advance_search
+
+    with session_scope() as session:
+        search = repo.create_search(session, cfg.model_dump(mode="json"), cfg.name)
+        search_id = search.id
+    try:
+        advance_search.apply_async(args=[search_id], retry=False)
+    except Exception as exc:  # noqa: BLE001 - undo the row: nothing half-written
+        with session_scope() as session:
+            repo.delete_search(session, search_id)
+        raise BrokerUnavailableError(f"could not enqueue the search: {exc}") from None
+    return search_id
+
+
+def cancel_search(search_id: int) -> dict[str, Any]:
+    """Ask a search to stop; workers check the flag between architectures."""
+    with session_scope() as session:
+        if repo.request_cancel(session, search_id) is None:
+            raise KeyError(f"no search with id {search_id}")
+    from tasks.search import advance_search
+
+    try:
+        advance_search.apply_async(args=[search_id], retry=False)
+    except Exception:  # noqa: BLE001 - the flag alone stops the work; the broker may be down
+        pass
+    return search_progress(search_id)
+
+
+def search_progress(search_id: int) -> dict[str, Any]:
+    """Status, stage, counters, rate (archs/s), ETA (s), error and the best architecture."""
+    from tasks.search import device_type, score_key
+
+    with session_scope() as session:
+        search = repo.get_search(session, search_id)
+        if search is None:
+            raise KeyError(f"no search with id {search_id}")
+        cfg = validate_config(search.config)
+        rate = eta = None
+        if search.score_started_at is not None and search.scored:
+            stop = search.finished_at if search.status in repo.TERMINAL else utcnow()
+            elapsed = max((_aware(stop) - _aware(search.score_started_at)).total_seconds(), 1e-6)
+            rate = search.scored / elapsed
+            eta = max(search.total - search.scored, 0) / rate if search.stage == "score" else 0.0
+        if search.result:
+            best = {k: search.result.get(k) for k in ("arch", "index", "score", "accuracy", "test_acc",
+                                                      "percentile")}
+        else:
+            from knas_core.proxies import get_proxy
+
+            top = repo.best_scored(session, search_id, score_key(cfg, device_type(cfg)),
+                                   get_proxy(cfg.proxy).higher_is_better)
+            best = {"arch": top[0].arch, "index": top[0].index, "score": top[1]} if top else None
+        return {
+            "id": search.id, "name": search.name, "status": search.status, "stage": search.stage,
+            "scored": search.scored, "failed": search.failed, "total": search.total,
+            "evaluated": search.evaluated, "rate": rate, "eta_seconds": eta, "error": search.error,
+            "cancel_requested": search.cancel_requested, "best": best,
+            "created_at": search.created_at.isoformat() if search.created_at else None,
+            "finished_at": search.finished_at.isoformat() if search.finished_at else None,
+        }
+
+
+def _aware(ts: datetime) -> datetime:
+    """SQLite hands back naive datetimes; they are UTC."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

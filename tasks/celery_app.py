@@ -1,0 +1,68 @@
+"""The Celery application, configured from the environment (see :mod:`tasks.settings`).
+
+Reliability settings: late acknowledgement (a task is acknowledged after it ran), prefetch 1,
+re-queue on worker loss, exponential-backoff retries for transient database errors, and time
+limits. The database, not the queue, is the source of truth: every task is idempotent, and a
+starting worker re-dispatches the unfinished work of every running search, so work lost with
+a killed worker (e.g. on the embedded broker, which cannot re-deliver) is picked up again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_ready
+from kombu import Queue
+
+from knas_core.plugins import load_plugins
+from tasks import settings
+
+log = logging.getLogger(__name__)
+
+SCORE_QUEUE, TRAIN_QUEUE = "score", "train"
+
+app = Celery("knas", include=["tasks.search"])
+app.conf.update(
+    broker_url=settings.broker_url(),
+    result_backend=settings.result_backend(),
+    task_serializer="json",
+    accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_default_queue=SCORE_QUEUE,
+    task_queues=(Queue(SCORE_QUEUE), Queue(TRAIN_QUEUE)),
+    task_routes={"knas.train_candidate": {"queue": TRAIN_QUEUE}, "knas.*": {"queue": SCORE_QUEUE}},
+    task_time_limit=settings.task_time_limit(),
+    task_soft_time_limit=max(1, settings.task_time_limit() - 60),
+    task_ignore_result=True,
+    task_store_errors_even_if_ignored=True,
+    broker_transport_options=settings.transport_options(),
+    broker_connection_retry_on_startup=True,
+    worker_cancel_long_running_tasks_on_connection_loss=True,
+)
+load_plugins()
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: object) -> None:
+    """A forked pool child must not reuse the parent's database connections."""
+    from db.session import dispose_engines
+
+    dispose_engines()
+
+
+@worker_ready.connect
+def _resume_unfinished(sender: object = None, **_: object) -> None:
+    """Re-dispatch every queued or running search: work held by a dead worker is redone."""
+    from db.repository import incomplete_searches
+    from db.session import session_scope
+    from tasks.search import advance_search
+
+    with session_scope() as session:
+        ids = incomplete_searches(session)
+    for search_id in ids:
+        advance_search.apply_async(args=[search_id], kwargs={"force": True})
+    if ids:
+        log.info("resumed searches %s", ids)
