@@ -149,7 +149,7 @@ class SearchCandidate(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     search: Mapped[Search] = relationship(back_populates="candidates")
-    architecture: Mapped[Architecture] = relationship()
+    architecture: Mapped[Architecture] = relationship(lazy="joined")
 
 
 class BenchmarkAccuracy(Base):

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from knas_core.plugins import load_plugins
+
+    load_plugins()  # user proxies/spaces from $KNAS_PLUGINS, before options are checked
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

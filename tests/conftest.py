@@ -35,3 +35,25 @@ def small_model(space):
         return space.build_model(arch, num_classes, **{**SMALL, **options}).train()
 
     return make
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """The same store tests run against every backend (as Optuna does for its storages)."""
+    from db.migrate import upgrade
+
+    from .services import postgres_database
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'knas.db'}"
+        upgrade(url)
+        yield url
+        from db.session import _ENGINES
+
+        engine = _ENGINES.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+    else:
+        with postgres_database() as url:
+            upgrade(url)
+            yield url

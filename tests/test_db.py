@@ -1,0 +1,111 @@
+"""The store, run against SQLite and PostgreSQL alike."""
+
+import threading
+
+import pytest
+from sqlalchemy import func, inspect, select, text
+
+from db import repository as repo
+from db.migrate import current_revision
+from db.models import Architecture, BenchmarkAccuracy, ProxyScore
+from db.session import get_engine, session_scope
+
+KEY = repo.ScoreKey("knas", "cifar10", 64, 0, "cpu", "C=16,N=5")
+A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+A2 = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+
+def test_migrations_create_every_table(db_url):
+    tables = set(inspect(get_engine(db_url)).get_table_names())
+    assert {"searches", "architectures", "proxy_scores", "training_runs", "search_candidates",
+            "benchmark_accuracies", "alembic_version"} <= tables
+    assert current_revision(db_url) == "0001"
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    from db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    upgrade(url)
+    with get_engine(url).connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+
+
+def test_architectures_are_unique(db_url):
+    with session_scope(db_url) as s:
+        first = repo.ensure_architectures(s, "nb201", [(A1, 1), (A2, 7)])
+    with session_scope(db_url) as s:
+        again = repo.ensure_architectures(s, "nb201", [(A2, 7), (A1, 1)])
+        assert again == first
+        assert s.scalar(select(func.count()).select_from(Architecture)) == 2
+
+
+def test_a_repeated_score_is_a_cache_hit(db_url):
+    with session_scope(db_url) as s:
+        arch_id = repo.ensure_architectures(s, "nb201", [(A1, 1)])[A1]
+        stored = repo.save_score(s, arch_id, KEY, 1.5, None, 0.2)
+    with session_scope(db_url) as s:
+        again = repo.save_score(s, arch_id, KEY, 9.9, None, 0.3)
+        assert again.id == stored.id and again.value == 1.5
+        other_seed = repo.save_score(s, arch_id, repo.ScoreKey(**{**KEY.__dict__, "seed": 1}), 2.0, None, 0.1)
+        assert other_seed.id != stored.id
+        failed = repo.save_score(s, arch_id, repo.ScoreKey(**{**KEY.__dict__, "proxy": "grasp"}),
+                                 None, "out of memory: boom", 0.1)
+        assert failed.value is None and failed.error.startswith("out of memory")
+        assert s.scalar(select(func.count()).select_from(ProxyScore)) == 3
+
+
+def test_concurrent_writers_do_not_duplicate(db_url):
+    with session_scope(db_url) as s:
+        arch_id = repo.ensure_architectures(s, "nb201", [(A1, 1)])[A1]
+    errors = []
+
+    def write(value: float) -> None:
+        try:
+            with session_scope(db_url) as s:
+                repo.save_score(s, arch_id, KEY, value, None, 0.0)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(float(i),)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with session_scope(db_url) as s:
+        assert s.scalar(select(func.count()).select_from(ProxyScore)) == 1
+
+
+def test_search_lifecycle_counters_and_cancel(db_url):
+    with session_scope(db_url) as s:
+        search = repo.create_search(s, {"samples": 2}, "t")
+        ids = repo.ensure_architectures(s, "nb201", [(A1, 1), (A2, 7)])
+        repo.add_candidates(s, search.id, [ids[A1], ids[A2]])
+        repo.add_candidates(s, search.id, [ids[A1]])  # idempotent
+        repo.set_stage(s, search, "score", total=2)
+        assert search.status == "running" and search.started_at is not None
+        repo.save_score(s, ids[A1], KEY, 3.0, None, 0.1)
+        repo.save_score(s, ids[A2], KEY, None, "ValueError: x", 0.1)
+        repo.refresh_counters(s, search, KEY)
+        assert (search.scored, search.failed) == (2, 1)
+        assert repo.unscored_candidates(s, search.id, KEY) == []
+        best = repo.best_scored(s, search.id, KEY)
+        assert best[0].arch == A1 and best[1] == 3.0
+        search_id = search.id
+    with session_scope(db_url) as s:
+        assert repo.request_cancel(s, search_id).cancel_requested
+        assert repo.cancel_requested(s, search_id)
+        queued = repo.create_search(s, {}, "q")
+        assert repo.request_cancel(s, queued.id).status == "cancelled"
+        assert search_id in repo.incomplete_searches(s) and queued.id not in repo.incomplete_searches(s)
+
+
+def test_ground_truth_rows(db_url, truth):
+    with session_scope(db_url) as s:
+        ids = repo.ensure_architectures(s, "nb201", [(A1, 1)])
+        value = float(truth.accuracy("cifar10", "valid_12ep").loc[1])
+        repo.ensure_benchmark_accuracies(s, [(ids[A1], "cifar10", "valid_12ep", value)] * 2)
+        assert repo.benchmark_accuracy(s, ids[A1], "cifar10", "valid_12ep") == pytest.approx(value)
+        assert s.scalar(select(func.count()).select_from(BenchmarkAccuracy)) == 1

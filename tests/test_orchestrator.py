@@ -1,0 +1,152 @@
+"""Searches end to end in one process (Celery eager mode), against SQLite and PostgreSQL."""
+
+import pytest
+from sqlalchemy import func, select
+
+from db import repository as repo
+from db.models import ProxyScore, SearchCandidate
+from db.session import session_scope
+from tasks.schema import ConfigError, validate_config
+
+TINY = {"name": "tiny", "samples": 8, "topk": 3, "chunk_size": 3, "batch_size": 16,
+        "model": {"C": 4, "N": 1}, "device": "cpu", "seed": 5}
+
+
+@pytest.fixture()
+def eager(db_url, monkeypatch):
+    from tasks.celery_app import app
+
+    monkeypatch.setenv("KNAS_DATABASE_URL", db_url)
+    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
+    app.conf.task_always_eager = True
+    yield db_url
+    app.conf.task_always_eager = False
+
+
+def _counts(url, search_id):
+    with session_scope(url) as s:
+        cands = repo.candidates(s, search_id)
+        rows = s.scalar(select(func.count()).select_from(ProxyScore))
+        return cands, rows
+
+
+def test_lookup_search_runs_through_every_stage(eager, truth):
+    from tasks.api import search_progress, submit_search
+
+    search_id = submit_search(TINY)
+    p = search_progress(search_id)
+    assert p["status"] == "done" and p["stage"] == "done"
+    assert p["scored"] == p["total"] == 8 and p["failed"] == 0 and p["evaluated"] == 3
+    cands, rows = _counts(eager, search_id)
+    assert rows == 8 and len(cands) == 8
+    ranked = sorted((c for c in cands if c.rank), key=lambda c: c.rank)
+    assert [c.rank for c in ranked] == list(range(1, 9))
+    assert all(a.score >= b.score for a, b in zip(ranked, ranked[1:]))  # knas: higher is better
+    top = [c for c in cands if c.stage == "evaluated"]
+    assert sorted(c.rank for c in top) == [1, 2, 3]
+    best = p["best"]
+    expected = max(top, key=lambda c: c.accuracy)
+    assert best["index"] == expected.architecture.index
+    assert best["accuracy"] == pytest.approx(truth.accuracy("cifar10", "valid_12ep").loc[best["index"]])
+    assert best["test_acc"]["cifar10"] == pytest.approx(truth.accuracy("cifar10").loc[best["index"]])
+    assert 0 < best["percentile"] <= 100
+
+
+def test_identical_search_reuses_stored_scores(eager):
+    from tasks.api import search_progress, submit_search
+
+    first = submit_search(TINY)
+    with session_scope(eager) as s:
+        stamps = {r.id: r.created_at for r in s.scalars(select(ProxyScore))}
+    second = submit_search({**TINY, "name": "again"})
+    assert search_progress(second)["status"] == "done"
+    with session_scope(eager) as s:
+        assert {r.id: r.created_at for r in s.scalars(select(ProxyScore))} == stamps
+    assert search_progress(first)["best"]["arch"] == search_progress(second)["best"]["arch"]
+
+
+def test_resume_after_a_crash_mid_scoring(eager, monkeypatch):
+    """Work dispatched to a worker that died never ran; a forced advance redoes exactly it."""
+    from tasks import search as tasks_search
+    from tasks.api import search_progress, submit_search
+
+    lost = []
+    real = tasks_search.score_chunk.apply_async
+    monkeypatch.setattr(tasks_search.score_chunk, "apply_async",
+                        lambda args=None, **kw: lost.append(args) if len(lost) < 2 else real(args=args, **kw))
+    search_id = submit_search(TINY)
+    p = search_progress(search_id)
+    assert p["status"] == "running" and p["scored"] == 8 - 6  # two chunks of 3 were lost
+    monkeypatch.setattr(tasks_search.score_chunk, "apply_async", real)
+    tasks_search.advance_search(search_id, force=True)
+    p = search_progress(search_id)
+    assert p["status"] == "done" and p["scored"] == 8
+    _, rows = _counts(eager, search_id)
+    assert rows == 8
+
+
+def test_cancel_stops_between_architectures(eager, monkeypatch):
+    from tasks import search as tasks_search
+    from tasks.api import cancel_search, search_progress, submit_search
+
+    real = tasks_search.Scorer.score_one
+    calls = []
+
+    def score_then_cancel(self, arch, proxy):
+        calls.append(arch)
+        if len(calls) == 2:  # the user presses cancel while the second architecture is scored
+            with session_scope(eager) as s:
+                repo.request_cancel(s, repo.incomplete_searches(s)[0])
+        return real(self, arch, proxy)
+
+    monkeypatch.setattr(tasks_search.Scorer, "score_one", score_then_cancel)
+    search_id = submit_search({**TINY, "chunk_size": 8})
+    p = search_progress(search_id)
+    assert p["status"] == "cancelled" and p["scored"] == 2
+    assert len(calls) == 2
+    assert cancel_search(search_id)["status"] == "cancelled"
+
+
+def test_all_failures_fail_the_search_with_the_reason(eager, monkeypatch):
+    from knas_core.scoring import ProxyResult
+    from tasks import search as tasks_search
+    from tasks.api import search_progress, submit_search
+
+    monkeypatch.setattr(tasks_search.Scorer, "score_one",
+                        lambda self, arch, proxy: ProxyResult(proxy, None, "out of memory: simulated", 0.0, 16))
+    search_id = submit_search(TINY)
+    p = search_progress(search_id)
+    assert p["status"] == "failed" and "out of memory: simulated" in p["error"]
+    assert p["failed"] == 8
+
+
+def test_a_malformed_architecture_row_is_recorded_on_its_score(eager):
+    from tasks.search import score_chunk
+
+    with session_scope(eager) as s:
+        search = repo.create_search(s, validate_config(TINY).model_dump(mode="json"))
+        repo.set_stage(s, search, "score", total=1)
+        ids = repo.ensure_architectures(s, "nb201", [("|bogus~0|", None)])
+        repo.add_candidates(s, search.id, [ids["|bogus~0|"]])
+        cand_id = s.scalar(select(SearchCandidate.id).where(SearchCandidate.search_id == search.id))
+        search_id = search.id
+    score_chunk(search_id, [cand_id])
+    with session_scope(eager) as s:
+        row = s.scalars(select(ProxyScore)).one()
+        assert row.value is None and "InvalidArchitectureError" in row.error
+        assert repo.get_search(s, search_id).status == "failed"
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({"samples": 0}, "samples: Input should be greater than or equal to 1"),
+    ({"samples": 5, "topk": 9}, "topk (9) cannot exceed"),
+    ({"proxy": "nope"}, "proxy: unknown proxy 'nope'"),
+    ({"dataset": "mnist"}, "dataset: Input should be"),
+    ({"archs": ["|x~0|"]}, "archs: item 0:"),
+    ({"model": {"C": 0}}, "model.C:"),
+    ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+])
+def test_invalid_configs_name_the_field(raw, fragment):
+    with pytest.raises(ConfigError) as info:
+        validate_config(raw)
+    assert fragment in str(info.value)
