@@ -79,7 +79,10 @@ def search_progress(search_id: int) -> dict[str, Any]:
         search = repo.get_search(session, search_id)
         if search is None:
             raise KeyError(f"no search with id {search_id}")
-        cfg = validate_config(search.config)
+        try:
+            cfg: SearchConfig | None = validate_config(search.config)
+        except ConfigError:  # e.g. a plugin proxy this process has not loaded
+            cfg = None
         rate = eta = None
         if search.score_started_at is not None and search.scored:
             stop = search.finished_at if search.status in repo.TERMINAL else utcnow()
@@ -89,12 +92,14 @@ def search_progress(search_id: int) -> dict[str, Any]:
         if search.result:
             best = {k: search.result.get(k) for k in ("arch", "index", "score", "accuracy", "test_acc",
                                                       "percentile")}
-        else:
+        elif cfg is not None:
             from knas_core.proxies import get_proxy
 
             top = repo.best_scored(session, search_id, score_key(cfg, device_type(cfg)),
                                    get_proxy(cfg.proxy).higher_is_better)
             best = {"arch": top[0].arch, "index": top[0].index, "score": top[1]} if top else None
+        else:
+            best = None
         return {
             "id": search.id, "name": search.name, "status": search.status, "stage": search.stage,
             "scored": search.scored, "failed": search.failed, "total": search.total,

@@ -163,6 +163,7 @@ def _select(session, search: Search, cfg: SearchConfig) -> None:  # noqa: ANN001
     for cand, s in rows:
         cand.score = s.value
         cand.stage = "scored"
+        cand.claimed_at = None  # the claim was for scoring; evaluation claims afresh
     if not ok:
         first = next((s.error for _, s in rows if s.error), "no scores")
         raise RuntimeError(f"every architecture failed to score ({first})")

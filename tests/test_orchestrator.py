@@ -112,8 +112,10 @@ def test_all_failures_fail_the_search_with_the_reason(eager, monkeypatch):
     from tasks import search as tasks_search
     from tasks.api import search_progress, submit_search
 
-    monkeypatch.setattr(tasks_search.Scorer, "score_one",
-                        lambda self, arch, proxy: ProxyResult(proxy, None, "out of memory: simulated", 0.0, 16))
+    def out_of_memory(self, arch, proxy):
+        return ProxyResult(proxy, None, "out of memory: simulated", 0.0, 16)
+
+    monkeypatch.setattr(tasks_search.Scorer, "score_one", out_of_memory)
     search_id = submit_search(TINY)
     p = search_progress(search_id)
     assert p["status"] == "failed" and "out of memory: simulated" in p["error"]
@@ -150,3 +152,20 @@ def test_invalid_configs_name_the_field(raw, fragment):
     with pytest.raises(ConfigError) as info:
         validate_config(raw)
     assert fragment in str(info.value)
+
+
+def test_train_evaluation_trains_the_top_k(eager):
+    from db.models import TrainingRun
+    from tasks.api import search_progress, submit_search
+
+    search_id = submit_search({**TINY, "samples": 4, "topk": 2, "eval": "train", "epochs": 1,
+                               "train_subset": 64})
+    p = search_progress(search_id)
+    assert p["status"] == "done" and p["evaluated"] == 2, p
+    with session_scope(eager) as s:
+        runs = list(s.scalars(select(TrainingRun)))
+        assert len(runs) == 2 and all(r.status == "done" and len(r.history) == 1 for r in runs)
+        trained = [c for c in repo.candidates(s, search_id) if c.eval_source == "train"]
+        assert sorted(c.rank for c in trained) == [1, 2]
+        assert {c.accuracy for c in trained} == {r.final_test_acc for r in runs}
+    assert p["best"]["accuracy"] == max(r.final_test_acc for r in runs)

@@ -1,0 +1,220 @@
+"""Real worker processes (``knas worker``) on the embedded broker and on Redis + PostgreSQL:
+crash recovery, two workers, failures, invalid input, broker down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import func, select
+
+from db.models import ProxyScore, Search, SearchCandidate
+from db.session import session_scope
+
+from .services import postgres_database, redis_url
+
+ROOT = Path(__file__).resolve().parents[1]
+KNAS = str(Path(sys.executable).with_name("knas"))
+QUICK = ROOT / "examples" / "quick-search.yaml"
+SMALL = {"batch_size": 16, "device": "cpu", "model": {"C": 8, "N": 1}}
+
+
+class Stack:
+    """Environment for one deployment: database, broker, state directory; starts workers."""
+
+    def __init__(self, tmp: Path, db_url: str, broker: str | None) -> None:
+        self.tmp, self.db_url = tmp, db_url
+        self.env = {**os.environ, "KNAS_DATABASE_URL": db_url, "KNAS_STATE_DIR": str(tmp / "state"),
+                    "KNAS_VISIBILITY_TIMEOUT": "5", "PYTHONPATH": str(ROOT)}
+        self.env.pop("KNAS_BROKER_URL", None)
+        self.env.pop("KNAS_RESULT_BACKEND", None)
+        if broker:
+            self.env["KNAS_BROKER_URL"] = broker
+            self.env["KNAS_RESULT_BACKEND"] = broker
+        self.workers: list[subprocess.Popen] = []
+
+    def knas(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([KNAS, *args], capture_output=True, text=True, timeout=120,
+                              env={**self.env, **env}, cwd=self.tmp)
+
+    def start_worker(self, name: str, *extra: str, **env: str) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen([KNAS, "worker", "--name", f"{name}@test", "--loglevel", "info", *extra],
+                                stdout=log, stderr=subprocess.STDOUT, env={**self.env, **env},
+                                cwd=self.tmp, start_new_session=True)
+        self.workers.append(proc)
+        return proc
+
+    def submit(self, config: dict) -> int:
+        path = self.tmp / f"search-{len(list(self.tmp.glob('search-*.yaml')))}.yaml"
+        path.write_text(yaml.safe_dump(config))
+        proc = self.knas("submit", str(path), "--json")
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)["id"]
+
+    def status(self, search_id: int) -> dict:
+        proc = self.knas("status", str(search_id), "--json")
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    def wait(self, search_id: int, until, timeout: float = 240) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.status(search_id)
+            if until(status):
+                return status
+            time.sleep(1)
+        logs = "\n".join(p.read_text()[-3000:] for p in self.tmp.glob("*.log"))
+        raise AssertionError(f"timed out waiting; last status {status}\n{logs}")
+
+    def kill(self, proc: subprocess.Popen) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def close(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+
+    def rows(self, search_id: int) -> tuple[int, int, int]:
+        """(candidates, score rows of them, distinct architectures scored)."""
+        with session_scope(self.db_url) as s:
+            arch_ids = select(SearchCandidate.architecture_id).where(SearchCandidate.search_id == search_id)
+            cands = s.scalar(select(func.count()).select_from(SearchCandidate)
+                             .where(SearchCandidate.search_id == search_id))
+            rows = s.scalar(select(func.count()).select_from(ProxyScore)
+                            .where(ProxyScore.architecture_id.in_(arch_ids)))
+            distinct = s.scalar(select(func.count(func.distinct(ProxyScore.architecture_id)))
+                                .where(ProxyScore.architecture_id.in_(arch_ids)))
+        return cands, rows, distinct
+
+
+@pytest.fixture()
+def embedded(tmp_path):
+    stack = Stack(tmp_path, f"sqlite:///{tmp_path / 'knas.db'}", broker=None)
+    yield stack
+    stack.close()
+
+
+@pytest.fixture()
+def scaled(tmp_path):
+    broker = redis_url()
+    with postgres_database() as url:
+        stack = Stack(tmp_path, url, broker=broker)
+        yield stack
+        stack.close()
+
+
+def done(status: dict) -> bool:
+    return status["status"] in ("done", "failed", "cancelled")
+
+
+def _check_quick_search(stack: Stack) -> None:
+    stack.start_worker("w1")
+    search_id = stack.submit(yaml.safe_load(QUICK.read_text()))
+    status = stack.wait(search_id, done)
+    assert status["status"] == "done", status
+    assert status["scored"] == status["total"] == 20 and status["failed"] == 0
+    assert status["best"]["arch"] and status["best"]["index"] is not None
+    assert stack.rows(search_id) == (20, 20, 20)
+
+
+def test_quick_search_on_the_embedded_default(embedded):
+    _check_quick_search(embedded)
+    assert (embedded.tmp / "state" / "broker.sqlite").exists()  # no server involved
+
+
+def test_quick_search_on_redis_and_postgresql(scaled):
+    _check_quick_search(scaled)
+
+
+def test_sigkill_mid_search_then_a_new_worker_finishes_it(scaled):
+    first = scaled.start_worker("doomed")
+    search_id = scaled.submit({"samples": 30, "topk": 3, "chunk_size": 2, "batch_size": 32,
+                               "device": "cpu", "model": {"C": 16, "N": 2}})
+    scaled.wait(search_id, lambda s: s["scored"] >= 4)
+    scaled.kill(first)
+    before = scaled.status(search_id)
+    assert before["status"] == "running" and before["scored"] < 30
+    scaled.start_worker("rescuer")
+    status = scaled.wait(search_id, done)
+    assert status["status"] == "done" and status["scored"] == 30
+    assert scaled.rows(search_id) == (30, 30, 30)  # every architecture exactly once, none missing
+
+
+def test_two_workers_share_a_search_without_duplicates(scaled):
+    scaled.start_worker("a")
+    scaled.start_worker("b")
+    search_id = scaled.submit({**SMALL, "samples": 30, "topk": 3, "chunk_size": 2})
+    status = scaled.wait(search_id, done)
+    assert status["status"] == "done" and status["scored"] == status["total"] == 30
+    assert scaled.rows(search_id) == (30, 30, 30)
+    worked = [(scaled.tmp / f"{n}.log").read_text().count("knas.score_chunk") for n in ("a", "b")]
+    assert all(w > 0 for w in worked), worked  # both workers took chunks
+
+
+def test_failing_tasks_are_recorded_and_the_worker_keeps_serving(scaled):
+    plugin = {"KNAS_PLUGINS": "tests.plugins.faulty"}
+    scaled.start_worker("w", **plugin)
+    failing = scaled.knas("submit", str(_write(scaled.tmp, {**SMALL, "samples": 4, "topk": 1,
+                                                             "proxy": "oom_proxy"})), "--json", **plugin)
+    assert failing.returncode == 0, failing.stderr
+    search_id = json.loads(failing.stdout)["id"]
+    status = scaled.wait(search_id, done)
+    assert status["status"] == "failed" and "out of memory" in status["error"]
+    with session_scope(scaled.db_url) as s:
+        errors = list(s.scalars(select(ProxyScore.error).where(ProxyScore.proxy == "oom_proxy")))
+    assert len(errors) == 4 and all(e.startswith("out of memory") for e in errors)
+    healthy = scaled.submit({**SMALL, "samples": 4, "topk": 1})
+    assert scaled.wait(healthy, done)["status"] == "done"
+
+
+def _write(tmp: Path, config: dict) -> Path:
+    path = tmp / f"cfg-{len(list(tmp.glob('cfg-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_invalid_config_is_rejected_at_submit(embedded):
+    proc = embedded.knas("submit", str(_write(embedded.tmp, {"samples": 20, "topk": 50})))
+    assert proc.returncode == 2 and "topk (50) cannot exceed" in proc.stderr
+    proc = embedded.knas("submit", str(_write(embedded.tmp, {"samples": "many"})))
+    assert proc.returncode == 2 and "samples:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    _assert_no_searches(embedded)
+
+
+def test_broker_down_at_submit_writes_nothing(embedded):
+    proc = embedded.knas("submit", str(QUICK), KNAS_BROKER_URL="redis://127.0.0.1:1/0")
+    assert proc.returncode == 2
+    assert "cannot reach the task broker" in proc.stderr and "Traceback" not in proc.stderr
+    _assert_no_searches(embedded)
+
+
+def _assert_no_searches(stack: Stack) -> None:
+    from db.migrate import upgrade
+
+    upgrade(stack.db_url)
+    with session_scope(stack.db_url) as s:
+        assert s.scalar(select(func.count()).select_from(Search)) == 0
+
+
+def test_cancel_stops_a_running_search(embedded):
+    embedded.start_worker("w")
+    search_id = embedded.submit({**SMALL, "samples": 300, "topk": 3, "chunk_size": 5})
+    embedded.wait(search_id, lambda s: s["scored"] >= 2)
+    proc = embedded.knas("cancel", str(search_id))
+    assert proc.returncode == 0, proc.stderr
+    status = embedded.wait(search_id, done, timeout=60)
+    assert status["status"] == "cancelled"
+    time.sleep(3)
+    after = embedded.status(search_id)
+    assert after["scored"] == status["scored"] < 300  # nothing scored after the stop
