@@ -11,7 +11,7 @@ VENV       := $(VENV_CACHE)/venv-$(REQ_HASH)
 ARCHS      ?= 20
 DATASET    ?= cifar10
 
-.PHONY: venv run test lint bench clean-venv
+.PHONY: venv run score test lint bench clean-venv
 
 # PIP_FIND_LINKS is cleared so pip takes torch and torchvision as a matching pair from the
 # package index (a local CPU-only torch wheel would not match PyPI's torchvision build).
@@ -29,8 +29,16 @@ venv: $(VENV)/.complete
 	ln -sfn "$(VENV)" .venv
 	.venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
 
-## Main job: score a seeded sample of NAS-Bench-201 architectures and correlate with the benchmark.
+## Main job: a worker on the embedded default (SQLite store, SQLite broker: no server) runs
+## examples/quick-search.yaml: a KNAS search of 20 NAS-Bench-201 archs with benchmark look-up.
 run: venv
+	.venv/bin/knas db upgrade
+	.venv/bin/knas worker --concurrency 1 > knas-worker.log 2>&1 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
+	.venv/bin/knas submit examples/quick-search.yaml --wait
+
+## Score and correlate without the queue (in-process).
+score: venv
 	.venv/bin/knas score --archs $(ARCHS) --dataset $(DATASET) --proxies knas,nasi,synflow,naswot,params --out knas-scores.jsonl
 	.venv/bin/knas correlate knas-scores.jsonl --dataset $(DATASET)
 

@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("submit", help="submit a search from a YAML/JSON config file")
     s.add_argument("config", metavar="CONFIG.yaml")
     s.add_argument("--json", action="store_true", help='print {"id": ...}')
+    s.add_argument("--wait", action="store_true",
+                   help="follow progress until the search ends; exit 1 unless it is done")
     s.set_defaults(run=run_submit)
 
     st = sub.add_parser("status", help="progress of a search")
@@ -99,8 +101,43 @@ def run_submit(args: argparse.Namespace) -> int:
     validate_config(config)  # field errors before touching the database
     upgrade()
     search_id = submit_search(config)
-    print(json.dumps({"id": search_id}) if args.json else search_id)
-    return 0
+    print(json.dumps({"id": search_id}) if args.json else search_id, flush=True)
+    if not args.wait:
+        return 0
+    final = _follow(search_id)
+    print(json.dumps(final) if args.json else _describe(final))
+    return 0 if final["status"] == "done" else 1
+
+
+def _follow(search_id: int, poll: float = 1.0) -> dict:
+    """Show a progress bar on stderr until the search reaches a terminal status."""
+    import time
+
+    from tqdm import tqdm
+
+    with tqdm(desc=f"search {search_id}", unit="arch", file=sys.stderr) as bar:
+        while True:
+            p = _progress(search_id)
+            bar.total = p["total"] or None
+            bar.n = p["scored"]
+            bar.set_postfix_str(f"{p['status']}/{p['stage']}")
+            if p["status"] in ("done", "failed", "cancelled"):
+                bar.refresh()
+                return p
+            time.sleep(poll)
+
+
+def _describe(p: dict) -> str:
+    text = f"search {p['id']}: {p['status']}"
+    if p["best"]:
+        b = p["best"]
+        text += f"; best {b['arch']} (index {b['index']}, score {b['score']}"
+        if b.get("test_acc"):
+            text += ", 200-epoch test acc " + ", ".join(f"{k} {v:.2f}" for k, v in b["test_acc"].items())
+        text += ")"
+    if p["error"]:
+        text += f"; error: {p['error']}"
+    return text
 
 
 def _progress(search_id: int) -> dict:
