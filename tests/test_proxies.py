@@ -213,7 +213,7 @@ def test_grasp_uses_the_hessian_gradient_product():
     g = torch.autograd.grad(loss_of(*[w.requires_grad_() for w in weights]), weights)
     _, hg = torch.autograd.functional.hvp(loss_of, tuple(w.detach() for w in weights),
                                           tuple(x.detach() for x in g))
-    expected = sum(float((-w * h).sum()) for w, h in zip(weights, hg))
+    expected = sum(float((-w.detach() * h).sum()) for w, h in zip(weights, hg))
     assert get_proxy("grasp")(_two_layer(), batch) == pytest.approx(expected, rel=1e-4)
 
 
