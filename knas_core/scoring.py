@@ -11,7 +11,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -136,6 +136,3 @@ class Scorer:
             out.results[name] = self.score_one(arch, name)
         return out
 
-
-def result_dict(result: ProxyResult) -> dict[str, Any]:
-    return asdict(result)

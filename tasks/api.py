@@ -7,11 +7,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from db import repository as repo
-from db.models import utcnow
+from db.models import as_utc, utcnow
 from db.session import session_scope
 from tasks.schema import ConfigError, SearchConfig, validate_config
 
@@ -86,7 +85,7 @@ def search_progress(search_id: int) -> dict[str, Any]:
         rate = eta = None
         if search.score_started_at is not None and search.scored:
             stop = search.finished_at if search.status in repo.TERMINAL else utcnow()
-            elapsed = max((_aware(stop) - _aware(search.score_started_at)).total_seconds(), 1e-6)
+            elapsed = max((as_utc(stop) - as_utc(search.score_started_at)).total_seconds(), 1e-6)
             rate = search.scored / elapsed
             eta = max(search.total - search.scored, 0) / rate if search.stage == "score" else 0.0
         if search.result:
@@ -109,7 +108,3 @@ def search_progress(search_id: int) -> dict[str, Any]:
             "finished_at": search.finished_at.isoformat() if search.finished_at else None,
         }
 
-
-def _aware(ts: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they are UTC."""
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

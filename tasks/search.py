@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from datetime import UTC, timedelta
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from db import repository as repo
-from db.models import Search, SearchCandidate, TrainingRun
+from db.models import Search, SearchCandidate, TrainingRun, as_utc, utcnow
 from db.session import session_scope
 from knas_core.groundtruth import METRICS, GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
@@ -94,7 +95,7 @@ def advance_search(search_id: int, force: bool = False) -> str:
     return state
 
 
-def _advance(session, search_id: int, force: bool, outbox: list) -> str:  # noqa: ANN001
+def _advance(session: Session, search_id: int, force: bool, outbox: list) -> str:
     search = repo.get_search(session, search_id, lock=True)
     if search is None:
         return "missing"
@@ -116,7 +117,7 @@ def _advance(session, search_id: int, force: bool, outbox: list) -> str:  # noqa
     return search.status
 
 
-def _sample(session, search: Search, cfg: SearchConfig) -> None:  # noqa: ANN001
+def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     repo.set_stage(session, search, "sample")
     space = get_space(cfg.space, data_dir=cfg.data_dir)
     archs = [space.validate(a) for a in cfg.archs] if cfg.archs else space.sample(cfg.samples, cfg.seed)
@@ -130,16 +131,10 @@ def _sample(session, search: Search, cfg: SearchConfig) -> None:  # noqa: ANN001
             for metric in METRICS:
                 rows.append((ids[arch], dataset, metric, float(truth.accuracy(dataset, metric).loc[index])))
     repo.ensure_benchmark_accuracies(session, rows)
-    repo.set_stage(session, search, "score", total=len(archs), score_started_at=_now())
+    repo.set_stage(session, search, "score", total=len(archs), score_started_at=utcnow())
 
 
-def _now():  # noqa: ANN202
-    from db.models import utcnow
-
-    return utcnow()
-
-
-def _dispatch_scoring(session, search: Search, cfg: SearchConfig, force: bool, outbox: list) -> bool:  # noqa: ANN001
+def _dispatch_scoring(session: Session, search: Search, cfg: SearchConfig, force: bool, outbox: list) -> bool:
     """Queue chunks for unscored candidates; True when every candidate has a score row."""
     key = score_key(cfg, device_type(cfg))
     repo.refresh_counters(session, search, key)
@@ -154,7 +149,7 @@ def _dispatch_scoring(session, search: Search, cfg: SearchConfig, force: bool, o
     return not repo.unscored_candidates(session, search.id, key)
 
 
-def _select(session, search: Search, cfg: SearchConfig) -> None:  # noqa: ANN001
+def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
     repo.set_stage(session, search, "select")
     key = score_key(cfg, device_type(cfg))
     higher = get_proxy(cfg.proxy).higher_is_better
@@ -175,7 +170,7 @@ def _select(session, search: Search, cfg: SearchConfig) -> None:  # noqa: ANN001
     repo.set_stage(session, search, "evaluate")
 
 
-def _evaluate(session, search: Search, cfg: SearchConfig, force: bool, outbox: list) -> bool:  # noqa: ANN001
+def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, outbox: list) -> bool:
     """Evaluate the top-k (look-up or training); True once the search is finished."""
     selected = [c for c in repo.candidates(session, search.id) if c.rank is not None and c.rank <= cfg.topk]
     dataset = canonical_dataset(cfg.dataset)
@@ -186,9 +181,9 @@ def _evaluate(session, search: Search, cfg: SearchConfig, force: bool, outbox: l
     else:
         waiting = [c for c in selected if c.stage != "evaluated"]
         lease = timedelta(seconds=cfg.lease_seconds)
-        now = _now()
+        now = utcnow()
         for cand in waiting:
-            if force or cand.claimed_at is None or _aware(cand.claimed_at) < now - lease:
+            if force or cand.claimed_at is None or as_utc(cand.claimed_at) < now - lease:
                 cand.claimed_at = now
                 outbox.append((train_candidate, [search.id, cand.id]))
         if waiting:
@@ -200,12 +195,7 @@ def _evaluate(session, search: Search, cfg: SearchConfig, force: bool, outbox: l
     return True
 
 
-def _aware(ts):  # noqa: ANN001, ANN202 - SQLite returns naive datetimes
-
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
-
-
-def _result(session, best: SearchCandidate, cfg: SearchConfig) -> dict[str, Any]:  # noqa: ANN001
+def _result(session: Session, best: SearchCandidate, cfg: SearchConfig) -> dict[str, Any]:
     arch = best.architecture
     test = {ds: repo.benchmark_accuracy(session, arch.id, ds, "test")
             for ds in ("cifar10", "cifar100", "imagenet16-120")}
@@ -283,7 +273,7 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
         run_id, run_done, run_acc = run.id, run.status == "done", run.final_test_acc
 
     if not run_done:
-        def on_epoch(epoch) -> None:  # noqa: ANN001
+        def on_epoch(epoch: Any) -> None:
             with session_scope() as s:
                 r = s.get(TrainingRun, run_id)
                 r.history = [*r.history, _plain(epoch)]

@@ -58,8 +58,3 @@ def backward_cross_entropy(model: nn.Module, batch: Batch) -> torch.Tensor:
     loss.backward()
     return loss.detach()
 
-
-def flat_grad(params: list[torch.Tensor]) -> torch.Tensor:
-    """Concatenate the ``.grad`` of ``params`` (zeros where a parameter got none)."""
-    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
-                      for p in params])
