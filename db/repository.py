@@ -26,6 +26,7 @@ from db.models import (
     TrainingRun,
     utcnow,
 )
+from knas_core.groundtruth import DATASETS, METRICS, GroundTruth
 
 TERMINAL = ("done", "failed", "cancelled")
 
@@ -249,6 +250,19 @@ def ensure_benchmark_accuracies(session: Session, rows: Iterable[tuple[int, str,
     batch = [{"architecture_id": a, "dataset": d, "metric": m, "value": float(v)} for a, d, m, v in rows]
     for start in range(0, len(batch), 2000):
         insert_ignore(session, BenchmarkAccuracy, batch[start:start + 2000])
+
+
+def load_ground_truth(session: Session, truth: GroundTruth, space: str = "nb201") -> int:
+    """Store every architecture of ``truth`` and all its accuracies; returns the rows stored."""
+    frame = truth.frame
+    ids = ensure_architectures(session, space, [(a, int(i)) for i, a in zip(frame.index, frame["arch"])])
+    rows = []
+    for dataset in DATASETS:
+        for metric in METRICS:
+            values = truth.accuracy(dataset, metric)
+            rows += [(ids[a], dataset, metric, float(v)) for a, v in zip(frame["arch"], values)]
+    ensure_benchmark_accuracies(session, rows)
+    return len(rows)
 
 
 def benchmark_accuracy(session: Session, architecture_id: int, dataset: str, metric: str) -> float | None:

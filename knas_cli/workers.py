@@ -40,6 +40,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dsub = d.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dsub.add_parser("upgrade", help="apply Alembic migrations (KNAS_DATABASE_URL)")
     up.set_defaults(run=run_db_upgrade)
+    gt = dsub.add_parser("load-groundtruth", help="store the benchmark table's accuracies")
+    gt.add_argument("--data-dir", default=None, help="where nb201/nb201_accuracies.csv lives")
+    gt.add_argument("--benchmark-file", default=None, metavar="NB201.pth",
+                    help="official NAS-Bench-201 .pth instead (nas-bench-201 package)")
+    gt.set_defaults(run=run_db_load_groundtruth)
 
 
 def _pool(choice: str, concurrency: int) -> str:
@@ -184,4 +189,21 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
     upgrade()
     print(f"database at revision {current_revision()}")
+    return 0
+
+
+def run_db_load_groundtruth(args: argparse.Namespace) -> int:
+    from db.migrate import upgrade
+    from db.repository import load_ground_truth
+    from db.session import session_scope
+    from knas_core.groundtruth import GroundTruth
+
+    if args.benchmark_file:
+        truth = GroundTruth.from_pth(args.benchmark_file)
+    else:
+        truth = GroundTruth.load(args.data_dir)
+    upgrade()
+    with session_scope() as session:
+        rows = load_ground_truth(session, truth)
+    print(f"stored {len(truth.frame)} architectures and {rows} accuracies")
     return 0

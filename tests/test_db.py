@@ -109,3 +109,32 @@ def test_ground_truth_rows(db_url, truth):
         repo.ensure_benchmark_accuracies(s, [(ids[A1], "cifar10", "valid_12ep", value)] * 2)
         assert repo.benchmark_accuracy(s, ids[A1], "cifar10", "valid_12ep") == pytest.approx(value)
         assert s.scalar(select(func.count()).select_from(BenchmarkAccuracy)) == 1
+
+
+def test_load_ground_truth_is_complete_and_idempotent(db_url, truth):
+    from knas_core.groundtruth import GroundTruth
+
+    part = GroundTruth(truth.frame.iloc[:40])
+    with session_scope(db_url) as s:
+        assert repo.load_ground_truth(s, part) == 40 * 3 * 3
+    with session_scope(db_url) as s:
+        repo.load_ground_truth(s, part)
+        assert s.scalar(select(func.count()).select_from(BenchmarkAccuracy)) == 40 * 9
+        arch_id = repo.ensure_architectures(s, "nb201", [(truth.frame.loc[7, "arch"], 7)])
+        value = repo.benchmark_accuracy(s, next(iter(arch_id.values())), "cifar100", "test")
+        assert value == pytest.approx(truth.frame.loc[7, "cifar100_test_acc"])
+
+
+def test_cli_loads_the_whole_table(tmp_path, truth):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    url = f"sqlite:///{tmp_path / 'gt.db'}"
+    knas = str(Path(sys.executable).with_name("knas"))
+    proc = subprocess.run([knas, "db", "load-groundtruth"], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "KNAS_DATABASE_URL": url})
+    assert proc.returncode == 0, proc.stderr
+    assert "stored 15625 architectures and 140625 accuracies" in proc.stdout
+    with session_scope(url) as s:
+        assert s.scalar(select(func.count()).select_from(Architecture)) == 15625
