@@ -87,7 +87,31 @@ class ResidualBlock(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
-class NB201Network(nn.Module):
+class _Skeleton(nn.Module):
+    """Stem, three stages of ``N`` cells separated by residual blocks, and the head."""
+
+    def __init__(self, make_cell, num_classes: int, C: int, N: int) -> None:  # noqa: ANN001
+        super().__init__()
+        if C < 1 or N < 0:
+            raise ValueError(f"need C >= 1 and N >= 0, got C={C}, N={N}")
+        self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+        layers: list[nn.Module] = []
+        c = C
+        for stage in range(3):
+            if stage > 0:
+                layers.append(ResidualBlock(c, 2 * c))
+                c *= 2
+            layers.extend(make_cell(c) for _ in range(N))
+        self.cells = nn.Sequential(*layers)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c, num_classes)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.global_pooling(self.lastact(h)).flatten(1))
+
+
+class NB201Network(_Skeleton):
     """The benchmark network for one cell.
 
     Args:
@@ -99,25 +123,41 @@ class NB201Network(nn.Module):
     """
 
     def __init__(self, ops: Sequence[str], num_classes: int = 10, C: int = 16, N: int = 5) -> None:
-        super().__init__()
-        if C < 1 or N < 0:
-            raise ValueError(f"need C >= 1 and N >= 0, got C={C}, N={N}")
-        self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        c = C
-        for stage in range(3):
-            if stage > 0:
-                layers.append(ResidualBlock(c, 2 * c))
-                c *= 2
-            layers.extend(Cell(ops, c) for _ in range(N))
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU(inplace=False))
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c, num_classes)
+        super().__init__(lambda c: Cell(ops, c), num_classes, C, N)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(self.global_pooling(h).flatten(1))
+        return self.head(self.cells(self.stem(x)))
+
+
+class MixedCell(nn.Module):
+    """A cell whose every edge holds all 5 operations, mixed by per-edge weights (6, 5)."""
+
+    def __init__(self, channels: int, ops: Sequence[str]) -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(nn.ModuleList(make_op(op, channels) for op in ops)
+                                   for _ in Cell.EDGES)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        nodes = [x]
+        for target in (1, 2, 3):
+            nodes.append(sum(weights[k, o] * op(nodes[src])
+                             for k, (src, dst) in enumerate(Cell.EDGES) if dst == target
+                             for o, op in enumerate(self.edges[k])))
+        return nodes[3]
+
+
+class NB201SuperNetwork(_Skeleton):
+    """One-shot supernet of the space (the same skeleton, :class:`MixedCell` cells sharing one
+    set of architecture weights): ``forward(x, weights)`` with ``weights`` of shape (6, 5)."""
+
+    def __init__(self, ops: Sequence[str], num_classes: int = 10, C: int = 16, N: int = 5) -> None:
+        super().__init__(lambda c: MixedCell(c, ops), num_classes, C, N)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)
+        for layer in self.cells:
+            h = layer(h, weights) if isinstance(layer, MixedCell) else layer(h)
+        return self.head(h)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,0 +1,108 @@
+"""Search strategies on small settings, with look-up evaluation."""
+
+import numpy as np
+import pytest
+import torch
+
+from knas_core.data import load_source
+from knas_core.models.nb201 import NB201SuperNetwork
+from knas_core.search import STRATEGIES, SearchContext, get_strategy
+from knas_core.search.ensemble import log_rank_aggregate
+from knas_core.search.evolution import mutate
+from knas_core.search.nasi import nasi_alpha
+from knas_core.spaces.nb201 import OPS, parse_arch
+
+
+@pytest.fixture()
+def oracle(space, truth):
+    """A context whose 'proxy' is the true test accuracy and evaluation the 12-epoch look-up."""
+    test = truth.accuracy("cifar10", "test")
+    short = truth.accuracy("cifar10", "valid_12ep")
+    return SearchContext(space, score=lambda archs: [float(test.loc[space.index_of(a)]) for a in archs],
+                         evaluate=lambda a: float(short.loc[space.index_of(a)]), seed=1)
+
+
+def test_registry():
+    assert set(STRATEGIES.names()) >= {"knas", "nasi", "evolution", "random"}
+
+
+def test_knas_keeps_the_best_evaluated_of_the_top_k(oracle, space, truth):
+    result = get_strategy("knas", samples=40, topk=5).run(oracle)
+    sample = space.sample(40, 1)
+    test = truth.accuracy("cifar10", "test")
+    top5 = sorted(sample, key=lambda a: test.loc[space.index_of(a)], reverse=True)[:5]
+    assert result.scored == 40 and result.evaluated == 5
+    assert [t["arch"] for t in result.trace] == top5
+    short = truth.accuracy("cifar10", "valid_12ep")
+    assert result.arch == max(top5, key=lambda a: short.loc[space.index_of(a)])
+    assert result.trace[-1]["best_accuracy"] == result.accuracy
+
+
+def test_random_search_spends_only_evaluations(oracle):
+    result = get_strategy("random", topk=7).run(oracle)
+    assert result.scored == 0 and result.evaluated == 7
+    assert result.accuracy == max(t["accuracy"] for t in result.trace)
+
+
+def test_evolution_improves_on_its_initial_population(oracle, space, truth):
+    result = get_strategy("evolution", samples=60, population=10, tournament=3, topk=3).run(oracle)
+    assert result.scored == 60 and result.evaluated == 3
+    test = truth.accuracy("cifar10", "test")
+    initial_best = max(test.loc[space.index_of(a)] for a in space.sample(10, 1))
+    assert max(test.loc[space.index_of(t["arch"])] for t in result.trace) >= initial_best
+
+
+def test_mutation_changes_exactly_one_edge():
+    rng = np.random.default_rng(0)
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    for _ in range(20):
+        child = mutate(arch, rng)
+        assert sum(a != b for a, b in zip(parse_arch(arch), parse_arch(child))) == 1
+
+
+def test_log_rank_ensemble():
+    scores = log_rank_aggregate({"a": [1.0, 2.0, 3.0, None], "b": [30.0, 10.0, 20.0, 5.0]})
+    # ranks a: 1,2,3 ; b: 3,1,2 (over the 3 valid) -> sums of log(rank/3)
+    expected = [np.log(1 / 3) + np.log(3 / 3), np.log(2 / 3) + np.log(1 / 3), np.log(3 / 3) + np.log(2 / 3)]
+    assert scores[:3] == pytest.approx(expected) and scores[3] is None
+    flipped = log_rank_aggregate({"b": [30.0, 10.0, 20.0]}, {"b": False})
+    assert np.argmax(flipped) == 1
+    with pytest.raises(ValueError):
+        log_rank_aggregate({"a": [1.0], "b": [1.0, 2.0]})
+
+
+def test_supernet_mixes_operations():
+    torch.manual_seed(0)
+    net = NB201SuperNetwork(OPS, num_classes=10, C=4, N=1)
+    x = torch.randn(2, 3, 32, 32)
+    zero = torch.zeros(6, 5)
+    zero[:, 0] = 1.0  # every edge 'none': the signal is cut in each cell
+    assert torch.allclose(net.eval()(x, zero), net(torch.randn(2, 3, 32, 32), zero))
+    assert net(x, torch.full((6, 5), 0.2)).shape == (2, 10)
+
+
+def test_nasi_update_rule_and_determinism():
+    source = load_source("cifar10")
+    torch.manual_seed(0)
+    net = NB201SuperNetwork(OPS, num_classes=10, C=4, N=1).train()
+
+    def batches(t):
+        b = source.batch(8, t)
+        return b.inputs, b.targets
+
+    one = nasi_alpha(net, batches, steps=1, xi=1.0, seed=0)
+    assert float(one.norm()) == pytest.approx(1.0, rel=1e-5)  # alpha* = G_1 / ||G_1||
+    a = nasi_alpha(net, batches, steps=3, seed=0)
+    b = nasi_alpha(net, batches, steps=3, seed=0)
+    assert torch.equal(a, b) and a.shape == (6, 5)
+    assert float(a.norm()) <= 1.0 + 1e-6  # each term has norm <= 1/T
+
+
+def test_nasi_strategy_returns_a_valid_architecture(space, truth):
+    source = load_source("cifar10")
+    short = truth.accuracy("cifar10", "valid_12ep")
+    ctx = SearchContext(space, score=lambda a: [], evaluate=lambda a: float(short.loc[space.index_of(a)]),
+                        seed=0, batch=source.batch)
+    result = get_strategy("nasi", steps=2, batch_size=8, C=4, N=1).run(ctx)
+    assert parse_arch(result.arch) and result.evaluated == 1
+    assert result.accuracy == short.loc[space.index_of(result.arch)]
