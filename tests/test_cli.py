@@ -112,3 +112,28 @@ def test_correlate_rejects_malformed_lines(tmp_path):
 def test_cuda_without_gpu_is_a_clear_error():
     proc = knas("score", "--device", "cuda", "--archs", "1", *SMALL)
     assert proc.returncode == 2 and "no CUDA GPU" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("strategy, extra", [
+    ("knas", ["--samples", "8", "--topk", "3"]),
+    ("random", ["--topk", "4"]),
+    ("evolution", ["--samples", "10", "--topk", "2", "--proxies", "synflow,naswot"]),
+    ("nasi", ["--steps", "2", "--batch-size", "8"]),
+])
+def test_search_contract(strategy, extra, truth):
+    proc = knas("search", "--strategy", strategy, "--dataset", "cifar10", "--C", "4", "--N", "1",
+                "--seed", "2", "--json", *extra)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert truth.frame.loc[out["index"], "arch"] == out["arch"]
+    assert out["test_acc"] == pytest.approx({
+        "cifar10": truth.frame.loc[out["index"], "cifar10_test_acc"],
+        "cifar100": truth.frame.loc[out["index"], "cifar100_test_acc"],
+        "imagenet16-120": truth.frame.loc[out["index"], "imagenet16_120_test_acc"]})
+    assert out["percentile"] == pytest.approx(truth.percentile(out["test_acc"]["cifar10"], "cifar10"))
+    assert out["seconds"] > 0 and out["strategy"] == strategy
+
+
+def test_search_rejects_topk_above_samples():
+    proc = knas("search", "--samples", "3", "--topk", "5")
+    assert proc.returncode == 2 and "cannot exceed" in proc.stderr

@@ -1,0 +1,79 @@
+"""``knas search``: run a search strategy in-process with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tqdm import tqdm
+
+from knas_core.data import SOURCES
+from knas_core.device import DEVICES
+from knas_core.groundtruth import DATASETS
+from knas_core.proxies import get_proxy
+from knas_core.search import STRATEGIES
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="run a search strategy in-process",
+                       description="Search NAS-Bench-201 and report the architecture found.")
+    p.add_argument("--strategy", default="knas", choices=STRATEGIES.names())
+    p.add_argument("--dataset", default="cifar10", choices=list(DATASETS))
+    p.add_argument("--samples", type=int, default=300, help="architectures scored")
+    p.add_argument("--topk", type=int, default=10, help="architectures evaluated")
+    p.add_argument("--eval", default="lookup", choices=["lookup", "train"])
+    p.add_argument("--epochs", type=int, default=12, help="training epochs with --eval train")
+    p.add_argument("--train-subset", type=int, default=None, help="training images with --eval train")
+    p.add_argument("--proxies", default="knas", help="one proxy, or several for a log-rank ensemble")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--data-source", default="auto", choices=SOURCES)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--C", dest="channels", type=int, default=16)
+    p.add_argument("--N", dest="cells", type=int, default=5)
+    p.add_argument("--steps", type=int, default=None, help="NASI: optimisation steps T")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from knas_cli.main import UsageError
+    from knas_core.search.run import SearchRun
+
+    proxies = tuple(p.strip() for p in args.proxies.split(",") if p.strip())
+    for name in proxies:
+        get_proxy(name)
+    if args.samples < 1 or args.topk < 1:
+        raise UsageError("--samples and --topk must be at least 1")
+    if args.strategy in ("knas", "evolution") and args.topk > args.samples:
+        raise UsageError(f"--topk ({args.topk}) cannot exceed --samples ({args.samples})")
+    model = {"C": args.channels, "N": args.cells}
+    search = SearchRun(args.strategy, args.dataset, args.samples, args.topk, proxies, args.eval,
+                       args.epochs, args.train_subset, args.batch_size, args.seed, args.device,
+                       args.data_source, args.data_dir, model,
+                       {"steps": args.steps, "C": args.channels, "N": args.cells})
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        result = search.run(progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != "trace"}))
+    else:
+        acc = ", ".join(f"{k} {v:.2f}" for k, v in result["test_acc"].items())
+        print(f"{result['strategy']}: {result['arch']} (index {result['index']}); 200-epoch test "
+              f"accuracy {acc}; percentile {result['percentile']:.1f} on {args.dataset}; "
+              f"{result['seconds']:.1f} s")
+    return 0

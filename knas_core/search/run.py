@@ -1,0 +1,109 @@
+"""Run a strategy in-process: proxies or an ensemble as the score, look-up or training as the
+evaluation, and the chosen architecture's benchmark accuracies and percentile as the report."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from knas_core.groundtruth import DATASETS, GroundTruth, canonical_dataset
+from knas_core.proxies import get_proxy
+from knas_core.scoring import Scorer
+from knas_core.search import SearchContext, get_strategy
+from knas_core.search.base import ProgressFn
+from knas_core.search.ensemble import log_rank_aggregate
+
+
+class ProxyScore:
+    """``score(archs)`` from one proxy or a log-rank ensemble of several.
+
+    An ensemble ranks each new architecture against every architecture scored so far (the
+    member values are kept), so strategies that score one architecture at a time (evolution)
+    get comparable values.
+    """
+
+    def __init__(self, scorer: Scorer, proxies: list[str]) -> None:
+        if not proxies:
+            raise ValueError("name at least one proxy")
+        self.scorer, self.proxies = scorer, proxies
+        self.directions = {p: get_proxy(p).higher_is_better for p in proxies}
+        self.seen: dict[str, dict[str, float | None]] = {}
+
+    def _member(self, arch: str) -> dict[str, float | None]:
+        if arch not in self.seen:
+            self.seen[arch] = {p: self.scorer.score_one(arch, p).value for p in self.proxies}
+        return self.seen[arch]
+
+    def __call__(self, archs: list[str]) -> list[float | None]:
+        members = [self._member(a) for a in archs]
+        if len(self.proxies) == 1:
+            p = self.proxies[0]
+            sign = 1.0 if self.directions[p] else -1.0
+            return [None if m[p] is None else sign * m[p] for m in members]
+        pool = list(self.seen)
+        combined = log_rank_aggregate({p: [self.seen[a][p] for a in pool] for p in self.proxies},
+                                      self.directions)
+        lookup = dict(zip(pool, combined, strict=True))
+        return [lookup[a] for a in archs]
+
+
+@dataclass
+class SearchRun:
+    strategy: str
+    dataset: str = "cifar10"
+    samples: int = 300
+    topk: int = 10
+    proxies: tuple[str, ...] = ("knas",)
+    eval: str = "lookup"
+    epochs: int = 12
+    train_subset: int | None = None
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"
+    data_source: str = "auto"
+    data_dir: str | os.PathLike[str] | None = None
+    model_options: dict[str, Any] | None = None
+    strategy_options: dict[str, Any] | None = None
+
+    def run(self, progress: ProgressFn | None = None) -> dict[str, Any]:
+        """Search, then report ``arch``, ``index``, ``test_acc`` per dataset, ``percentile``..."""
+        start = time.perf_counter()
+        dataset = canonical_dataset(self.dataset)
+        truth = GroundTruth.load(self.data_dir if self.data_source != "imagefolder" else None)
+        from knas_core.spaces import get_space
+
+        space = get_space("nb201", archs_in_index_order=truth.archs)
+        scorer = Scorer(dataset, space=space, batch_size=self.batch_size, seed=self.seed,
+                        device=self.device, data_source=self.data_source, data_dir=self.data_dir,
+                        model_options=self.model_options)
+        ctx = SearchContext(space, ProxyScore(scorer, list(self.proxies)), self._evaluator(truth, space),
+                            self.seed, progress, scorer.source.batch, str(scorer.device))
+        options = {"samples": self.samples, "topk": self.topk, **(self.strategy_options or {})}
+        result = get_strategy(self.strategy, **options).run(ctx)
+        index = space.index_of(result.arch)
+        test = {ds: float(truth.accuracy(ds, "test").loc[index]) for ds in DATASETS}
+        return {"strategy": self.strategy, "arch": result.arch, "index": index,
+                "score": result.score, "accuracy": result.accuracy, "eval": self.eval,
+                "test_acc": test, "percentile": truth.percentile(test[dataset], dataset),
+                "scored": result.scored, "evaluated": result.evaluated,
+                "seconds": time.perf_counter() - start, "trace": result.trace}
+
+    def _evaluator(self, truth: GroundTruth, space):  # noqa: ANN001, ANN202
+        dataset = canonical_dataset(self.dataset)
+        if self.eval == "lookup":
+            short = truth.accuracy(dataset, "valid_12ep")
+            return lambda arch: float(short.loc[space.index_of(arch)])
+        if self.eval != "train":
+            raise ValueError(f"unknown evaluation {self.eval!r}; use lookup or train")
+        from knas_core.training import TrainConfig, train_architecture
+
+        config = TrainConfig(epochs=self.epochs, seed=self.seed, device=self.device,
+                             train_subset=self.train_subset)
+
+        def train(arch: str) -> float:
+            return train_architecture(arch, dataset, config, space=space, model_options=self.model_options,
+                                      data_source=self.data_source, data_dir=self.data_dir).final_test_acc
+
+        return train
