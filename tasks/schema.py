@@ -30,11 +30,14 @@ class SearchConfig(BaseModel):
 
     name: str = Field("", max_length=200)
     space: Literal["nb201"] = "nb201"
-    strategy: Literal["knas"] = "knas"
+    strategy: Literal["knas", "nasi", "evolution", "random"] = "knas"
     dataset: Literal["cifar10", "cifar100", "imagenet16-120"] = "cifar10"
     data_source: Literal["auto", "npz", "torchvision", "imagefolder", "synthetic"] = "auto"
     data_dir: str | None = None
     proxy: str = "knas"
+    proxies: list[str] | None = Field(None, description="several proxies: a log-rank ensemble")
+    strategy_options: dict[str, float | int | None] = Field(
+        default_factory=dict, description="population, tournament (evolution); steps, mu, nu, xi, tau (nasi)")
     samples: int = Field(300, ge=1, le=15625)
     archs: list[str] | None = Field(None, description="explicit architectures instead of sampling")
     topk: int = Field(10, ge=1)
@@ -54,6 +57,34 @@ class SearchConfig(BaseModel):
         if value not in PROXIES:
             raise ValueError(f"unknown proxy {value!r}; available: {', '.join(PROXIES.names())}")
         return value
+
+    @field_validator("proxies")
+    @classmethod
+    def _known_proxies(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("give at least one proxy, or leave proxies out")
+            for name in value:
+                cls._known_proxy(name)
+        return value
+
+    @field_validator("strategy_options")
+    @classmethod
+    def _known_options(cls, value: dict) -> dict:
+        allowed = {"population", "tournament", "steps", "mu", "nu", "xi", "tau"}
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise ValueError(f"unknown option(s) {', '.join(unknown)}; "
+                             f"allowed: {', '.join(sorted(allowed))}")
+        return value
+
+    @property
+    def staged(self) -> bool:
+        """KNAS with one proxy runs as chunked tasks; everything else as one strategy task."""
+        return self.strategy == "knas" and not (self.proxies and len(self.proxies) > 1)
+
+    def proxy_list(self) -> list[str]:
+        return list(self.proxies) if self.proxies else [self.proxy]
 
     @field_validator("archs")
     @classmethod

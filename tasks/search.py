@@ -105,6 +105,11 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list) -> str
         repo.mark_finished(session, search, "cancelled")
         return "cancelled"
     cfg = validate_config(search.config)
+    if not cfg.staged:
+        if search.stage == "queued" or force:
+            repo.set_stage(session, search, "search")
+            outbox.append((run_strategy, [search.id]))
+        return "searching"
     if search.stage in ("queued", "sample"):
         _sample(session, search, cfg)
     if search.stage == "score":
@@ -315,3 +320,86 @@ def _plain(epoch: Any) -> dict[str, Any]:
     from dataclasses import asdict, is_dataclass
 
     return asdict(epoch) if is_dataclass(epoch) else dict(epoch)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@app.task(name="knas.run_strategy", **RETRY)
+def run_strategy(search_id: int) -> str:
+    """Run a whole strategy (NASI, evolution, random, ensemble KNAS) in this worker.
+
+    Scores go through the database (cache hits are reused, new ones stored); progress and the
+    cancel flag are synchronised with the search row at most once a second.
+    """
+    from knas_core.search.run import SearchRun
+
+    with session_scope() as session:
+        search = repo.get_search(session, search_id)
+        if search is None or search.status in repo.TERMINAL:
+            return "skipped"
+        cfg = validate_config(search.config)
+    run = SearchRun(cfg.strategy, cfg.dataset, len(cfg.archs) if cfg.archs else cfg.samples, cfg.topk,
+                    tuple(cfg.proxy_list()), cfg.eval, cfg.epochs, cfg.train_subset, cfg.batch_size,
+                    cfg.seed, cfg.device, cfg.data_source, cfg.data_dir,
+                    {"C": cfg.model.C, "N": cfg.model.N},
+                    {**cfg.strategy_options, "C": cfg.model.C, "N": cfg.model.N})
+    last = [0.0]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if time.monotonic() - last[0] < 1.0 and done < total:
+            return
+        last[0] = time.monotonic()
+        with session_scope() as s:
+            row = repo.get_search(s, search_id)
+            if row.cancel_requested:
+                raise _Cancelled
+            row.stage = "evaluate" if stage == "evaluate" else "score"
+            if stage != "evaluate":
+                row.scored, row.total = done, total
+            else:
+                row.evaluated = done
+
+    def score_one(scorer: Scorer, arch: str, proxy: str) -> float | None:
+        key = repo.ScoreKey(proxy, canonical_dataset(cfg.dataset),
+                            get_proxy(proxy).batch_size or cfg.batch_size, cfg.seed, scorer.device.type,
+                            cfg.model.key())
+        with session_scope() as s:
+            arch_id = repo.ensure_architectures(s, cfg.space, [(arch, scorer.space.index_of(arch))])[arch]
+            cached = repo.get_score(s, arch_id, key)
+        if cached is not None:
+            return cached.value
+        result = scorer.score_one(arch, proxy)
+        with session_scope() as s:
+            return repo.save_score(s, arch_id, key, result.value, result.error, result.seconds).value
+
+    try:
+        result = run.run(progress, score_one)
+    except _Cancelled:
+        with session_scope() as s:
+            repo.mark_finished(s, repo.get_search(s, search_id), "cancelled")
+        return "cancelled"
+    except Exception as exc:  # noqa: BLE001 - the reason goes on the search; the worker lives
+        _fail(search_id, _describe(exc))
+        return "failed"
+    with session_scope() as session:
+        search = repo.get_search(session, search_id)
+        if search.status in repo.TERMINAL:
+            return search.status
+        evaluated = [t["arch"] for t in result["trace"]]
+        space = get_space(cfg.space, data_dir=cfg.data_dir)
+        ids = repo.ensure_architectures(session, cfg.space, [(a, space.index_of(a)) for a in evaluated])
+        repo.add_candidates(session, search_id, [ids[a] for a in evaluated])
+        accuracy = {t["arch"]: t["accuracy"] for t in result["trace"]}
+        for cand in repo.candidates(session, search_id):
+            cand.accuracy = accuracy.get(cand.architecture.arch)
+            cand.stage, cand.eval_source = "evaluated", cfg.eval
+            cand.rank = cand.position + 1
+        search.evaluated = len(evaluated)
+        summary = {k: result[k] for k in ("arch", "index", "score", "accuracy", "test_acc", "percentile",
+                                          "scored", "evaluated", "seconds")}
+        summary["eval"] = cfg.eval
+        summary["trace"] = result["trace"]
+        repo.mark_finished(session, search, "done", result=summary)
+    return "done"

@@ -169,3 +169,31 @@ def test_train_evaluation_trains_the_top_k(eager):
         assert sorted(c.rank for c in trained) == [1, 2]
         assert {c.accuracy for c in trained} == {r.final_test_acc for r in runs}
     assert p["best"]["accuracy"] == max(r.final_test_acc for r in runs)
+
+
+@pytest.mark.parametrize("strategy, extra", [
+    ("evolution", {"samples": 10, "topk": 2, "strategy_options": {"population": 4, "tournament": 2}}),
+    ("random", {"topk": 3}),
+    ("nasi", {"topk": 1, "strategy_options": {"steps": 2}}),
+    ("knas", {"samples": 6, "topk": 2, "proxies": ["synflow", "naswot"]}),
+])
+def test_other_strategies_run_as_one_task(eager, strategy, extra, truth):
+    from tasks.api import search_progress, submit_search
+
+    search_id = submit_search({**TINY, "strategy": strategy, **extra, "batch_size": 8})
+    p = search_progress(search_id)
+    assert p["status"] == "done", p
+    best = p["best"]
+    assert best["test_acc"]["cifar10"] == pytest.approx(truth.accuracy("cifar10").loc[best["index"]])
+    with session_scope(eager) as s:
+        cands = repo.candidates(s, search_id)
+        assert cands and all(c.stage == "evaluated" and c.accuracy is not None for c in cands)
+        assert best["accuracy"] == max(c.accuracy for c in cands)
+        if strategy in ("evolution", "knas"):
+            scored = s.scalar(select(func.count()).select_from(ProxyScore))
+            assert scored >= extra["samples"]  # every proxy value landed in the store
+
+
+def test_strategy_options_are_checked():
+    with pytest.raises(ConfigError, match="strategy_options: unknown option"):
+        validate_config({"strategy": "evolution", "strategy_options": {"populace": 3}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,16 +25,18 @@ class ProxyScore:
     get comparable values.
     """
 
-    def __init__(self, scorer: Scorer, proxies: list[str]) -> None:
+    def __init__(self, scorer: Scorer, proxies: list[str],
+                 score_one: Callable[[str, str], float | None] | None = None) -> None:
         if not proxies:
             raise ValueError("name at least one proxy")
         self.scorer, self.proxies = scorer, proxies
+        self.score_one = score_one or (lambda arch, proxy: scorer.score_one(arch, proxy).value)
         self.directions = {p: get_proxy(p).higher_is_better for p in proxies}
         self.seen: dict[str, dict[str, float | None]] = {}
 
     def _member(self, arch: str) -> dict[str, float | None]:
         if arch not in self.seen:
-            self.seen[arch] = {p: self.scorer.score_one(arch, p).value for p in self.proxies}
+            self.seen[arch] = {p: self.score_one(arch, p) for p in self.proxies}
         return self.seen[arch]
 
     def __call__(self, archs: list[str]) -> list[float | None]:
@@ -67,8 +70,11 @@ class SearchRun:
     model_options: dict[str, Any] | None = None
     strategy_options: dict[str, Any] | None = None
 
-    def run(self, progress: ProgressFn | None = None) -> dict[str, Any]:
-        """Search, then report ``arch``, ``index``, ``test_acc`` per dataset, ``percentile``..."""
+    def run(self, progress: ProgressFn | None = None,
+            score_one: Callable[[Scorer, str, str], float | None] | None = None) -> dict[str, Any]:
+        """Search, then report ``arch``, ``index``, ``test_acc`` per dataset, ``percentile``...
+
+        ``score_one(scorer, arch, proxy)`` replaces direct scoring (e.g. a database cache)."""
         start = time.perf_counter()
         dataset = canonical_dataset(self.dataset)
         truth = GroundTruth.load(self.data_dir if self.data_source != "imagefolder" else None)
@@ -78,7 +84,9 @@ class SearchRun:
         scorer = Scorer(dataset, space=space, batch_size=self.batch_size, seed=self.seed,
                         device=self.device, data_source=self.data_source, data_dir=self.data_dir,
                         model_options=self.model_options)
-        ctx = SearchContext(space, ProxyScore(scorer, list(self.proxies)), self._evaluator(truth, space),
+        hook = (lambda arch, proxy: score_one(scorer, arch, proxy)) if score_one else None
+        score = ProxyScore(scorer, list(self.proxies), hook)
+        ctx = SearchContext(space, score, self._evaluator(truth, space),
                             self.seed, progress, scorer.source.batch, str(scorer.device))
         options = {"samples": self.samples, "topk": self.topk, **(self.strategy_options or {})}
         result = get_strategy(self.strategy, **options).run(ctx)
