@@ -39,7 +39,7 @@ class Base(DeclarativeBase):
 
 
 SEARCH_STATUSES = ("queued", "running", "done", "failed", "cancelled")
-SEARCH_STAGES = ("queued", "sample", "score", "select", "evaluate", "done")
+SEARCH_STAGES = ("queued", "sample", "score", "select", "evaluate", "search", "done")
 CANDIDATE_STAGES = ("sampled", "scored", "selected", "evaluated")
 
 
