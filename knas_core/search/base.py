@@ -105,3 +105,20 @@ def top_k(archs: Sequence[str], scores: Sequence[float | None], k: int) -> list[
     ok = [(a, s) for a, s in zip(archs, scores, strict=True) if s is not None]
     ok.sort(key=lambda pair: pair[1], reverse=True)
     return ok[:k]
+
+
+def evaluate_top_k(ctx: SearchContext, archs: Sequence[str], scores: Sequence[float | None],
+                   k: int) -> tuple[str, float | None, list[str]]:
+    """Evaluate the ``k`` best-scored architectures; the best evaluated wins (ties: better score).
+
+    Returns ``(arch, its score, the archs evaluated)``, the :meth:`Strategy.search` contract.
+    """
+    best = top_k(archs, scores, k)
+    if not best:
+        raise RuntimeError("every architecture failed to score")
+    results = []
+    for done, (arch, score) in enumerate(best, start=1):
+        results.append((ctx.evaluate(arch), -done, arch, score))
+        ctx.report("evaluate", done, len(best))
+    _, _, arch, score = max(results)
+    return arch, score, [a for a, _ in best]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from knas_core.search import register_strategy
-from knas_core.search.base import SearchContext, Strategy, top_k
+from knas_core.search.base import SearchContext, Strategy, evaluate_top_k
 from knas_core.spaces.nb201 import OPS, format_arch, parse_arch
 
 
@@ -53,12 +53,4 @@ class RegularisedEvolution(Strategy):
                 ctx.report("score", len(history), self.samples)
             alive.append(child)
             alive.popleft()
-        best = top_k(history, [fitness[a] for a in history], self.topk)
-        if not best:
-            raise RuntimeError("every architecture failed to score")
-        results = []
-        for done, (arch, score) in enumerate(best, start=1):
-            results.append((ctx.evaluate(arch), -done, arch, score))
-            ctx.report("evaluate", done, len(best))
-        _, _, arch, score = max(results)
-        return arch, score, [a for a, _ in best]
+        return evaluate_top_k(ctx, history, [fitness[a] for a in history], self.topk)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from knas_core.search import register_strategy
-from knas_core.search.base import SearchContext, Strategy, top_k
+from knas_core.search.base import SearchContext, Strategy, evaluate_top_k
 
 
 @register_strategy("knas")
@@ -20,12 +20,4 @@ class KNASSearch(Strategy):
     def search(self, ctx: SearchContext) -> tuple[str, float | None, list[str]]:
         archs = ctx.space.sample(self.samples, ctx.seed)
         scores = ctx.score(archs)
-        best = top_k(archs, scores, self.topk)
-        if not best:
-            raise RuntimeError("every sampled architecture failed to score")
-        results = []
-        for done, (arch, score) in enumerate(best, start=1):
-            results.append((ctx.evaluate(arch), -done, arch, score))
-            ctx.report("evaluate", done, len(best))
-        _, _, arch, score = max(results)
-        return arch, score, [a for a, _ in best]
+        return evaluate_top_k(ctx, archs, scores, self.topk)
