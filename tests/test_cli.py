@@ -137,3 +137,14 @@ def test_search_contract(strategy, extra, truth):
 def test_search_rejects_topk_above_samples():
     proc = knas("search", "--samples", "3", "--topk", "5")
     assert proc.returncode == 2 and "cannot exceed" in proc.stderr
+
+
+def test_search_with_real_training(truth):
+    proc = knas("search", "--strategy", "knas", "--samples", "3", "--topk", "2", "--eval", "train",
+                "--epochs", "1", "--train-subset", "64", "--C", "4", "--N", "1", "--batch-size", "16",
+                "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["eval"] == "train" and out["evaluated"] == 2
+    assert 0.0 <= out["accuracy"] <= 100.0  # a trained test accuracy, not the table's
+    assert truth.frame.loc[out["index"], "arch"] == out["arch"]
