@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 
-from db.session import database_url
+from db.session import database_url, get_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -19,9 +23,40 @@ def alembic_config(url: str | None = None) -> Config:
     return cfg
 
 
+_LOCK_KEY = 0x6B6E6173  # "knas": the PostgreSQL advisory lock that serialises migrations
+
+
 def upgrade(url: str | None = None, revision: str = "head") -> None:
-    """Bring the schema at ``url`` (default: ``KNAS_DATABASE_URL``) to ``revision``."""
-    command.upgrade(alembic_config(url), revision)
+    """Bring the schema at ``url`` (default: ``KNAS_DATABASE_URL``) to ``revision``.
+
+    Safe to call from several processes at once (workers starting together): PostgreSQL
+    migrations run under an advisory lock, SQLite ones under a file lock beside the database.
+    """
+    url = database_url(url)
+    with _migration_lock(url):
+        command.upgrade(alembic_config(url), revision)
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    engine = get_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _LOCK_KEY})
+                conn.commit()
+    elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        with open(f"{engine.url.database}.migrate-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    else:
+        yield
 
 
 def current_revision(url: str | None = None) -> str | None:

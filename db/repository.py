@@ -117,6 +117,9 @@ def set_stage(session: Session, search: Search, stage: str, **fields: Any) -> No
 
 def mark_finished(session: Session, search: Search, status: str, error: str | None = None,
                   result: dict[str, Any] | None = None) -> None:
+    """End a search; a search that has already ended keeps its first ending."""
+    if search.status in TERMINAL:
+        return
     search.status = status
     if status == "done":
         search.stage = "done"

@@ -220,9 +220,10 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
     """Score candidates one by one; stops between architectures when the search is cancelled."""
     with session_scope() as session:
         search = repo.get_search(session, search_id)
-        if search is None or search.status in repo.TERMINAL or search.cancel_requested:
-            if search is not None and search.cancel_requested:
-                advance_search.apply_async(args=[search_id])
+        if search is None or search.status in repo.TERMINAL:
+            return 0
+        if search.cancel_requested:
+            repo.mark_finished(session, search, "cancelled")
             return 0
         cfg = validate_config(search.config)
     try:
@@ -235,7 +236,10 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
     for cand_id in candidate_ids:
         with session_scope() as session:
             if repo.cancel_requested(session, search_id):
-                break
+                # Mark it here, not through the queue: the queue may hold many chunks before
+                # an advance_search message, and the user should see the stop at once.
+                repo.mark_finished(session, repo.get_search(session, search_id), "cancelled")
+                return done
             cand = session.get(SearchCandidate, cand_id)
             if cand is None or repo.get_score(session, cand.architecture_id, key) is not None:
                 continue  # already scored (a cache hit, or another worker got there first)
@@ -294,7 +298,8 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
                                         checkpoint_path=checkpoint_dir() / f"run-{run_id}.pt",
                                         on_epoch=on_epoch, should_stop=should_stop)
         except TrainingCancelled:
-            advance_search.apply_async(args=[search_id])
+            with session_scope() as s:
+                repo.mark_finished(s, repo.get_search(s, search_id), "cancelled")
             return None
         except Exception as exc:  # noqa: BLE001 - record why, keep serving
             with session_scope() as s:

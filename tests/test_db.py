@@ -138,3 +138,26 @@ def test_cli_loads_the_whole_table(tmp_path, truth):
     assert "stored 15625 architectures and 140625 accuracies" in proc.stdout
     with session_scope(url) as s:
         assert s.scalar(select(func.count()).select_from(Architecture)) == 15625
+
+
+def test_concurrent_upgrades_are_serialised(tmp_path):
+    """Workers starting together each run the migrations: none of them may fail."""
+    import subprocess
+    import sys
+
+    from .services import postgres_database
+
+    for url_factory in ("sqlite", "postgresql"):
+        ctx = postgres_database() if url_factory == "postgresql" else None
+        url = ctx.__enter__() if ctx else f"sqlite:///{tmp_path / 'race.db'}"
+        try:
+            code = f"from db.migrate import upgrade; upgrade({url!r})"
+            procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True)
+                     for _ in range(3)]
+            for p in procs:
+                _, err = p.communicate(timeout=120)
+                assert p.returncode == 0, err[-2000:]
+            assert current_revision(url) == "0001"
+        finally:
+            if ctx:
+                ctx.__exit__(None, None, None)

@@ -52,6 +52,15 @@ class Stack:
         self.workers.append(proc)
         return proc
 
+    def wait_ready(self, *names: str, timeout: float = 120) -> None:
+        """Block until each named worker has logged that it is ready to take tasks."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all("ready." in (self.tmp / f"{n}.log").read_text() for n in names):
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"workers {names} did not become ready")
+
     def submit(self, config: dict) -> int:
         path = self.tmp / f"search-{len(list(self.tmp.glob('search-*.yaml')))}.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -153,7 +162,9 @@ def test_sigkill_mid_search_then_a_new_worker_finishes_it(scaled):
 def test_two_workers_share_a_search_without_duplicates(scaled):
     scaled.start_worker("a")
     scaled.start_worker("b")
-    search_id = scaled.submit({**SMALL, "samples": 30, "topk": 3, "chunk_size": 2})
+    scaled.wait_ready("a", "b")  # otherwise the first one up may finish before the second starts
+    search_id = scaled.submit({**SMALL, "samples": 30, "topk": 3, "chunk_size": 2,
+                               "model": {"C": 16, "N": 1}})
     status = scaled.wait(search_id, done)
     assert status["status"] == "done" and status["scored"] == status["total"] == 30
     assert scaled.rows(search_id) == (30, 30, 30)
