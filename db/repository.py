@@ -255,14 +255,16 @@ def ensure_benchmark_accuracies(session: Session, rows: Iterable[tuple[int, str,
         insert_ignore(session, BenchmarkAccuracy, batch[start:start + 2000])
 
 
-def load_ground_truth(session: Session, truth: GroundTruth, space: str = "nb201") -> int:
-    """Store every architecture of ``truth`` and all its accuracies; returns the rows stored."""
-    frame = truth.frame
+def load_ground_truth(session: Session, truth: GroundTruth, space: str = "nb201",
+                      indices: Sequence[int] | None = None) -> int:
+    """Store the architectures of ``truth`` (all, or those at ``indices``) with all their
+    accuracies; returns the number of accuracy rows given."""
+    frame = truth.frame if indices is None else truth.frame.loc[list(indices)]
     ids = ensure_architectures(session, space, [(a, int(i)) for i, a in zip(frame.index, frame["arch"])])
     rows = []
     for dataset in DATASETS:
         for metric in METRICS:
-            values = truth.accuracy(dataset, metric)
+            values = truth.accuracy(dataset, metric).loc[frame.index]
             rows += [(ids[a], dataset, metric, float(v)) for a, v in zip(frame["arch"], values)]
     ensure_benchmark_accuracies(session, rows)
     return len(rows)

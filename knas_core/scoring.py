@@ -65,7 +65,8 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
+    """One line: ``Type: first line of the message``; out-of-memory errors say so first."""
     if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
         return f"out of memory: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     text = str(exc).strip().splitlines()
@@ -126,7 +127,7 @@ class Scorer:
         except Exception as exc:  # noqa: BLE001 - a failing proxy is data, not a crash
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            result = ProxyResult(proxy_name, None, _describe(exc), time.perf_counter() - start, size)
+            result = ProxyResult(proxy_name, None, describe_exception(exc), time.perf_counter() - start, size)
         return result
 
     def score(self, arch: str, proxies: list[str], index: int | None = None) -> ArchScores:

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 from db import repository as repo
 from db.models import Search, SearchCandidate, TrainingRun, as_utc, utcnow
 from db.session import session_scope
-from knas_core.groundtruth import METRICS, GroundTruth, canonical_dataset
+from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
-from knas_core.scoring import Scorer
+from knas_core.scoring import Scorer, describe_exception
 from knas_core.spaces import get_space
 from tasks.celery_app import app
 from tasks.schema import SearchConfig, validate_config
@@ -34,9 +34,10 @@ RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": 
          "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 8}
 
 
-def score_key(cfg: SearchConfig, device_type: str) -> repo.ScoreKey:
-    proxy = get_proxy(cfg.proxy)
-    return repo.ScoreKey(cfg.proxy, canonical_dataset(cfg.dataset), proxy.batch_size or cfg.batch_size,
+def score_key(cfg: SearchConfig, device_type: str, proxy: str | None = None) -> repo.ScoreKey:
+    """The cache key of ``proxy`` (default: the search's proxy) under this search's set-up."""
+    name = proxy or cfg.proxy
+    return repo.ScoreKey(name, canonical_dataset(cfg.dataset), get_proxy(name).batch_size or cfg.batch_size,
                          cfg.seed, device_type, cfg.model.key())
 
 
@@ -66,14 +67,9 @@ def ground_truth(data_dir: str | None = None) -> GroundTruth:
 def _fail(search_id: int, reason: str) -> None:
     with session_scope() as session:
         search = repo.get_search(session, search_id)
-        if search is not None and search.status not in repo.TERMINAL:
+        if search is not None:
             repo.mark_finished(session, search, "failed", error=reason)
     log.warning("search %s failed: %s", search_id, reason)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else 'no message'}"
 
 
 # --- the orchestrator ---------------------------------------------------------------------------
@@ -88,7 +84,7 @@ def advance_search(search_id: int, force: bool = False) -> str:
     except OperationalError:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken search must not take the worker down
-        _fail(search_id, _describe(exc))
+        _fail(search_id, describe_exception(exc))
         return "failed"
     for task, args in outbox:  # only after the commit, so workers see what we wrote
         task.apply_async(args=args)
@@ -129,13 +125,7 @@ def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     pairs = [(a, space.index_of(a)) for a in archs]
     ids = repo.ensure_architectures(session, cfg.space, pairs)
     repo.add_candidates(session, search.id, [ids[a] for a in archs])
-    truth = ground_truth(cfg.data_dir)
-    rows = []
-    for arch, index in pairs:
-        for dataset in ("cifar10", "cifar100", "imagenet16-120"):
-            for metric in METRICS:
-                rows.append((ids[arch], dataset, metric, float(truth.accuracy(dataset, metric).loc[index])))
-    repo.ensure_benchmark_accuracies(session, rows)
+    repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
     repo.set_stage(session, search, "score", total=len(archs), score_started_at=utcnow())
 
 
@@ -229,7 +219,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
     try:
         scorer = scorer_for(cfg)
     except Exception as exc:  # noqa: BLE001 - e.g. data not found: the search fails, the worker lives
-        _fail(search_id, _describe(exc))
+        _fail(search_id, describe_exception(exc))
         return 0
     key = score_key(cfg, scorer.device.type)
     done = 0
@@ -249,7 +239,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
             result = scorer.score_one(scorer.space.validate(arch), cfg.proxy)
             value, error, seconds = result.value, result.error, result.seconds
         except Exception as exc:  # noqa: BLE001 - e.g. a malformed architecture row
-            value, error, seconds = None, _describe(exc), time.perf_counter() - start
+            value, error, seconds = None, describe_exception(exc), time.perf_counter() - start
         with session_scope() as session:
             repo.save_score(session, arch_id, key, value, error, seconds)
             search = repo.get_search(session, search_id)
@@ -304,8 +294,8 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
         except Exception as exc:  # noqa: BLE001 - record why, keep serving
             with session_scope() as s:
                 r = s.get(TrainingRun, run_id)
-                r.status, r.error = "failed", _describe(exc)
-            _fail(search_id, f"training {arch} failed: {_describe(exc)}")
+                r.status, r.error = "failed", describe_exception(exc)
+            _fail(search_id, f"training {arch} failed: {describe_exception(exc)}")
             return None
         with session_scope() as s:
             r = s.get(TrainingRun, run_id)
@@ -367,9 +357,7 @@ def run_strategy(search_id: int) -> str:
                 row.evaluated = done
 
     def score_one(scorer: Scorer, arch: str, proxy: str) -> float | None:
-        key = repo.ScoreKey(proxy, canonical_dataset(cfg.dataset),
-                            get_proxy(proxy).batch_size or cfg.batch_size, cfg.seed, scorer.device.type,
-                            cfg.model.key())
+        key = score_key(cfg, scorer.device.type, proxy)
         with session_scope() as s:
             arch_id = repo.ensure_architectures(s, cfg.space, [(arch, scorer.space.index_of(arch))])[arch]
             cached = repo.get_score(s, arch_id, key)
@@ -386,7 +374,7 @@ def run_strategy(search_id: int) -> str:
             repo.mark_finished(s, repo.get_search(s, search_id), "cancelled")
         return "cancelled"
     except Exception as exc:  # noqa: BLE001 - the reason goes on the search; the worker lives
-        _fail(search_id, _describe(exc))
+        _fail(search_id, describe_exception(exc))
         return "failed"
     with session_scope() as session:
         search = repo.get_search(session, search_id)

@@ -17,7 +17,7 @@ from knas_core.search.base import ProgressFn
 from knas_core.search.ensemble import log_rank_aggregate
 
 
-class ProxyScore:
+class ProxyScorer:
     """``score(archs)`` from one proxy or a log-rank ensemble of several.
 
     An ensemble ranks each new architecture against every architecture scored so far (the
@@ -85,7 +85,7 @@ class SearchRun:
                         device=self.device, data_source=self.data_source, data_dir=self.data_dir,
                         model_options=self.model_options)
         hook = (lambda arch, proxy: score_one(scorer, arch, proxy)) if score_one else None
-        score = ProxyScore(scorer, list(self.proxies), hook)
+        score = ProxyScorer(scorer, list(self.proxies), hook)
         ctx = SearchContext(space, score, self._evaluator(truth, space),
                             self.seed, progress, scorer.source.batch, str(scorer.device))
         options = {"samples": self.samples, "topk": self.topk, **(self.strategy_options or {})}
