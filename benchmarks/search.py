@@ -52,7 +52,7 @@ def main() -> None:
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
-            done[(r["strategy"], r["dataset"], r["seed"])] = r
+            done[(r["strategy"], r["dataset"], r["seed"], r.get("nasi_steps"))] = r
     print(f"# machine: {platform.node()} {platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}; started {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print(f"# samples {args.samples}, top-k {args.topk}, proxies {args.proxies}, look-up evaluation")
@@ -62,15 +62,18 @@ def main() -> None:
             for strategy in args.strategies.split(","):
                 results = []
                 for seed in (int(s) for s in args.seeds.split(",")):
-                    key = (strategy, dataset, seed)
+                    steps = args.nasi_steps if strategy == "nasi" else None
+                    key = (strategy, dataset, seed, steps)
                     if key not in done:
                         run = SearchRun(strategy, dataset, args.samples, args.topk,
                                         tuple(args.proxies.split(",")), "lookup", seed=seed,
                                         device=args.device,
                                         strategy_options={"steps": args.nasi_steps})
                         r = run.run()
-                        r = {k: r[k] for k in ("arch", "index", "test_acc", "percentile", "seconds")}
-                        done[key] = {"strategy": strategy, "dataset": dataset, "seed": seed, **r}
+                        r = {k: r[k] for k in ("arch", "index", "test_acc", "percentile", "seconds",
+                                               "scored", "evaluated")}
+                        done[key] = {"strategy": strategy, "dataset": dataset, "seed": seed,
+                                     "nasi_steps": steps, "samples": args.samples, "topk": args.topk, **r}
                         fh.write(json.dumps(done[key]) + "\n")
                         fh.flush()
                         print(f"  {strategy} {dataset} seed {seed}: {r['test_acc'][dataset]:.2f} "
@@ -78,11 +81,13 @@ def main() -> None:
                     results.append(done[key])
                 acc = np.array([r["test_acc"][dataset] for r in results])
                 secs = np.array([r["seconds"] for r in results])
-                rows.append((dataset, strategy, acc.mean(), acc.std(), secs.mean(), len(results)))
-    print("\n| dataset | strategy | test acc (mean +- std) | search s (mean) | seeds |")
-    print("|---|---|---|---|---|")
-    for dataset, strategy, mean, std, secs, n in rows:
-        print(f"| {dataset} | {strategy} | {mean:.2f} +- {std:.2f} | {secs:.0f} | {n} |")
+                pct = np.array([r["percentile"] for r in results])
+                name = f"nasi (T={args.nasi_steps})" if strategy == "nasi" else strategy
+                rows.append((dataset, name, acc.mean(), acc.std(), pct.mean(), secs.mean(), len(results)))
+    print("\n| dataset | strategy | test acc (mean +- std) | percentile (mean) | search s (mean) | seeds |")
+    print("|---|---|---|---|---|---|")
+    for dataset, name, mean, std, pct, secs, n in rows:
+        print(f"| {dataset} | {name} | {mean:.2f} +- {std:.2f} | {pct:.1f} | {secs:.0f} | {n} |")
     print("\n| published | " + " | ".join(args.datasets.split(",")) + " |")
     print("|---|" + "---|" * len(args.datasets.split(",")))
     for name, figures in PUBLISHED.items():
