@@ -44,8 +44,9 @@ def note(field: str) -> None:
 
 def values() -> dict:
     out = {f: st.session_state.get(K + f) for f in newsearch.FIELDS}
-    if st.session_state.get(K + "archs"):
-        out["archs"] = st.session_state[K + "archs"]
+    for hidden in ("archs", "lease_seconds"):  # carried over from a cloned search
+        if st.session_state.get(K + hidden):
+            out[hidden] = st.session_state[K + hidden]
     return out
 
 

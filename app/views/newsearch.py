@@ -43,6 +43,7 @@ def values_from_config(config: dict[str, Any]) -> dict[str, Any]:
             out[key] = int(opts[key])
     if cfg.archs:
         out["archs"] = list(cfg.archs)
+    out["lease_seconds"] = cfg.lease_seconds  # not on the form; kept so a clone is exact
     return out
 
 
@@ -80,6 +81,8 @@ def config_from_values(values: dict[str, Any], seed: int) -> dict[str, Any]:
         "model": {"C": values["C"], "N": values["N"]}, "chunk_size": values["chunk_size"]}
     if values.get("archs"):
         config["archs"] = list(values["archs"])
+    if values.get("lease_seconds"):
+        config["lease_seconds"] = values["lease_seconds"]
     return config
 
 
