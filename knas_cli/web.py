@@ -73,7 +73,7 @@ def run_up(args: argparse.Namespace) -> int:
 
     upgrade()
     print(f"database at revision {current_revision()}", file=sys.stderr)
-    worker = [sys.executable, "-m", "knas_cli.main", "worker", "--concurrency", str(args.concurrency)]
+    worker = [sys.executable, "-m", "knas_cli", "worker", "--concurrency", str(args.concurrency)]
     print(f"worker log: knas-worker.log; dashboard on http://{args.host}:{args.port} (Ctrl-C stops both)",
           file=sys.stderr, flush=True)
     return _supervise({"worker": worker, "web": web_command(args.port, args.host)},

@@ -116,7 +116,7 @@ def dashboard(tmp_path_factory, truth):
     port = _free_port()
     env = {**os.environ, "KNAS_DATABASE_URL": url, "KNAS_STATE_DIR": str(tmp / "state"),
            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-    proc = subprocess.Popen([sys.executable, "-m", "knas_cli.main", "web", "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "knas_cli", "web", "--port", str(port)], env=env,
                             cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60, proc)
