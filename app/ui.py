@@ -68,6 +68,28 @@ def ranking(search_id: int, status: str, flt: RankingFilter, sort: str, desc: bo
     return fn(database_url(), search_id, flt, sort, desc, page, size)
 
 
+@st.cache_data(ttl=5, show_spinner=False)
+def _charts_live(url: str, search_id: int, topk: int) -> dict[str, Any]:
+    return _charts(search_id, topk)
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _charts_final(url: str, search_id: int, topk: int) -> dict[str, Any]:
+    return _charts(search_id, topk)
+
+
+def _charts(search_id: int, topk: int) -> dict[str, Any]:
+    scores, accs = detail.score_range(search_id)
+    return {"scores": scores, "accuracies": accs, "best_so_far": detail.best_so_far(search_id),
+            "curves": detail.training_curves(search_id, topk)}
+
+
+def search_charts(search_id: int, status: str, topk: int) -> dict[str, Any]:
+    """Scores, accuracies, best-so-far trace and training curves of a search (cached)."""
+    fn = _charts_final if status in TERMINAL else _charts_live
+    return fn(database_url(), search_id, topk)
+
+
 @st.cache_data(ttl=30, show_spinner=False)
 def statistics_rows(url: str, metric: str) -> list[dict[str, Any]]:
     return correlation.statistics_rows(metric)

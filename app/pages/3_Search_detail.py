@@ -69,7 +69,8 @@ with st.expander("Configuration"):
 
 # --- ranking ------------------------------------------------------------------------------------
 st.subheader("Ranking")
-scores, accs = detail.score_range(search_id)
+charts = ui.search_charts(search_id, first["status"], int(config.get("topk") or 10))
+scores, accs = charts["scores"], charts["accuracies"]
 f1, f2, f3, f4 = st.columns([2, 2, 2, 1])
 ops = f1.multiselect("Cells containing", OPS, key="rk-ops", help="keep cells with every chosen operation")
 score_lo = score_hi = acc_lo = acc_hi = None
@@ -119,12 +120,12 @@ if scores:
     left.plotly_chart(detail.score_histogram_figure(scores, proxy), key="histogram")
 else:
     left.info("No scores yet.")
-trace = detail.best_so_far(search_id)
+trace = charts["best_so_far"]
 if trace:
     right.plotly_chart(detail.best_so_far_figure(trace), key="best-so-far")
 else:
     right.info("No architecture evaluated yet.")
-curves = detail.training_curves(search_id, int(config.get("topk") or 10))
+curves = charts["curves"]
 if curves:
     st.plotly_chart(detail.training_curves_figure(curves), key="curves")
 elif config.get("eval") == "train":
