@@ -1,8 +1,10 @@
 """Entry point of the dashboard: ``streamlit run app/main.py`` (or ``knas web``).
 
-Every file in ``app/pages/`` is a page; its name gives the order, the title and the URL
+Every file in ``app/screens/`` is a page; its name gives the order, the title and the URL
 (``3_Search_detail.py`` -> "Search detail" at ``/search_detail``). Adding a page is adding
-one file there.
+one file there. (Not ``app/pages/``: a folder of that name beside the entry script puts
+Streamlit in its legacy multipage mode, which answers a server's first deep link with
+"Page not found".)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import streamlit as st  # noqa: E402
 
 from app.views import access  # noqa: E402
 
-PAGES = Path(__file__).resolve().parent / "pages"
+PAGES = Path(__file__).resolve().parent / "screens"
 
 
 def page_title(path: Path) -> str:
@@ -28,8 +30,9 @@ def page_title(path: Path) -> str:
 
 def discover() -> list[st.Page]:
     files = sorted(PAGES.glob("[!_]*.py"))
-    return [st.Page(f"pages/{f.name}", title=page_title(f), url_path=page_title(f).lower().replace(" ", "_"),
-                    default=i == 0) for i, f in enumerate(files)]
+    return [st.Page(f"screens/{f.name}", title=page_title(f),
+                    url_path=page_title(f).lower().replace(" ", "_"), default=i == 0)
+            for i, f in enumerate(files)]
 
 
 def sidebar() -> None:

@@ -51,7 +51,8 @@ def page(path: str, **params: str) -> AppTest:
     at = AppTest.from_file(MAIN, default_timeout=30)
     for key, value in params.items():
         at.query_params[key] = value
-    at.switch_page(f"pages/{path}")
+    at.run()  # registers the st.navigation pages (custom URLs), as AppTest.switch_page requires
+    at.switch_page(f"screens/{path}")
     return at.run()
 
 

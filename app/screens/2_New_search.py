@@ -127,4 +127,4 @@ else:
 submitted = st.session_state.pop("ns_submitted", None)
 if submitted:
     st.success(f"Submitted search {', '.join(map(str, submitted))}.")
-    st.switch_page("pages/3_Search_detail.py", query_params={"search": str(submitted[0])})
+    st.switch_page("screens/3_Search_detail.py", query_params={"search": str(submitted[0])})

@@ -16,7 +16,7 @@ catalogue = ui.catalogue(url)
 if not catalogue:
     st.info("No proxy scores yet: start a search (or run `knas db load-groundtruth` and a search), "
             "then come back to compare proxies with the benchmark.")
-    st.page_link("pages/2_New_search.py", label="Start a search")
+    st.page_link("screens/2_New_search.py", label="Start a search")
     st.stop()
 
 proxies = sorted({p for p, _, _ in catalogue})

@@ -23,7 +23,7 @@ def _table() -> bool:
     rows = overview_rows()
     if not rows:
         st.info("No searches yet: start one on the New search page.")
-        st.page_link("pages/2_New_search.py", label="Start a search", icon="➕")
+        st.page_link("screens/2_New_search.py", label="Start a search", icon="➕")
         return False
     st.dataframe(
         rows, hide_index=True, key="searches-table",
@@ -63,11 +63,11 @@ if ids:
     chosen = st.selectbox("Search", ids, key="action-search", index=ids.index(wanted) if wanted in ids else 0)
     cols = st.columns(3)
     if cols[0].button("Open", key="open"):
-        st.switch_page("pages/3_Search_detail.py", query_params={"search": str(chosen)})
+        st.switch_page("screens/3_Search_detail.py", query_params={"search": str(chosen)})
     if writable():
         cols[1].button("Cancel", key="cancel", on_click=_cancel, args=(chosen,))
         if cols[2].button("Clone as new", key="clone"):
-            st.switch_page("pages/2_New_search.py", query_params={"clone": str(chosen)})
+            st.switch_page("screens/2_New_search.py", query_params={"clone": str(chosen)})
     else:
         cols[1].caption("Read-only: cancel and clone are not offered.")
     if st.session_state.get("cancel_message"):

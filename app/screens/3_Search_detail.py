@@ -20,14 +20,14 @@ st.title("Search detail")
 search_id = ui.int_param("search")
 if search_id is None:
     st.info("No search chosen: open one from the Searches page, or start one.")
-    st.page_link("pages/1_Searches.py", label="Searches")
-    st.page_link("pages/2_New_search.py", label="Start a search")
+    st.page_link("screens/1_Searches.py", label="Searches")
+    st.page_link("screens/2_New_search.py", label="Start a search")
     st.stop()
 try:
     first = search_progress(search_id)
 except KeyError:
     st.error(f"No search with id {search_id}.")
-    st.page_link("pages/1_Searches.py", label="Searches")
+    st.page_link("screens/1_Searches.py", label="Searches")
     st.stop()
 config = detail.search_config(search_id) or {}
 proxy = "+".join(config.get("proxies") or [config.get("proxy", "knas")])
@@ -65,7 +65,7 @@ if ui.writable() and first["status"] in ACTIVE:
 with st.expander("Configuration"):
     st.json(config)
     if ui.writable():
-        st.page_link("pages/2_New_search.py", label="Clone as new", query_params={"clone": str(search_id)})
+        st.page_link("screens/2_New_search.py", label="Clone as new", query_params={"clone": str(search_id)})
 
 # --- ranking ------------------------------------------------------------------------------------
 st.subheader("Ranking")
@@ -111,7 +111,7 @@ else:
     c1.plotly_chart(cell_figure(chosen["arch"], title=title), key="cell")
     c2.markdown(f"`{chosen['arch']}`")
     if chosen["index"] is not None:
-        c2.page_link("pages/5_Architecture.py", label="Everything about this architecture",
+        c2.page_link("screens/5_Architecture.py", label="Everything about this architecture",
                      query_params={"arch": str(chosen["index"])})
 
 # --- charts -------------------------------------------------------------------------------------
