@@ -47,7 +47,7 @@ def sidebar() -> None:
             st.caption("Write actions enabled." if writable() else "Read-only until the lab token is given.")
         st.caption("Share a read-only link to this view:")
         base = (st.context.url or "").split("?")[0]
-        st.code(f"{base}?{access.read_only_query(params())}", language=None)
+        st.code(f"{base}?{access.read_only_query(params())}", language=None, wrap_lines=True)
 
 
 st.set_page_config(page_title="KNAS Studio", layout="wide")

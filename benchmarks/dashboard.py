@@ -1,10 +1,10 @@
 """The dashboard's main job, measured: ``knas up`` on an empty embedded store, then the New
-search page's default search (KNAS, 300 architectures, CIFAR-10 subset, top-10 by benchmark
+search page's default search (KNAS, 100 architectures, CIFAR-10 subset, top-10 by benchmark
 look-up) submitted through ``tasks.api`` exactly as the page does; prints the seconds from
 submit to done. Then the ranking queries on a search of all 15,625 architectures (seeded in
 the same store) with their seconds.
 
-    python benchmarks/dashboard.py [--samples 300] [--skip-search]
+    python benchmarks/dashboard.py [--samples N] [--skip-search]
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def web_command(port: int, host: str) -> list[str]:
     """The ``streamlit run`` command line of the dashboard (headless, no usage statistics)."""
     return [sys.executable, "-m", "streamlit", "run", str(app_path()), "--server.port", str(port),
             "--server.address", host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none"]
+            "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
 
 
 def _env() -> dict[str, str]:

@@ -164,7 +164,7 @@ def test_new_search_form_validation_and_clone():
     from tasks.schema import SearchConfig
 
     configs, errors = newsearch.validate(newsearch.defaults())
-    assert not errors and len(configs) == 1 and configs[0]["samples"] == SearchConfig().samples
+    assert not errors and len(configs) == 1 and configs[0]["samples"] == newsearch.FORM_SAMPLES
     configs, errors = newsearch.validate({**newsearch.defaults(), "samples": 5, "topk": 8, "seeds": "0,x"})
     assert configs == [] and "cannot exceed" in errors["topk"] and "'x'" in errors["seeds"]
     _, errors = newsearch.validate({**newsearch.defaults(), "C": 0})
@@ -252,6 +252,7 @@ def test_read_only_mode_hides_and_refuses_write_actions(store, monkeypatch):
 def test_new_search_shows_messages_next_to_fields_and_submits(store, published):
     from sqlalchemy import select
 
+    from app.views import newsearch
     from db.models import Search
     from db.session import session_scope
 
@@ -270,7 +271,7 @@ def test_new_search_shows_messages_next_to_fields_and_submits(store, published):
     assert at.number_input(key="ns_epochs").value == 12
     at.selectbox(key="ns_strategy").set_value("knas")
     at.radio(key="ns_eval").set_value("lookup").run()
-    assert at.number_input(key="ns_samples").value == 300
+    assert at.number_input(key="ns_samples").value == newsearch.FORM_SAMPLES
     assert at.multiselect(key="ns_proxies").value == ["knas"]
     at.number_input(key="ns_samples").set_value(5)
     at.number_input(key="ns_topk").set_value(8)

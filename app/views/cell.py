@@ -32,8 +32,8 @@ def cell_figure(arch: str, title: str = "") -> go.Figure:
     fig = go.Figure()
     for e in cell_edges(arch):
         (x0, y0), (x1, y1) = NODE_XY[e.src], NODE_XY[e.dst]
-        bend = 0.25 if (e.src, e.dst) == (0, 3) else 0.0  # the long edge passes below/above
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2 + (-0.55 if bend else 0.0)
+        long_edge = (e.src, e.dst) == (0, 3)  # passes well below node 2
+        mx, my = (x0 + x1) / 2, (y0 + y1) / 2 + (-1.0 if long_edge else 0.0)
         colour = OP_COLOURS.get(e.op, "#333")
         fig.add_trace(go.Scatter(x=[x0, mx, x1], y=[y0, my, y1], mode="lines", hoverinfo="text",
                                  text=f"{e.src}→{e.dst}: {e.op}", showlegend=False,
@@ -48,8 +48,8 @@ def cell_figure(arch: str, title: str = "") -> go.Figure:
     fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="markers+text", text=[str(n) for n in NODE_XY],
                              textfont={"color": "white", "size": 14}, hoverinfo="skip", showlegend=False,
                              marker={"size": 30, "color": "#444"}))
-    fig.update_layout(title=title or None, height=300,
+    fig.update_layout(title=title or None, height=340,
                       margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
                       xaxis={"visible": False, "range": [-0.3, 3.3]},
-                      yaxis={"visible": False, "range": [-0.4, 1.3]}, plot_bgcolor="white")
+                      yaxis={"visible": False, "range": [-0.75, 1.3]}, plot_bgcolor="white")
     return fig

@@ -16,12 +16,18 @@ FIELDS = ("name", "space", "dataset", "data_source", "data_dir", "strategy", "po
           "device", "C", "N", "chunk_size")
 
 
+#: The form's sample size: a first search finishes in a few minutes on 2 CPU cores (KNAS and
+#: the schema use 300; see benchmarks/dashboard.py for the measured seconds).
+FORM_SAMPLES = 100
+
+
 def defaults() -> dict[str, Any]:
-    """Form values equal to the schema's defaults (KNAS, 300 samples, top-10, look-up)."""
+    """Form values: the schema's defaults (KNAS proxy, top-10, look-up, seed 0, C=16, N=5)
+    except a sample size of :data:`FORM_SAMPLES`."""
     cfg = SearchConfig()
     return {"name": "", "space": cfg.space, "dataset": cfg.dataset, "data_source": cfg.data_source,
             "data_dir": "", "strategy": cfg.strategy, "population": 20, "tournament": 5, "steps": 100,
-            "proxies": [cfg.proxy], "samples": cfg.samples, "topk": cfg.topk, "eval": cfg.eval,
+            "proxies": [cfg.proxy], "samples": FORM_SAMPLES, "topk": cfg.topk, "eval": cfg.eval,
             "epochs": cfg.epochs, "train_subset": 0, "seeds": str(cfg.seed), "batch_size": cfg.batch_size,
             "device": cfg.device, "C": cfg.model.C, "N": cfg.model.N, "chunk_size": cfg.chunk_size}
 
