@@ -216,7 +216,8 @@ def architecture_training(session: Session, architecture_id: int) -> list[dict[s
 
 def architecture_benchmark(session: Session, architecture_id: int) -> list[dict[str, Any]]:
     """Every stored benchmark accuracy of one architecture with its percentile in the stored
-    table (share of architectures with a lower value on the same dataset and metric, in %)."""
+    table (share of architectures whose value on the same dataset and metric is at most this
+    one's, in %, as :meth:`knas_core.groundtruth.GroundTruth.percentile`)."""
     own = session.execute(select(BenchmarkAccuracy.dataset, BenchmarkAccuracy.metric, BenchmarkAccuracy.value)
                           .where(BenchmarkAccuracy.architecture_id == architecture_id)
                           .order_by(BenchmarkAccuracy.dataset, BenchmarkAccuracy.metric)).all()
@@ -225,7 +226,7 @@ def architecture_benchmark(session: Session, architecture_id: int) -> list[dict[
         same = and_(BenchmarkAccuracy.dataset == dataset, BenchmarkAccuracy.metric == metric)
         n = session.scalar(select(func.count()).select_from(BenchmarkAccuracy).where(same)) or 0
         below = session.scalar(select(func.count()).select_from(BenchmarkAccuracy)
-                               .where(same, BenchmarkAccuracy.value < value)) or 0
+                               .where(same, BenchmarkAccuracy.value <= value)) or 0
         out.append({"dataset": dataset, "metric": metric, "accuracy": float(value), "n": int(n),
                     "percentile": 100.0 * below / n if n else None})
     return out

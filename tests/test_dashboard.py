@@ -326,13 +326,16 @@ def test_correlation_page_follows_the_url(store):
     assert at.query_params["proxy"] == "synflow"  # the URL now reopens this view
 
 
-def test_architecture_page(store):
+def test_architecture_page(store, truth):
     _, ids = store
     at = page("5_Architecture.py", arch=str(ids["best_index"]))
     no_exception(at)
     bench = at.dataframe[0].value
     assert {"cifar10", "cifar100", "imagenet16-120"} == set(bench["dataset"]) and len(bench) == 9
-    assert bench["percentile"].between(0, 100).all()
+    # the store holds 12 architectures' rows: percentiles come from the whole space's table
+    row = bench[(bench["dataset"] == "cifar100") & (bench["metric"] == "test")].iloc[0]
+    assert row["n"] == len(truth.frame)
+    assert row["percentile"] == pytest.approx(truth.percentile(row["accuracy"], "cifar100"))
     assert sorted(at.dataframe[1].value["proxy"]) == ["params", "snip", "synflow"]
     assert at.dataframe[2].value["final_test_acc"].tolist() == [61.0]
     bad = page("5_Architecture.py", arch="|conv~0|")
@@ -353,3 +356,17 @@ def test_empty_database_says_what_to_do(tmp_path, monkeypatch):
     assert any("No searches yet: start one" in t for t in texts(at, "info"))
     at = page("4_Correlation.py")
     assert any("No proxy scores yet" in t for t in texts(at, "info"))
+
+
+def test_stored_benchmark_percentile(store, truth):
+    from db import queries
+    from db.session import session_scope
+
+    url, ids = store
+    with session_scope(url) as s:
+        rows = {(r["dataset"], r["metric"]): r for r in queries.architecture_benchmark(s, ids["best_arch_id"])}
+    acc = truth.accuracy("cifar100").loc[INDICES]
+    mine = rows[("cifar100", "test")]
+    assert mine["n"] == 12 and mine["accuracy"] == pytest.approx(acc.loc[ids["best_index"]])
+    assert mine["percentile"] == pytest.approx(100.0 * (acc <= mine["accuracy"]).mean())
+    assert rows[("cifar10", "test")]["percentile"] == 100.0  # seeded as the best on CIFAR-10
