@@ -364,7 +364,8 @@ def test_stored_benchmark_percentile(store, truth):
 
     url, ids = store
     with session_scope(url) as s:
-        rows = {(r["dataset"], r["metric"]): r for r in queries.architecture_benchmark(s, ids["best_arch_id"])}
+        stored = queries.architecture_benchmark(s, ids["best_arch_id"])
+    rows = {(r["dataset"], r["metric"]): r for r in stored}
     acc = truth.accuracy("cifar100").loc[INDICES]
     mine = rows[("cifar100", "test")]
     assert mine["n"] == 12 and mine["accuracy"] == pytest.approx(acc.loc[ids["best_index"]])
