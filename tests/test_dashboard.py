@@ -309,6 +309,10 @@ def test_search_detail_page(store):
     no_exception(at)
     assert all("avg_pool_3x3~" in a for a in at.dataframe[0].value["arch"])
     assert len(at.dataframe[0].value) < 12
+    running = page("3_Search_detail.py", search=str(ids["running"]))
+    no_exception(running)
+    assert "Cancel this search" in [b.label for b in running.button]
+    assert running.get("progress")[0].value == round(100 * 0.9 * 2 / 6)  # 2 of 6 scored (percent)
     missing = page("3_Search_detail.py", search="999")
     assert any("No search with id 999" in e for e in texts(missing, "error"))
     none = page("3_Search_detail.py")
