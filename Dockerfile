@@ -15,9 +15,10 @@ COPY knas_core ./knas_core
 COPY knas_cli ./knas_cli
 COPY db ./db
 COPY tasks ./tasks
+COPY app ./app
 COPY examples ./examples
 RUN pip install --no-deps . && mkdir -p /var/lib/knas /data
 
-# The same entry points CI runs directly: `knas worker`, `knas submit`, `knas db upgrade`.
+# The same entry points CI runs directly: `knas worker`, `knas submit`, `knas db upgrade`, `knas web`.
 ENTRYPOINT ["knas"]
 CMD ["worker", "--queues", "score,train"]

@@ -10,8 +10,9 @@ REQ_HASH   := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cu
 VENV       := $(VENV_CACHE)/venv-$(REQ_HASH)
 ARCHS      ?= 20
 DATASET    ?= cifar10
+PORT       ?= 8501
 
-.PHONY: venv run score test lint bench clean-venv
+.PHONY: venv run quick score test lint bench clean-venv
 
 # PIP_FIND_LINKS is cleared so pip takes torch and torchvision as a matching pair from the
 # package index (a local CPU-only torch wheel would not match PyPI's torchvision build).
@@ -29,9 +30,13 @@ venv: $(VENV)/.complete
 	ln -sfn "$(VENV)" .venv
 	.venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
 
-## Main job: a worker on the embedded default (SQLite store, SQLite broker: no server) runs
-## examples/quick-search.yaml: a KNAS search of 20 NAS-Bench-201 archs with benchmark look-up.
+## Main job: `knas up`: database upgrade, a worker on the embedded default (SQLite store,
+## SQLite broker: no server) and the dashboard on http://127.0.0.1:$(PORT). Ctrl-C stops both.
 run: venv
+	.venv/bin/knas up --port $(PORT)
+
+## Without the dashboard: a worker runs examples/quick-search.yaml (20 archs, look-up) and exits.
+quick: venv
 	.venv/bin/knas db upgrade
 	.venv/bin/knas worker --concurrency 1 > knas-worker.log 2>&1 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
@@ -47,7 +52,7 @@ test: venv
 	.venv/bin/python -m pytest -q
 
 lint: venv
-	.venv/bin/ruff check knas_core knas_cli benchmarks tests
+	.venv/bin/ruff check knas_core knas_cli db tasks app benchmarks tests
 
 ## Real-size benchmark (about an hour on 2 CPU cores); see docs/RESULTS.md.
 bench: venv

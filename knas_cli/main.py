@@ -12,13 +12,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from knas_cli import correlate, score, search, workers
+from knas_cli import correlate, score, search, web, workers
 from knas_core.device import DeviceUnavailableError
 from knas_core.paths import DataNotFoundError
 from knas_core.registry import UnknownNameError
 from knas_core.spaces.base import InvalidArchitectureError
 
-COMMANDS = (score, correlate, search, workers)
+COMMANDS = (score, correlate, search, workers, web)
 
 
 class UsageError(Exception):

@@ -1,0 +1,56 @@
+"""Entry point of the dashboard: ``streamlit run app/main.py`` (or ``knas web``).
+
+Every file in ``app/screens/`` is a page; its name gives the order, the title and the URL
+(``3_Search_detail.py`` -> "Search detail" at ``/search_detail``). Adding a page is adding
+one file there. (Not ``app/pages/``: a folder of that name beside the entry script puts
+Streamlit in its legacy multipage mode, which answers a server's first deep link with
+"Page not found".)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `streamlit run app/main.py` from a checkout
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app.views import access  # noqa: E402
+
+PAGES = Path(__file__).resolve().parent / "screens"
+
+
+def page_title(path: Path) -> str:
+    stem = path.stem.split("_", 1)[1] if path.stem.split("_", 1)[0].isdigit() else path.stem
+    return stem.replace("_", " ")
+
+
+def discover() -> list[st.Page]:
+    files = sorted(PAGES.glob("[!_]*.py"))
+    return [st.Page(f"screens/{f.name}", title=page_title(f),
+                    url_path=page_title(f).lower().replace(" ", "_"), default=i == 0)
+            for i, f in enumerate(files)]
+
+
+def sidebar() -> None:
+    from app.ui import params, writable
+
+    with st.sidebar:
+        if access.env_read_only() or st.query_params.get("view") == "readonly":
+            st.caption("Read-only dashboard: nothing can be submitted or cancelled here.")
+        elif access.lab_token() is not None:
+            st.text_input("Lab token", type="password", key="lab_token",
+                          help="write actions (submit, cancel) need the lab's token (KNAS_LAB_TOKEN)")
+            st.caption("Write actions enabled." if writable() else "Read-only until the lab token is given.")
+        st.caption("Share a read-only link to this view:")
+        base = (st.context.url or "").split("?")[0]
+        st.code(f"{base}?{access.read_only_query(params())}", language=None, wrap_lines=True)
+
+
+st.set_page_config(page_title="KNAS Studio", layout="wide")
+navigation = st.navigation(discover())
+sidebar()
+navigation.run()

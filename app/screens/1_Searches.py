@@ -1,0 +1,74 @@
+"""Searches: every search with its status, stage, progress, rate, ETA and best architecture."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.ui import export_buttons, writable
+from app.views.searches import any_active, overview_rows
+from tasks.api import cancel_search
+
+st.title("Searches")
+
+
+def _cancel(search_id: int) -> None:
+    if not writable():  # checked again when the action runs, not only when drawn
+        st.session_state["cancel_message"] = "read-only: cancelling is not allowed here"
+        return
+    p = cancel_search(search_id)
+    st.session_state["cancel_message"] = f"search {search_id}: {p['status']}"
+
+
+def _table() -> bool:
+    rows = overview_rows()
+    if not rows:
+        st.info("No searches yet: start one on the New search page.")
+        st.page_link("screens/2_New_search.py", label="Start a search", icon="➕")
+        return False
+    st.dataframe(
+        rows, hide_index=True, key="searches-table",
+        column_order=("id", "name", "status", "stage", "progress", "scored", "total", "failed", "rate",
+                      "eta_s", "best_arch", "best_index", "best_accuracy", "strategy", "dataset", "created"),
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
+                                                        format="percent"),
+            "rate": st.column_config.NumberColumn("scored/s", format="%.2f"),
+            "eta_s": st.column_config.NumberColumn("ETA (s)", format="%.0f"),
+            "best_accuracy": st.column_config.NumberColumn("best acc (%)", format="%.2f"),
+            "best_arch": st.column_config.TextColumn("best architecture", width="large"),
+        })
+    export_buttons(rows, "searches", "searches")
+    return any_active(rows)
+
+
+_rows = overview_rows()
+ids = [r["id"] for r in _rows]
+ACTIVE = any_active(_rows)
+
+
+@st.fragment(run_every=2.0 if ACTIVE else None)
+def live_table() -> None:
+    """Redrawn every 2 s while a search is queued or running (no page reload); once the last
+    one ends, one full rerun stops the refreshing."""
+    still = _table()
+    if ACTIVE and not still:
+        st.rerun()
+
+
+live_table()
+
+if ids:
+    st.subheader("Actions")
+    wanted = int(st.query_params["search"]) if st.query_params.get("search", "").isdigit() else None
+    chosen = st.selectbox("Search", ids, key="action-search", index=ids.index(wanted) if wanted in ids else 0)
+    cols = st.columns(3)
+    if cols[0].button("Open", key="open"):
+        st.switch_page("screens/3_Search_detail.py", query_params={"search": str(chosen)})
+    if writable():
+        cols[1].button("Cancel", key="cancel", on_click=_cancel, args=(chosen,))
+        if cols[2].button("Clone as new", key="clone"):
+            st.switch_page("screens/2_New_search.py", query_params={"clone": str(chosen)})
+    else:
+        cols[1].caption("Read-only: cancel and clone are not offered.")
+    if st.session_state.get("cancel_message"):
+        st.info(st.session_state.pop("cancel_message"))

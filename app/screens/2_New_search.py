@@ -1,0 +1,130 @@
+"""New search: configure a search, validate it field by field, and submit it to the queue."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.ui import int_param, writable
+from app.views import newsearch
+from app.views.detail import search_config
+from knas_core.proxies import proxy_names
+from tasks.api import BrokerUnavailableError, ConfigError, submit_search
+
+st.title("New search")
+
+K = "ns_"  # widget keys: ns_<field>
+
+
+def _load(values: dict) -> None:
+    for field, value in values.items():
+        st.session_state[K + field] = value
+
+
+clone = int_param("clone")
+if clone is not None and st.session_state.get("ns_cloned") != clone:
+    config = search_config(clone)
+    if config is None:
+        st.warning(f"No search {clone} to clone; starting from the defaults.")
+    else:
+        _load(newsearch.values_from_config(config))
+        st.session_state["ns_errors"] = {}
+        st.caption(f"Pre-filled from search {clone}.")
+    st.session_state["ns_cloned"] = clone
+if "ns_dataset" not in st.session_state:
+    _load(newsearch.defaults())
+
+errors: dict[str, str] = st.session_state.get("ns_errors", {})
+
+
+def note(field: str) -> None:
+    """The validation message of ``field``, right under its widget."""
+    if field in errors:
+        st.error(errors[field], icon="⚠️")
+
+
+def values() -> dict:
+    out = {f: st.session_state.get(K + f) for f in newsearch.FIELDS}
+    for hidden in ("archs", "lease_seconds"):  # carried over from a cloned search
+        if st.session_state.get(K + hidden):
+            out[hidden] = st.session_state[K + hidden]
+    return out
+
+
+def _submit() -> None:
+    if not writable():
+        st.session_state["ns_errors"] = {"_submit": "read-only dashboard: submitting is not allowed"}
+        return
+    configs, errs = newsearch.validate(values())
+    if errs:
+        st.session_state["ns_errors"] = errs
+        return
+    ids = []
+    try:
+        for config in configs:
+            ids.append(submit_search(config))
+    except (ConfigError, BrokerUnavailableError) as exc:
+        st.session_state["ns_errors"] = {"_submit": str(exc)}
+        return
+    st.session_state["ns_errors"] = {}
+    st.session_state["ns_submitted"] = ids
+
+
+left, right = st.columns(2)
+with left:
+    st.text_input("Name", key=K + "name", max_chars=200)
+    note("name")
+    st.selectbox("Search space", ["nb201"], key=K + "space")
+    st.selectbox("Dataset", ["cifar10", "cifar100", "imagenet16-120"], key=K + "dataset")
+    note("dataset")
+    st.selectbox("Data source", ["auto", "npz", "torchvision", "imagefolder", "synthetic"],
+                 key=K + "data_source")
+    st.text_input("Data directory (optional)", key=K + "data_dir")
+    note("data_dir")
+    st.selectbox("Strategy", ["knas", "nasi", "evolution", "random"], key=K + "strategy",
+                 help="knas: score a sample, evaluate the top-k; nasi: one-shot supernet; evolution: "
+                      "regularised evolution with the proxy as fitness; random: the baseline")
+    note("strategy")
+    strategy = st.session_state[K + "strategy"]
+    if strategy == "evolution":
+        st.number_input("Population", min_value=2, step=1, key=K + "population")
+        st.number_input("Tournament size", min_value=1, step=1, key=K + "tournament")
+    elif strategy == "nasi":
+        st.number_input("Supernet steps (T)", min_value=1, step=10, key=K + "steps")
+    st.multiselect("Proxies (several: a log-rank ensemble)", proxy_names(), key=K + "proxies")
+    note("proxies")
+with right:
+    st.number_input("Sample size", min_value=1, max_value=15625, step=50, key=K + "samples")
+    note("samples")
+    st.number_input("Top-k evaluated", min_value=1, step=1, key=K + "topk")
+    note("topk")
+    st.radio("Evaluation", ["lookup", "train"], horizontal=True, key=K + "eval",
+             format_func=lambda v: {"lookup": "benchmark look-up (12-epoch valid acc)",
+                                    "train": "real training"}[v])
+    if st.session_state[K + "eval"] == "train":
+        st.number_input("Epochs", min_value=1, max_value=400, key=K + "epochs")
+        note("epochs")
+        st.number_input("Training subset (images, 0 = all)", min_value=0, step=1000, key=K + "train_subset")
+    st.text_input("Seeds (one search per seed, e.g. 0,1,2)", key=K + "seeds")
+    note("seeds")
+    st.number_input("Batch size", min_value=1, max_value=4096, key=K + "batch_size")
+    note("batch_size")
+    st.selectbox("Device", ["auto", "cpu", "cuda"], key=K + "device",
+                 help="scoring runs on the `score` queue, training on the `train` queue "
+                      "(`knas worker --queues train` on a GPU machine)")
+    c1, c2, c3 = st.columns(3)
+    c1.number_input("Width C", min_value=1, max_value=256, key=K + "C")
+    c2.number_input("Cells N", min_value=0, max_value=20, key=K + "N")
+    c3.number_input("Chunk size", min_value=1, max_value=1000, key=K + "chunk_size")
+    note("C")
+    note("N")
+
+if writable():
+    st.button("Submit search", type="primary", on_click=_submit, key="ns_submit")
+    note("_submit")
+else:
+    st.info("Read-only dashboard: searches cannot be submitted here.")
+
+submitted = st.session_state.pop("ns_submitted", None)
+if submitted:
+    st.success(f"Submitted search {', '.join(map(str, submitted))}.")
+    st.switch_page("screens/3_Search_detail.py", query_params={"search": str(submitted[0])})

@@ -1,0 +1,62 @@
+"""Architecture: one cell across everything known of it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import ui
+from app.views import architecture
+from app.views.cell import cell_figure
+
+st.title("Architecture")
+ref = st.text_input("Official index or architecture string", value=st.query_params.get("arch", ""),
+                    key="arch-ref", placeholder="e.g. 1462 or |nor_conv_3x3~0|+|...")
+if not ref.strip():
+    st.info("Type an index or an architecture string, or pick one in a search's ranking.")
+    st.stop()
+try:
+    found = architecture.lookup(ref)
+except ValueError as exc:
+    st.error(f"Not an architecture: {exc}")
+    st.stop()
+if found is None:
+    st.info("Nothing stored about this architecture yet: run `knas db load-groundtruth`, or a search "
+            "that samples it.")
+    st.stop()
+st.query_params["arch"] = str(found["index"]) if found["index"] is not None else found["arch"]
+
+info = architecture.profile(found["id"])
+st.subheader(f"index {found['index']}" if found["index"] is not None else "architecture")
+st.code(found["arch"], language=None)
+st.plotly_chart(cell_figure(found["arch"]), key="arch-cell")
+
+st.subheader("Benchmark accuracies")
+if info["benchmark"]:
+    st.dataframe(info["benchmark"], hide_index=True, key="arch-bench",
+                 column_config={"percentile": st.column_config.NumberColumn("percentile", format="%.1f")})
+    ui.export_buttons(info["benchmark"], f"arch-{found['id']}-benchmark", "arch-bench")
+else:
+    st.info("No benchmark accuracies stored: `knas db load-groundtruth` adds them.")
+
+st.subheader("Proxy scores")
+if info["scores"]:
+    st.dataframe(info["scores"], hide_index=True, key="arch-scores")
+    ui.export_buttons(info["scores"], f"arch-{found['id']}-scores", "arch-scores")
+else:
+    st.info("Not scored yet: start a search that samples it.")
+
+st.subheader("Training runs")
+if info["training"]:
+    runs = [{k: v for k, v in r.items() if k != "history"} | {"epochs_done": len(r["history"] or [])}
+            for r in info["training"]]
+    st.dataframe(runs, hide_index=True, key="arch-train")
+    ui.export_buttons(info["training"], f"arch-{found['id']}-training", "arch-train")
+else:
+    st.info("Never trained: choose real training in a new search to train it.")
+
+st.subheader("Searches that sampled it")
+if info["searches"]:
+    st.dataframe(info["searches"], hide_index=True, key="arch-searches")
+    ui.export_buttons(info["searches"], f"arch-{found['id']}-searches", "arch-searches")
+else:
+    st.info("No search has sampled it.")

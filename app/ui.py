@@ -1,0 +1,110 @@
+"""Streamlit helpers shared by the pages: access checks, cached queries, exports, empty states.
+
+Queries are cached with ``st.cache_data`` keyed on the database URL as well, so two
+dashboards (or tests) on different databases never share entries. Views of a finished search
+never change and are cached for an hour; live ones for a few seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from app.views import access, correlation, detail
+from app.views.export import to_csv, to_json
+from db.queries import RankingFilter
+from db.session import database_url
+
+TERMINAL = ("done", "failed", "cancelled")
+
+
+def params() -> dict[str, str]:
+    return {k: st.query_params.get(k, "") for k in st.query_params.keys()}
+
+
+def writable() -> bool:
+    """Whether this viewer may submit or cancel (see :mod:`app.views.access`)."""
+    return access.can_write(params(), st.session_state.get("lab_token"))
+
+
+def int_param(name: str) -> int | None:
+    value = st.query_params.get(name)
+    return int(value) if value and value.isdigit() else None
+
+
+def export_buttons(rows: list[dict[str, Any]], stem: str, key: str) -> None:
+    """CSV and JSON downloads of ``rows``."""
+    left, right = st.columns(2)
+    left.download_button("Export CSV", to_csv(rows), f"{stem}.csv", "text/csv", key=f"{key}-csv",
+                         disabled=not rows)
+    right.download_button("Export JSON", to_json(rows), f"{stem}.json", "application/json",
+                          key=f"{key}-json", disabled=not rows)
+
+
+def empty_state(message: str, page: str | None = None, label: str | None = None) -> None:
+    st.info(message)
+    if page:
+        st.page_link(page, label=label or "Go")
+
+
+# --- cached queries ------------------------------------------------------------------------------
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _ranking_live(url: str, search_id: int, flt: RankingFilter, sort: str, desc: bool, page: int,
+                  size: int | None) -> tuple[list[dict[str, Any]], int]:
+    return detail.ranking(search_id, flt, sort=sort, descending=desc, page=page, page_size=size)
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _ranking_final(url: str, search_id: int, flt: RankingFilter, sort: str, desc: bool, page: int,
+                   size: int | None) -> tuple[list[dict[str, Any]], int]:
+    return detail.ranking(search_id, flt, sort=sort, descending=desc, page=page, page_size=size)
+
+
+def ranking(search_id: int, status: str, flt: RankingFilter, sort: str, desc: bool, page: int,
+            size: int | None) -> tuple[list[dict[str, Any]], int]:
+    fn = _ranking_final if status in TERMINAL else _ranking_live
+    return fn(database_url(), search_id, flt, sort, desc, page, size)
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def _charts_live(url: str, search_id: int, topk: int) -> dict[str, Any]:
+    return _charts(search_id, topk)
+
+
+@st.cache_data(ttl=3600, show_spinner=False)
+def _charts_final(url: str, search_id: int, topk: int) -> dict[str, Any]:
+    return _charts(search_id, topk)
+
+
+def _charts(search_id: int, topk: int) -> dict[str, Any]:
+    scores, accs = detail.score_range(search_id)
+    return {"scores": scores, "accuracies": accs, "best_so_far": detail.best_so_far(search_id),
+            "curves": detail.training_curves(search_id, topk)}
+
+
+def search_charts(search_id: int, status: str, topk: int) -> dict[str, Any]:
+    """Scores, accuracies, best-so-far trace and training curves of a search (cached)."""
+    fn = _charts_final if status in TERMINAL else _charts_live
+    return fn(database_url(), search_id, topk)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def statistics_rows(url: str, metric: str) -> list[dict[str, Any]]:
+    return correlation.statistics_rows(metric)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def scatter_rows(url: str, proxy: str, dataset: str, metric: str) -> list[dict[str, Any]]:
+    return correlation.scatter_rows(proxy, dataset, metric)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def proxy_matrix(url: str, dataset: str):  # noqa: ANN201 - (names, matrix, n)
+    return correlation.proxy_matrix(dataset)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def catalogue(url: str) -> list[tuple[str, str, int]]:
+    return correlation.catalogue()

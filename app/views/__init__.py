@@ -1,0 +1,1 @@
+"""Data and figures of the dashboard's views; importable without Streamlit (tests call them)."""

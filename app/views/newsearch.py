@@ -1,0 +1,127 @@
+"""The New-search form: its defaults, a stored config turned back into form values (clone as
+new), and validation with one message per form field (from :class:`tasks.schema.SearchConfig`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from tasks.schema import SearchConfig
+
+#: Form fields, in page order. ``proxies`` (one: a single proxy; several: an ensemble),
+#: ``seeds`` (comma-separated: one search per seed), ``C``/``N`` (network), the rest as in the schema.
+FIELDS = ("name", "space", "dataset", "data_source", "data_dir", "strategy", "population", "tournament",
+          "steps", "proxies", "samples", "topk", "eval", "epochs", "train_subset", "seeds", "batch_size",
+          "device", "C", "N", "chunk_size")
+
+
+#: The form's sample size: a first search finishes in a few minutes on 2 CPU cores (KNAS and
+#: the schema use 300; see benchmarks/dashboard.py for the measured seconds).
+FORM_SAMPLES = 100
+
+
+def defaults() -> dict[str, Any]:
+    """Form values: the schema's defaults (KNAS proxy, top-10, look-up, seed 0, C=16, N=5)
+    except a sample size of :data:`FORM_SAMPLES`."""
+    cfg = SearchConfig()
+    return {"name": "", "space": cfg.space, "dataset": cfg.dataset, "data_source": cfg.data_source,
+            "data_dir": "", "strategy": cfg.strategy, "population": 20, "tournament": 5, "steps": 100,
+            "proxies": [cfg.proxy], "samples": FORM_SAMPLES, "topk": cfg.topk, "eval": cfg.eval,
+            "epochs": cfg.epochs, "train_subset": 0, "seeds": str(cfg.seed), "batch_size": cfg.batch_size,
+            "device": cfg.device, "C": cfg.model.C, "N": cfg.model.N, "chunk_size": cfg.chunk_size}
+
+
+def values_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Form values that reproduce a stored config (clone as new); unknown keys are ignored."""
+    out = defaults()
+    cfg = SearchConfig.model_validate(config)
+    opts = cfg.strategy_options
+    out.update({"name": f"{cfg.name} (clone)" if cfg.name else "", "space": cfg.space, "dataset": cfg.dataset,
+                "data_source": cfg.data_source, "data_dir": cfg.data_dir or "", "strategy": cfg.strategy,
+                "proxies": cfg.proxy_list(), "samples": len(cfg.archs) if cfg.archs else cfg.samples,
+                "topk": cfg.topk, "eval": cfg.eval, "epochs": cfg.epochs,
+                "train_subset": cfg.train_subset or 0,
+                "seeds": str(cfg.seed), "batch_size": cfg.batch_size, "device": cfg.device, "C": cfg.model.C,
+                "N": cfg.model.N, "chunk_size": cfg.chunk_size})
+    for key in ("population", "tournament", "steps"):
+        if opts.get(key) is not None:
+            out[key] = int(opts[key])
+    if cfg.archs:
+        out["archs"] = list(cfg.archs)
+    out["lease_seconds"] = cfg.lease_seconds  # not on the form; kept so a clone is exact
+    return out
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0"`` or ``"0, 1, 2"`` -> ``[0, 1, 2]``; raises ``ValueError`` with a one-line message."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise ValueError("give at least one seed, e.g. 0 or 0,1,2")
+    seeds = []
+    for p in parts:
+        if not p.isdigit():
+            raise ValueError(f"{p!r} is not a non-negative whole number; write seeds as 0 or 0,1,2")
+        seeds.append(int(p))
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("a seed is listed twice")
+    return seeds
+
+
+def config_from_values(values: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The submit-time config of one seed (strategy options only for their strategy)."""
+    proxies = list(values.get("proxies") or [])
+    options: dict[str, Any] = {}
+    if values["strategy"] == "evolution":
+        options = {"population": values["population"], "tournament": values["tournament"]}
+    elif values["strategy"] == "nasi":
+        options = {"steps": values["steps"]}
+    config: dict[str, Any] = {
+        "name": values.get("name", ""), "space": values["space"], "dataset": values["dataset"],
+        "data_source": values["data_source"], "data_dir": values.get("data_dir") or None,
+        "strategy": values["strategy"], "proxy": proxies[0] if proxies else "",
+        "proxies": proxies if len(proxies) > 1 else None, "strategy_options": options,
+        "samples": values["samples"], "topk": values["topk"], "eval": values["eval"],
+        "epochs": values["epochs"], "train_subset": values.get("train_subset") or None,
+        "batch_size": values["batch_size"], "seed": seed, "device": values["device"],
+        "model": {"C": values["C"], "N": values["N"]}, "chunk_size": values["chunk_size"]}
+    if values.get("archs"):
+        config["archs"] = list(values["archs"])
+    if values.get("lease_seconds"):
+        config["lease_seconds"] = values["lease_seconds"]
+    return config
+
+
+_LOC_TO_FIELD = {"proxy": "proxies", "proxies": "proxies", "model": "C", "seed": "seeds",
+                 "strategy_options": "strategy", "archs": "samples"}
+
+
+def validate(values: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Configs to submit (one per seed) and ``{form field: message}`` for every problem.
+
+    Submit only when the message dict is empty."""
+    errors: dict[str, str] = {}
+    if not values.get("proxies") and values.get("strategy") != "random":
+        errors["proxies"] = "choose at least one proxy (several form a log-rank ensemble)"
+    try:
+        seeds = parse_seeds(values.get("seeds", ""))
+    except ValueError as exc:
+        errors["seeds"] = str(exc)
+        seeds = [0]
+    configs = []
+    for seed in seeds:
+        config = config_from_values({**values, "proxies": values.get("proxies") or ["knas"]}, seed)
+        try:
+            configs.append(SearchConfig.model_validate(config).model_dump(mode="json", exclude_none=True))
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = [str(p) for p in err["loc"]]
+                msg = err["msg"].removeprefix("Value error, ")
+                if not loc:
+                    field = "topk" if "topk" in msg else "name"
+                elif loc[0] == "model" and len(loc) > 1:
+                    field = loc[1]
+                else:
+                    field = _LOC_TO_FIELD.get(loc[0], loc[0])
+                errors.setdefault(field if field in FIELDS else "name", msg)
+    return (configs if not errors else []), errors

@@ -1,0 +1,50 @@
+"""The Searches page: one row per search with its live progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from db import queries
+from db.session import session_scope
+from tasks.api import search_progress
+
+ACTIVE = ("queued", "running")
+
+
+def progress_fraction(p: dict[str, Any]) -> float:
+    """Share of the work done in [0, 1]: 1 once done; scored/total while scoring; scoring
+    counts for 90% and evaluation of the top-k for the last 10% afterwards."""
+    if p["status"] == "done":
+        return 1.0
+    total = p.get("total") or 0
+    scored = min(p.get("scored") or 0, total) if total else 0
+    frac = 0.9 * scored / total if total else 0.0
+    if p.get("stage") == "evaluate":
+        topk = (p.get("topk") or 0)
+        frac = 0.9 + (0.1 * min(p.get("evaluated") or 0, topk) / topk if topk else 0.0)
+    return round(min(frac, 1.0), 4)
+
+
+def overview_rows(limit: int = 200) -> list[dict[str, Any]]:
+    """Rows of the Searches table, newest first: ``id, name, status, stage, progress (0-1),
+    scored, total, failed, rate (archs/s), eta_s, best_arch, best_index, best_accuracy (%), created``."""
+    with session_scope() as session:
+        searches = queries.search_rows(session, limit)
+    rows = []
+    for s in searches:
+        p = search_progress(s["id"])
+        p["topk"] = s["config"].get("topk")
+        best = p.get("best") or {}
+        rows.append({
+            "id": s["id"], "name": s["name"], "status": p["status"], "stage": p["stage"],
+            "progress": progress_fraction(p), "scored": p["scored"], "total": p["total"],
+            "failed": p["failed"], "rate": p["rate"], "eta_s": p["eta_seconds"],
+            "strategy": s["config"].get("strategy"), "dataset": s["config"].get("dataset"),
+            "best_arch": best.get("arch"), "best_index": best.get("index"),
+            "best_accuracy": best.get("accuracy"), "created": s["created_at"], "error": p["error"],
+        })
+    return rows
+
+
+def any_active(rows: list[dict[str, Any]]) -> bool:
+    return any(r["status"] in ACTIVE for r in rows)

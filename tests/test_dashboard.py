@@ -1,0 +1,377 @@
+"""The dashboard: its data functions (plain asserts, no browser) and every page through
+``streamlit.testing.v1.AppTest`` against a seeded SQLite store (see tests/dashboard_seed.py).
+
+Submitting goes through ``tasks.api.submit_search`` with the broker check and the publisher
+monkeypatched: the search row is written, the enqueued message is recorded instead of sent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard_seed import INDICES, seed
+
+MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
+
+
+@pytest.fixture(scope="module")
+def seeded_url(tmp_path_factory, truth):
+    url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'knas.db'}"
+    return url, seed(url, truth)
+
+
+@pytest.fixture()
+def store(seeded_url, monkeypatch):
+    url, ids = seeded_url
+    monkeypatch.setenv("KNAS_DATABASE_URL", url)
+    monkeypatch.delenv("KNAS_READ_ONLY", raising=False)
+    monkeypatch.delenv("KNAS_LAB_TOKEN", raising=False)
+    import streamlit as st
+
+    st.cache_data.clear()
+    return url, ids
+
+
+@pytest.fixture()
+def published(monkeypatch):
+    """Record enqueued searches instead of sending them (the row is still written)."""
+    from tasks import search as tasks_search
+
+    sent: list[list] = []
+    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
+    monkeypatch.setattr(tasks_search.advance_search, "apply_async", lambda args=None, **kw: sent.append(args))
+    return sent
+
+
+def page(path: str, **params: str) -> AppTest:
+    at = AppTest.from_file(MAIN, default_timeout=30)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()  # registers the st.navigation pages (custom URLs), as AppTest.switch_page requires
+    at.switch_page(f"screens/{path}")
+    return at.run()
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [e.value for e in getattr(at, kind)]
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# --- data functions ---------------------------------------------------------------------------------
+
+def test_ranking_is_filtered_sorted_and_paged_in_the_database(store, truth):
+    from app.views import detail
+    from db.queries import RankingFilter
+
+    _, ids = store
+    rows, total = detail.ranking(ids["done"], page_size=None)
+    assert total == len(rows) == 12 and [r["rank"] for r in rows] == list(range(1, 13))
+    acc = truth.accuracy("cifar10").loc[INDICES]
+    assert rows[0]["index"] == int(acc.idxmax())  # seeded score follows accuracy
+    page2, total = detail.ranking(ids["done"], page=2, page_size=5)
+    assert total == 12 and [r["rank"] for r in page2] == [6, 7, 8, 9, 10]
+    pooled, n_pool = detail.ranking(ids["done"], RankingFilter(ops=("avg_pool_3x3",)), page_size=None)
+    expected = sum("avg_pool_3x3" in truth.frame.at[i, "arch"] for i in INDICES)
+    assert n_pool == len(pooled) == expected and all("avg_pool_3x3~" in r["arch"] for r in pooled)
+    mid = sorted(r["score"] for r in rows)[3:9]
+    flt = RankingFilter(score_min=mid[0], score_max=mid[-1])
+    ranged, _ = detail.ranking(ids["done"], flt, page_size=None)
+    assert sorted(r["score"] for r in ranged) == mid
+    evaluated, n_eval = detail.ranking(ids["done"], RankingFilter(acc_min=0.0), sort="accuracy",
+                                       descending=True)
+    assert n_eval == 3 and [r["accuracy"] for r in evaluated] == sorted((r["accuracy"] for r in evaluated),
+                                                                         reverse=True)
+    with pytest.raises(ValueError, match="unknown sort column"):
+        detail.ranking(ids["done"], sort="colour")
+
+
+def test_best_so_far_histogram_and_training_curves(store):
+    from app.views import detail
+
+    _, ids = store
+    trace = detail.best_so_far(ids["done"])
+    assert [r["evaluated"] for r in trace] == [1, 2, 3] and [r["rank"] for r in trace] == [1, 2, 3]
+    assert all(r["best"] == max(t["accuracy"] for t in trace[:k + 1]) for k, r in enumerate(trace))
+    scores, accs = detail.score_range(ids["done"])
+    assert len(scores) == 12 and len(accs) == 3
+    curves = detail.training_curves(ids["done"])
+    assert [(r["rank"], r["epoch"], r["test_acc"]) for r in curves] == [(1, 1, 40.0), (1, 2, 61.0)]
+    fig = detail.best_so_far_figure(trace)
+    assert list(fig.data[1].y) == [r["best"] for r in trace]
+
+
+def test_correlation_statistics_match_knas_core_and_carry_published_marks(store):
+    from app.views import correlation
+    from knas_core.stats import correlate
+
+    rows = {(r["proxy"], r["dataset"]): r for r in correlation.statistics_rows()}
+    assert set(rows) == {("synflow", "cifar10"), ("params", "cifar10"), ("snip", "cifar10")}
+    assert rows[("synflow", "cifar10")]["spearman"] == pytest.approx(1.0)   # seeded as 10 x accuracy
+    assert rows[("params", "cifar10")]["kendall"] == pytest.approx(-1.0)    # seeded as -accuracy
+    pairs = correlation.scatter_rows("snip", "cifar10")
+    ref = correlate([p["score"] for p in pairs], [p["accuracy"] for p in pairs])
+    assert rows[("snip", "cifar10")]["spearman"] == pytest.approx(ref.spearman)
+    assert rows[("synflow", "cifar10")]["published_spearman"] == 0.74
+    assert rows[("params", "cifar10")]["published_spearman"] is None
+    assert all(p["params_mb"] is not None and p["params_mb"] > 0 for p in pairs)
+    refs = {r["proxy"]: r for r in correlation.reference_rows(list(rows.values()))}
+    assert refs["naswot"]["measured"] is None
+    assert (refs["naswot"]["low"], refs["naswot"]["high"]) == (0.78, 0.80)
+    names, matrix, n = correlation.proxy_matrix("cifar10")
+    assert names == ["params", "snip", "synflow"] and n == 12
+    assert matrix[names.index("synflow"), names.index("params")] == pytest.approx(-1.0)
+    assert (abs(matrix - matrix.T) < 1e-12).all()
+    assert all(matrix[i, i] == pytest.approx(1.0) for i in range(3))
+    fig = correlation.scatter_figure(pairs, "snip", "cifar10", log_x=True)
+    assert "n=12" in fig.layout.title.text
+
+
+def test_published_marks_are_those_of_results_md():
+    from pathlib import Path
+
+    from app.views.reference import PUBLISHED
+
+    table = Path(__file__).resolve().parent.parent.joinpath("docs/RESULTS.md").read_text()
+    for p in PUBLISHED:
+        published = f"{p.low:.2f}" if p.low == p.high else f"{p.low:.2f}-{p.high:.2f}"
+        assert f"| {p.proxy} |" in table and table.split(f"| {p.proxy} |")[1].split("\n")[0].rstrip(" |") \
+            .endswith(published), p
+
+
+def test_cell_dag_has_four_nodes_and_six_labelled_edges():
+    from app.views.cell import cell_edges, cell_figure
+    from knas_core.spaces.nb201 import parse_arch
+
+    arch = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
+    edges = cell_edges(arch)
+    assert [(e.src, e.dst) for e in edges] == [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
+    assert [e.op for e in edges] == list(parse_arch(arch))
+    fig = cell_figure(arch)
+    labels = [a.text for a in fig.layout.annotations if a.text]
+    assert sorted(labels) == sorted(parse_arch(arch))
+    assert len(fig.data[-1].x) == 4  # the nodes
+
+
+def test_new_search_form_validation_and_clone():
+    from app.views import newsearch
+    from tasks.schema import SearchConfig
+
+    configs, errors = newsearch.validate(newsearch.defaults())
+    assert not errors and len(configs) == 1 and configs[0]["samples"] == newsearch.FORM_SAMPLES
+    configs, errors = newsearch.validate({**newsearch.defaults(), "samples": 5, "topk": 8, "seeds": "0,x"})
+    assert configs == [] and "cannot exceed" in errors["topk"] and "'x'" in errors["seeds"]
+    _, errors = newsearch.validate({**newsearch.defaults(), "C": 0})
+    assert "C" in errors
+    stored = {"name": "mine", "strategy": "evolution", "proxies": ["synflow", "naswot"], "samples": 40,
+              "topk": 4,
+              "strategy_options": {"population": 10, "tournament": 3}, "seed": 7, "model": {"C": 8, "N": 2}}
+    values = newsearch.values_from_config(stored)
+    assert values["proxies"] == ["synflow", "naswot"] and values["seeds"] == "7"
+    assert values["population"] == 10
+    [again], errors = newsearch.validate({**values, "name": "mine"})
+    assert not errors
+    # the same search; with an ensemble, "proxy" is unused and set to the ensemble's first
+    assert (SearchConfig.model_validate(again).model_dump(exclude={"proxy"})
+            == SearchConfig.model_validate(stored).model_dump(exclude={"proxy"}))
+    configs, _ = newsearch.validate({**newsearch.defaults(), "seeds": "1, 2"})
+    assert [c["seed"] for c in configs] == [1, 2]
+
+
+def test_write_access_rules():
+    from app.views.access import can_write, read_only_query
+
+    assert can_write({}, environ={})
+    assert not can_write({}, environ={"KNAS_READ_ONLY": "1"})
+    assert not can_write({"view": "readonly"}, environ={})
+    lab = {"KNAS_LAB_TOKEN": "s3cret"}
+    assert not can_write({}, environ=lab) and not can_write({}, "wrong", environ=lab)
+    assert can_write({}, "s3cret", environ=lab) and can_write({"token": "s3cret"}, environ=lab)
+    assert not can_write({"token": "s3cret", "view": "readonly"}, environ=lab)
+    assert read_only_query({"search": "3", "token": "s3cret"}) == "search=3&view=readonly"
+
+
+def test_exports_round_trip(store):
+    import io
+
+    import pandas as pd
+
+    from app.views import detail
+    from app.views.export import to_csv, to_json
+
+    _, ids = store
+    rows, _ = detail.ranking(ids["done"], page_size=None)
+    assert json.loads(to_json(rows)) == [{k: v for k, v in r.items()} for r in rows]
+    frame = pd.read_csv(io.BytesIO(to_csv(rows)))
+    assert list(frame.columns) == list(rows[0]) and frame["arch"].tolist() == [r["arch"] for r in rows]
+
+
+# --- pages (AppTest) ----------------------------------------------------------------------------------
+
+def test_searches_page_lists_offers_actions_and_cancels(store, published):
+    url, ids = store
+    at = page("1_Searches.py")
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert table["id"].tolist() == [ids["running"], ids["done"]]
+    assert table["status"].tolist() == ["running", "done"] and table["progress"].tolist()[1] == 1.0
+    labels = [b.label for b in at.button]
+    assert {"Open", "Cancel", "Clone as new"} <= set(labels)
+    at.selectbox(key="action-search").set_value(ids["running"]).run()
+    at.button(key="cancel").click().run()
+    no_exception(at)
+    from tasks.api import search_progress
+
+    assert search_progress(ids["running"])["cancel_requested"]
+    assert any(f"search {ids['running']}" in t for t in texts(at, "info"))
+
+
+def test_read_only_mode_hides_and_refuses_write_actions(store, monkeypatch):
+    monkeypatch.setenv("KNAS_READ_ONLY", "1")
+    at = page("1_Searches.py")
+    no_exception(at)
+    assert "Open" in [b.label for b in at.button]
+    assert not {"Cancel", "Clone as new"} & {b.label for b in at.button}
+    at = page("2_New_search.py")
+    assert "Submit search" not in [b.label for b in at.button]
+    assert any("Read-only" in t for t in texts(at, "info"))
+    monkeypatch.delenv("KNAS_READ_ONLY")
+    monkeypatch.setenv("KNAS_LAB_TOKEN", "s3cret")
+    at = page("2_New_search.py")
+    assert "Submit search" not in [b.label for b in at.button]
+    at = page("2_New_search.py", token="s3cret")
+    assert "Submit search" in [b.label for b in at.button]
+
+
+def test_new_search_shows_messages_next_to_fields_and_submits(store, published):
+    from sqlalchemy import select
+
+    from app.views import newsearch
+    from db.models import Search
+    from db.session import session_scope
+
+    url, _ = store
+    at = page("2_New_search.py")
+    no_exception(at)
+    widgets = {"selectbox": ("ns_space", "ns_dataset", "ns_data_source", "ns_strategy", "ns_device"),
+               "multiselect": ("ns_proxies",), "radio": ("ns_eval",), "text_input": ("ns_name", "ns_seeds"),
+               "number_input": ("ns_samples", "ns_topk", "ns_batch_size", "ns_C", "ns_N", "ns_chunk_size")}
+    for kind, keys in widgets.items():
+        for key in keys:
+            getattr(at, kind)(key=key)  # KeyError when the widget is missing
+    at.selectbox(key="ns_strategy").set_value("evolution").run()
+    assert at.number_input(key="ns_population").value >= 2  # strategy parameters follow the strategy
+    at.radio(key="ns_eval").set_value("train").run()
+    assert at.number_input(key="ns_epochs").value == 12
+    at.selectbox(key="ns_strategy").set_value("knas")
+    at.radio(key="ns_eval").set_value("lookup").run()
+    assert at.number_input(key="ns_samples").value == newsearch.FORM_SAMPLES
+    assert at.multiselect(key="ns_proxies").value == ["knas"]
+    at.number_input(key="ns_samples").set_value(5)
+    at.number_input(key="ns_topk").set_value(8)
+    at.button(key="ns_submit").click().run()
+    no_exception(at)
+    assert any("cannot exceed" in e for e in texts(at, "error"))
+    assert published == []
+    at.number_input(key="ns_topk").set_value(3)
+    at.text_input(key="ns_name").set_value("from the dashboard")
+    at.button(key="ns_submit").click().run()
+    no_exception(at)
+    with session_scope(url) as s:
+        row = s.scalars(select(Search).where(Search.name == "from the dashboard")).one()
+        assert (row.status, row.config["samples"], row.config["topk"]) == ("queued", 5, 3)
+        assert published == [[row.id]]
+
+
+def test_clone_prefills_the_form(store):
+    _, ids = store
+    at = page("2_New_search.py", clone=str(ids["done"]))
+    no_exception(at)
+    assert at.multiselect(key="ns_proxies").value == ["synflow"]
+    assert at.number_input(key="ns_samples").value == 12 and at.number_input(key="ns_topk").value == 3
+    assert at.text_input(key="ns_name").value == "seeded (clone)"
+
+
+def test_search_detail_page(store):
+    _, ids = store
+    at = page("3_Search_detail.py", search=str(ids["done"]))
+    no_exception(at)
+    ranking = at.dataframe[0].value
+    assert ranking["rank"].tolist() == list(range(1, 13))
+    assert len(at.get("plotly_chart")) == 4  # cell, histogram, best-so-far, training curves
+    at.multiselect(key="rk-ops").set_value(["avg_pool_3x3"]).run()
+    no_exception(at)
+    assert all("avg_pool_3x3~" in a for a in at.dataframe[0].value["arch"])
+    assert len(at.dataframe[0].value) < 12
+    running = page("3_Search_detail.py", search=str(ids["running"]))
+    no_exception(running)
+    assert "Cancel this search" in [b.label for b in running.button]
+    assert running.get("progress")[0].value == round(100 * 0.9 * 2 / 6)  # 2 of 6 scored (percent)
+    missing = page("3_Search_detail.py", search="999")
+    assert any("No search with id 999" in e for e in texts(missing, "error"))
+    none = page("3_Search_detail.py")
+    assert any("No search chosen" in t for t in texts(none, "info"))
+
+
+def test_correlation_page_follows_the_url(store):
+    at = page("4_Correlation.py", proxy="snip", dataset="cifar10")
+    no_exception(at)
+    assert at.selectbox(key="co-proxy").value == "snip"
+    assert len(at.get("plotly_chart")) == 4  # scatter, heatmap, published marks, proxy matrix
+    stats = at.dataframe[0].value
+    assert sorted(stats["proxy"]) == ["params", "snip", "synflow"]
+    at.selectbox(key="co-proxy").set_value("synflow").run()
+    assert at.query_params["proxy"] == "synflow"  # the URL now reopens this view
+
+
+def test_architecture_page(store, truth):
+    _, ids = store
+    at = page("5_Architecture.py", arch=str(ids["best_index"]))
+    no_exception(at)
+    bench = at.dataframe[0].value
+    assert {"cifar10", "cifar100", "imagenet16-120"} == set(bench["dataset"]) and len(bench) == 9
+    # the store holds 12 architectures' rows: percentiles come from the whole space's table
+    row = bench[(bench["dataset"] == "cifar100") & (bench["metric"] == "test")].iloc[0]
+    assert row["n"] == len(truth.frame)
+    assert row["percentile"] == pytest.approx(truth.percentile(row["accuracy"], "cifar100"))
+    assert sorted(at.dataframe[1].value["proxy"]) == ["params", "snip", "synflow"]
+    assert at.dataframe[2].value["final_test_acc"].tolist() == [61.0]
+    bad = page("5_Architecture.py", arch="|conv~0|")
+    assert any("Not an architecture" in e for e in texts(bad, "error"))
+
+
+def test_empty_database_says_what_to_do(tmp_path, monkeypatch):
+    from db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    upgrade(url)
+    monkeypatch.setenv("KNAS_DATABASE_URL", url)
+    import streamlit as st
+
+    st.cache_data.clear()
+    at = page("1_Searches.py")
+    no_exception(at)
+    assert any("No searches yet: start one" in t for t in texts(at, "info"))
+    at = page("4_Correlation.py")
+    assert any("No proxy scores yet" in t for t in texts(at, "info"))
+
+
+def test_stored_benchmark_percentile(store, truth):
+    from db import queries
+    from db.session import session_scope
+
+    url, ids = store
+    with session_scope(url) as s:
+        stored = queries.architecture_benchmark(s, ids["best_arch_id"])
+    rows = {(r["dataset"], r["metric"]): r for r in stored}
+    acc = truth.accuracy("cifar100").loc[INDICES]
+    mine = rows[("cifar100", "test")]
+    assert mine["n"] == 12 and mine["accuracy"] == pytest.approx(acc.loc[ids["best_index"]])
+    assert mine["percentile"] == pytest.approx(100.0 * (acc <= mine["accuracy"]).mean())
+    assert rows[("cifar10", "test")]["percentile"] == 100.0  # seeded as the best on CIFAR-10
