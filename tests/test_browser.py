@@ -132,13 +132,15 @@ def test_searches_and_correlation_pages_render(dashboard):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # a deep link first: the server's first session must open it, not "Page not found"
     html, png = _render(f"{base}/correlation?proxy=synflow&dataset=cifar10",
-                        ['data-testid="stPlotlyChart"', "js-plotly-plot", 'data-testid="stDataFrame"'], tmp)
+                        ['data-testid="stPlotlyChart"', "js-plotly-plot", 'data-testid="stDataFrame"',
+                         "synflow vs cifar10 accuracy"], tmp)
     (SCREENSHOTS / "correlation.png").write_bytes(png)
     assert html.count('data-testid="stPlotlyChart"') >= 3  # scatter, heatmap, published marks (+ matrix)
     assert "synflow vs cifar10 accuracy" in html  # the scatter's title, from the URL's proxy/dataset
     assert "stException" not in html and "Page not found" not in html
 
-    html, png = _render(f"{base}/", ['data-testid="stDataFrame"'], tmp)  # Searches is the default page
+    # Searches is the default page
+    html, png = _render(f"{base}/", ['data-testid="stDataFrame"', ">Searches<"], tmp)
     (SCREENSHOTS / "searches.png").write_bytes(png)
     assert 'data-testid="stDataFrame"' in html and ">Searches<" in html
     assert "stException" not in html and "Page not found" not in html
