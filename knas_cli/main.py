@@ -12,13 +12,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from knas_cli import correlate, score, search, workers
+from knas_cli import correlate, evolve, score, search, workers
 from knas_core.device import DeviceUnavailableError
 from knas_core.paths import DataNotFoundError
 from knas_core.registry import UnknownNameError
 from knas_core.spaces.base import InvalidArchitectureError
 
-COMMANDS = (score, correlate, search, workers)
+COMMANDS = (score, correlate, search, evolve, workers)
 
 
 class UsageError(Exception):
@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from knas_core.plugins import load_plugins
 
     load_plugins()  # user proxies/spaces from $KNAS_PLUGINS, before options are checked
+    from db.discovery import register_discovered_proxies
+
+    register_discovered_proxies()  # programs promoted by `knas evolve --name` / the Proxy lab
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
