@@ -130,9 +130,9 @@ def cancel_discovery(run_id: int) -> str:
         return run.status
 
 
-def discovery_progress(run_id: int) -> dict[str, Any]:
+def discovery_progress(run_id: int, url: str | None = None) -> dict[str, Any]:
     """Status, stage, counters, best program and the per-generation rows of a run."""
-    with session_scope() as session:
+    with session_scope(url) as session:
         run = repo.get_run(session, run_id)
         if run is None:
             raise KeyError(f"no discovery run with id {run_id}")
@@ -149,9 +149,9 @@ def discovery_progress(run_id: int) -> dict[str, Any]:
         }
 
 
-def promote_run(run_id: int, name: str) -> dict[str, Any]:
+def promote_run(run_id: int, name: str, url: str | None = None) -> dict[str, Any]:
     """Promote the best program of run ``run_id`` to proxy ``name`` (stored and registered)."""
-    with session_scope() as session:
+    with session_scope(url) as session:
         run = repo.get_run(session, run_id)
         if run is None:
             raise KeyError(f"no discovery run with id {run_id}")
