@@ -29,15 +29,34 @@ def tiny(cache_dir):
             "device": "cpu", "cache_dir": cache_dir}
 
 
-@pytest.fixture()
-def eager(db_url, monkeypatch):
+def _eager(url, monkeypatch):
     from tasks.celery_app import app
 
-    monkeypatch.setenv("KNAS_DATABASE_URL", db_url)
+    monkeypatch.setenv("KNAS_DATABASE_URL", url)
     monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
     app.conf.task_always_eager = True
-    yield db_url
+    yield url
     app.conf.task_always_eager = False
+
+
+@pytest.fixture()
+def eager(db_url, monkeypatch):
+    """Tasks run in-process, on SQLite and on PostgreSQL."""
+    yield from _eager(db_url, monkeypatch)
+
+
+@pytest.fixture()
+def eager_sqlite(tmp_path, monkeypatch):
+    """Tasks run in-process on SQLite only (what the store adds is covered above on both)."""
+    from db.migrate import upgrade
+    from db.session import _ENGINES
+
+    url = f"sqlite:///{tmp_path / 'knas.db'}"
+    upgrade(url)
+    yield from _eager(url, monkeypatch)
+    engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 def test_run_on_worker_records_generations_and_promotes_a_proxy(eager, tiny):
@@ -70,7 +89,7 @@ def test_run_on_worker_records_generations_and_promotes_a_proxy(eager, tiny):
     assert search_progress(search_id)["status"] == "done"
 
 
-def test_a_run_resumes_from_its_last_generation(eager, tiny):
+def test_a_run_resumes_from_its_last_generation(eager_sqlite, tiny):
     from knas_core.discovery.run import DiscoveryConfig, run_discovery
     from tasks.discovery import discover, discovery_progress, submit_discovery
 
@@ -89,7 +108,7 @@ def test_a_run_resumes_from_its_last_generation(eager, tiny):
     assert [g["mean_fitness"] for g in resumed["history"]] == [g["mean_fitness"] for g in full["history"][1:]]
 
 
-def test_a_failing_run_is_recorded(eager, tiny):
+def test_a_failing_run_is_recorded(eager_sqlite, tiny):
     from tasks.discovery import cancel_discovery, discovery_progress, submit_discovery
 
     run_id = submit_discovery({**tiny, "data_source": "npz", "data_dir": "/nonexistent"})
