@@ -39,7 +39,7 @@ def config(args: argparse.Namespace) -> DiscoveryConfig:
                            N=args.N, batch_size=args.batch_size,
                            images=None if args.images == 0 else args.images,
                            kinds=tuple(args.kinds.split(",")), half=not args.float32, device=args.device,
-                           cache_dir=args.cache_dir)
+                           cache_dir=args.cache_dir, memory_gib=args.memory_gib)
 
 
 def progress_printer(every: int = 25):
@@ -127,6 +127,8 @@ def main() -> None:
     ap.add_argument("--float32", action="store_true", help="cache float32 instead of scaled float16")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--cache-dir", default="benchmarks/out/tensor-cache")
+    ap.add_argument("--memory-gib", type=float, default=4.0,
+                    help="training tensors held in memory up to this size, else streamed per generation")
     ap.add_argument("--baselines", default="eznas,params,synflow,naswot",
                     help="hand-written proxies scored on the held-out archs (same network size)")
     ap.add_argument("--out", default=None, help="write the JSON report here too")

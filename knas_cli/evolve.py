@@ -39,6 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--cache-dir", default=None, help="tensor cache (default $KNAS_TENSOR_CACHE or "
                                                      ".knas/tensor-cache)")
+    p.add_argument("--memory-gib", type=float, default=4.0,
+                   help="hold the training tensors in memory up to this size, else stream them from disk")
     p.add_argument("--name", default=None, help="promote the best program to a proxy of this name")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(run=run)
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
                               images=None if args.images == 0 else args.images,
                               kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
                               device=args.device, data_source=args.data_source, data_dir=args.data_dir,
-                              cache_dir=args.cache_dir)
+                              cache_dir=args.cache_dir, memory_gib=args.memory_gib)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     bars: dict[str, tqdm] = {}

@@ -12,7 +12,7 @@ from knas_core.discovery.evolve import Cancelled, EvolveConfig, evolve, kendall
 from knas_core.discovery.formula import readable, tree_layout
 from knas_core.discovery.language import EZNAS_PROGRAM, Program, ProgramError, used_kinds
 from knas_core.discovery.proxy import register_formula_proxy
-from knas_core.discovery.tensors import GatherSetup, TensorCache, gather, gather_archs
+from knas_core.discovery.tensors import CachedArchs, GatherSetup, TensorCache, gather, gather_archs
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer
 
@@ -128,6 +128,10 @@ def test_evolve_fitness_is_kendall_seeded_and_resumable(cache, archs, truth):
     assert best == sorted(best) and len(full.generations) == 4  # elitism: never gets worse
     assert [g.best_formula for g in evolve(train, y, heldout, cfg).generations] == \
         [g.best_formula for g in full.generations]  # same seed, same run
+    # streaming the training sample from disk (too big for memory) gives the same run
+    streamed = evolve(CachedArchs(cache, [i for i, _ in archs[:8]], keep=False), y, heldout, cfg)
+    assert [g.to_dict() | {"seconds": 0} for g in streamed.generations] == \
+        [g.to_dict() | {"seconds": 0} for g in full.generations]
 
     seen = []
 
@@ -150,3 +154,17 @@ def test_evolve_rejects_bad_input(cache, archs, truth):
         evolve(train, y[:-1], None)
     with pytest.raises(ValueError, match="population"):
         evolve(train, y, None, EvolveConfig(population=1))
+
+
+def test_gathering_needs_no_deap_celery_or_sqlalchemy():
+    """The expensive step runs on a machine with torch, numpy, scipy and pandas only."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; sys.modules.update(deap=None, celery=None, sqlalchemy=None); "
+            "import knas_core.discovery.run, knas_core.discovery.tensors; "
+            "assert 'deap' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr[-2000:]

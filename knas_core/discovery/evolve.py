@@ -21,7 +21,7 @@ import numpy as np
 from deap import base, creator, gp, tools
 from scipy import stats as sps
 
-from knas_core.discovery.language import Program, parse, primitive_set
+from knas_core.discovery.language import Program, evaluate_many, parse, primitive_set
 from knas_core.discovery.tensors import KINDS, Block
 
 #: Programs whose scores are finite on fewer than this share of the training sample get -1.
@@ -114,7 +114,9 @@ def evolve(train: Sequence[ArchTensors], train_truth: Sequence[float],
     """Evolve a program maximising Kendall tau on ``train``.
 
     Args:
-        train: the training architectures' blocks (held in memory: every generation reads them).
+        train: the training architectures' blocks: a list in memory, or any sequence that loads
+            an architecture on indexing (e.g. :class:`~knas_core.discovery.tensors.CachedArchs`
+            streaming from disk); it is read once per generation.
         train_truth: their accuracies, same order.
         heldout: ``program -> (tau, finite share)`` on the held-out sample (may stream from disk).
         on_generation: called after each generation (may raise :class:`Cancelled`).
@@ -143,19 +145,21 @@ def evolve(train: Sequence[ArchTensors], train_truth: Sequence[float],
 
     memo: dict[str, tuple[float, int]] = {}
 
-    def fitness(ind: gp.PrimitiveTree) -> tuple[float, int]:
-        key = str(ind)
-        if key not in memo:
-            program = Program(ind, config.kinds)
-            ev = program.evaluate(train)
-            tau, share = kendall(ev.scores, train_truth)
-            memo[key] = ((tau if tau is not None and share >= MIN_FINITE else -1.0), ev.nonfinite_blocks)
-        return memo[key]
-
     def evaluate(population: list) -> int:
+        """Fitness of every individual; new programs are evaluated together, architecture by
+        architecture, so a streamed training sample is read once per generation."""
+        fresh: dict[str, Program] = {}
+        for ind in population:
+            key = str(ind)
+            if key not in memo and key not in fresh:
+                fresh[key] = Program(ind, config.kinds)
+        if fresh:
+            for key, ev in zip(fresh, evaluate_many(list(fresh.values()), train)):
+                tau, share = kendall(ev.scores, train_truth)
+                memo[key] = ((tau if tau is not None and share >= MIN_FINITE else -1.0), ev.nonfinite_blocks)
         nonfinite = 0
         for ind in population:
-            value, bad = fitness(ind)
+            value, bad = memo[str(ind)]
             ind.fitness.values = (value,)
             nonfinite += bad
         hof.update(population)

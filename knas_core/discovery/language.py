@@ -226,3 +226,17 @@ class Program:
         self.nonfinite_blocks = 0
         scores = [math.nan if isinstance(b, str) else self(b) for b in archs]
         return Evaluation(scores, self.nonfinite_blocks, sum(1 for s in scores if not math.isfinite(s)))
+
+
+def evaluate_many(programs: Sequence[Program], archs: Sequence[Sequence[Block] | str]) -> list[Evaluation]:
+    """Every program on every architecture, architecture by architecture: ``archs[j]`` is read
+    once (it may load from disk), so memory holds one architecture's tensors at a time."""
+    for p in programs:
+        p.nonfinite_blocks = 0
+    scores: list[list[float]] = [[] for _ in programs]
+    for j in range(len(archs)):
+        blocks = archs[j]
+        for k, p in enumerate(programs):
+            scores[k].append(math.nan if isinstance(blocks, str) else p(blocks))
+    return [Evaluation(sc, p.nonfinite_blocks, sum(1 for v in sc if not math.isfinite(v)))
+            for p, sc in zip(programs, scores)]

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from knas_core.discovery.tensors import KINDS, GatherSetup, TensorCache, gather_archs
+from knas_core.discovery.tensors import KINDS, CachedArchs, GatherSetup, TensorCache, gather_archs
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.spaces import get_space
 
@@ -32,7 +32,11 @@ def default_cache_dir() -> Path:
 @dataclass(frozen=True)
 class DiscoveryConfig:
     """A discovery run. ``archs`` training + ``heldout`` held-out architectures (disjoint, one
-    seeded permutation of the space), ground truth = the table's 200-epoch ``metric`` accuracy."""
+    seeded permutation of the space), ground truth = the table's 200-epoch ``metric`` accuracy.
+
+    The training sample is held in memory (float32) when it takes at most ``memory_gib``;
+    otherwise it is streamed from the cache once per generation (all new programs of the
+    generation evaluated on each architecture as it is read)."""
 
     archs: int = 200
     heldout: int = 500
@@ -51,6 +55,7 @@ class DiscoveryConfig:
     data_source: str = "auto"
     data_dir: str | None = None
     cache_dir: str | None = None
+    memory_gib: float = 4.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +130,13 @@ def gather_sample(cfg: DiscoveryConfig, sample: Sample, progress: Progress | Non
     return cache
 
 
+def training_bytes(cache: TensorCache, indices: list[int]) -> int:
+    """Estimated float32 bytes of the cached tensors of ``indices`` (from their file sizes)."""
+    files = [cache.path(i) for i in indices if cache.has(i)]
+    on_disk = sum(f.stat().st_size for f in files)
+    return 2 * on_disk if cache.setup.half else on_disk
+
+
 def run_discovery(cfg: DiscoveryConfig, progress: Progress | None = None,
                   on_generation: Callable[[Any], None] | None = None,
                   resume: Any = None) -> dict[str, Any]:
@@ -136,16 +148,15 @@ def run_discovery(cfg: DiscoveryConfig, progress: Progress | None = None,
 
     sample = sample_archs(cfg)
     cache = gather_sample(cfg, sample, progress)
-    train = [cache.get(i, keep=True) for i, _ in sample.train]
+    train = CachedArchs(cache, [i for i, _ in sample.train], keep=False)
+    size = training_bytes(cache, train.indices)
+    train.keep = size <= cfg.memory_gib * 2**30
+    held = CachedArchs(cache, [i for i, _ in sample.heldout], keep=False)
 
     def heldout(program: Program) -> tuple[float | None, float]:
         if not sample.heldout:
             return None, 0.0
-        scores = []
-        for i, _ in sample.heldout:  # streamed from disk: the held-out sample is read once per best
-            blocks = cache.get(i)
-            scores.append(float("nan") if isinstance(blocks, str) else program(blocks))
-        return kendall(scores, sample.heldout_truth)
+        return kendall(program.evaluate(held).scores, sample.heldout_truth)  # streamed from disk
 
     def report(gen: Any) -> None:
         if progress is not None:
@@ -163,7 +174,8 @@ def run_discovery(cfg: DiscoveryConfig, progress: Progress | None = None,
         "heldout_kendall": result.heldout_kendall,
         "generations": cfg.generations,
         "history": [g.to_dict() for g in result.generations],
-        "failed_archs": sum(1 for b in train if isinstance(b, str)),
+        "failed_archs": len(train.failed),
+        "training_in_memory": train.keep,
         "archs": cfg.archs,
         "heldout": cfg.heldout,
         "cache": str(cache.dir),

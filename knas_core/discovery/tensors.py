@@ -219,6 +219,26 @@ class TensorCache:
         return value
 
 
+class CachedArchs(Sequence):
+    """The cached blocks of ``indices`` as a sequence; ``keep`` holds them in memory once read,
+    otherwise each access loads from disk (a streamed sample: one architecture in memory)."""
+
+    def __init__(self, cache: TensorCache, indices: Sequence[int], keep: bool) -> None:
+        self.cache, self.indices, self.keep = cache, list(indices), keep
+        self.failed: set[int] = set()  # indices whose gather failed, as they are read
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j):  # noqa: ANN001, ANN204 - Sequence protocol (int or slice)
+        if isinstance(j, slice):
+            return [self[i] for i in range(*j.indices(len(self)))]
+        value = self.cache.get(self.indices[j], keep=self.keep)
+        if isinstance(value, str):
+            self.failed.add(self.indices[j])
+        return value
+
+
 def gather_archs(archs: Iterable[tuple[int, str]], cache: TensorCache, *, device: str = "auto",
                  data_dir: str | os.PathLike[str] | None = None,
                  progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
