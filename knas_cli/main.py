@@ -19,6 +19,8 @@ from knas_core.registry import UnknownNameError
 from knas_core.spaces.base import InvalidArchitectureError
 
 COMMANDS = (score, correlate, search, evolve, workers)
+#: Commands that look proxies up by name (and so load the programs promoted into the database).
+PROXY_COMMANDS = ("score", "search", "evolve")
 
 
 class UsageError(Exception):
@@ -42,11 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from knas_core.plugins import load_plugins
 
     load_plugins()  # user proxies/spaces from $KNAS_PLUGINS, before options are checked
-    from db.discovery import register_discovered_proxies
-
-    register_discovered_proxies()  # programs promoted by `knas evolve --name` / the Proxy lab
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in PROXY_COMMANDS:
+        from db.discovery import register_discovered_proxies
+
+        register_discovered_proxies()  # programs promoted by `knas evolve --name` / the Proxy lab
     try:
         return int(args.run(args) or 0)
     except EXPECTED as exc:
