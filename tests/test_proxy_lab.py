@@ -11,7 +11,7 @@ from app import proxy_lab as lab
 from db import discovery as repo
 from db.session import session_scope
 
-PAGE = str(Path(__file__).resolve().parents[1] / "app" / "pages" / "6_Proxy_lab.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "app" / "screens" / "6_Proxy_lab.py")
 FORMULA = "frob(sigmoid(logdet(sign(data_A_grad))))"
 HISTORY = [(0, 0.21, -0.30, 0.18, "l1(data_Y)"), (1, 0.35, 0.02, 0.31, FORMULA),
            (2, 0.35, 0.12, 0.31, FORMULA)]

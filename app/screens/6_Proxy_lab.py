@@ -1,5 +1,8 @@
 """Proxy lab: evolve zero-cost proxies by genetic programming (EZNAS), watch fitness per
-generation, read the best program as a formula and a tree, and promote it to the proxy list."""
+generation, read the best program as a formula and a tree, and promote it to the proxy list.
+
+A page of the dashboard's ``app/screens/`` (discovered by ``app/main.py``); data and figures
+live in :mod:`app.proxy_lab`."""
 
 from __future__ import annotations
 
