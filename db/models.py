@@ -168,3 +168,78 @@ class BenchmarkAccuracy(Base):
     dataset: Mapped[str] = mapped_column(String(32))
     metric: Mapped[str] = mapped_column(String(16))
     value: Mapped[float] = mapped_column(Float)
+
+
+# --- proxy discovery (knas_core.discovery) --------------------------------------------------------
+
+DISCOVERY_STAGES = ("queued", "gather", "evolve", "done")
+
+
+class DiscoveryRun(Base):
+    """A proxy-discovery run: its configuration, lifecycle, best program and resume state.
+
+    ``state`` is the last finished generation with its population and random state, so a run
+    whose worker died continues from there (the tensor cache on disk spares the network passes).
+    """
+
+    __tablename__ = "discovery_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    stage: Mapped[str] = mapped_column(String(16), default="queued")
+    gathered: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    generation: Mapped[int | None] = mapped_column(Integer, default=None)
+    best_formula: Mapped[str | None] = mapped_column(Text, default=None)
+    train_kendall: Mapped[float | None] = mapped_column(Float, default=None)
+    heldout_kendall: Mapped[float | None] = mapped_column(Float, default=None)
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    generations: Mapped[list[DiscoveryGeneration]] = relationship(
+        back_populates="run", order_by="DiscoveryGeneration.generation", cascade="all, delete-orphan")
+
+
+class DiscoveryGeneration(Base):
+    """Progress of one generation: best and mean training tau, held-out tau of the best."""
+
+    __tablename__ = "discovery_generations"
+    __table_args__ = (UniqueConstraint("run_id", "generation", name="uq_discovery_generation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("discovery_runs.id", ondelete="CASCADE"))
+    generation: Mapped[int] = mapped_column(Integer)
+    best_fitness: Mapped[float] = mapped_column(Float)
+    mean_fitness: Mapped[float] = mapped_column(Float)
+    heldout_kendall: Mapped[float | None] = mapped_column(Float, default=None)
+    best_formula: Mapped[str] = mapped_column(Text)
+    nonfinite_blocks: Mapped[int] = mapped_column(Integer, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    run: Mapped[DiscoveryRun] = relationship(back_populates="generations")
+
+
+class DiscoveredProxy(Base):
+    """A promoted program: registered as proxy ``name`` in every CLI and worker process."""
+
+    __tablename__ = "discovered_proxies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    formula: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("discovery_runs.id", ondelete="SET NULL"),
+                                               default=None)
+    images: Mapped[int | None] = mapped_column(Integer, default=None)
+    batch_size: Mapped[int] = mapped_column(Integer, default=16)
+    train_kendall: Mapped[float | None] = mapped_column(Float, default=None)
+    heldout_kendall: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

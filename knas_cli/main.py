@@ -12,13 +12,15 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from knas_cli import correlate, score, search, web, workers
+from knas_cli import correlate, evolve, score, search, web, workers
 from knas_core.device import DeviceUnavailableError
 from knas_core.paths import DataNotFoundError
 from knas_core.registry import UnknownNameError
 from knas_core.spaces.base import InvalidArchitectureError
 
-COMMANDS = (score, correlate, search, workers, web)
+COMMANDS = (score, correlate, search, evolve, workers, web)
+#: Commands that look proxies up by name (and so load the programs promoted into the database).
+PROXY_COMMANDS = ("score", "search", "evolve")
 
 
 class UsageError(Exception):
@@ -44,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_plugins()  # user proxies/spaces from $KNAS_PLUGINS, before options are checked
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in PROXY_COMMANDS:
+        from db.discovery import register_discovered_proxies
+
+        register_discovered_proxies()  # programs promoted by `knas evolve --name` / the Proxy lab
     try:
         return int(args.run(args) or 0)
     except EXPECTED as exc:

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 SCORE_QUEUE, TRAIN_QUEUE = "score", "train"
 
-app = Celery("knas", include=["tasks.search"])
+app = Celery("knas", include=["tasks.search", "tasks.discovery"])
 app.conf.update(
     broker_url=settings.broker_url(),
     result_backend=settings.result_backend(),
@@ -45,6 +45,15 @@ app.conf.update(
 load_plugins()
 
 
+def _register_discovered() -> None:
+    from db.discovery import register_discovered_proxies
+
+    register_discovered_proxies()
+
+
+_register_discovered()  # promoted programs are proxies here too (searches validate names)
+
+
 @worker_process_init.connect
 def _fresh_connections(**_: object) -> None:
     """A forked pool child must not reuse the parent's database connections."""
@@ -56,13 +65,18 @@ def _fresh_connections(**_: object) -> None:
 @worker_ready.connect
 def _resume_unfinished(sender: object = None, **_: object) -> None:
     """Re-dispatch every queued or running search: work held by a dead worker is redone."""
+    from db.discovery import incomplete_runs
     from db.repository import incomplete_searches
     from db.session import session_scope
+    from tasks.discovery import discover
     from tasks.search import advance_search
 
     with session_scope() as session:
         ids = incomplete_searches(session)
+        runs = incomplete_runs(session)
     for search_id in ids:
         advance_search.apply_async(args=[search_id], kwargs={"force": True})
-    if ids:
-        log.info("resumed searches %s", ids)
+    for run_id in runs:
+        discover.apply_async(args=[run_id])
+    if ids or runs:
+        log.info("resumed searches %s, discovery runs %s", ids, runs)

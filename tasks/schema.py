@@ -54,6 +54,10 @@ class SearchConfig(BaseModel):
     @field_validator("proxy")
     @classmethod
     def _known_proxy(cls, value: str) -> str:
+        if value not in PROXIES:  # perhaps a program promoted after this process started
+            from db.discovery import register_discovered_proxies
+
+            register_discovered_proxies()
         if value not in PROXIES:
             raise ValueError(f"unknown proxy {value!r}; available: {', '.join(PROXIES.names())}")
         return value

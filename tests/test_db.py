@@ -18,8 +18,9 @@ A2 = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 def test_migrations_create_every_table(db_url):
     tables = set(inspect(get_engine(db_url)).get_table_names())
     assert {"searches", "architectures", "proxy_scores", "training_runs", "search_candidates",
-            "benchmark_accuracies", "alembic_version"} <= tables
-    assert current_revision(db_url) == "0001"
+            "benchmark_accuracies", "alembic_version", "discovery_runs", "discovery_generations",
+            "discovered_proxies"} <= tables
+    assert current_revision(db_url) == "0002"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -157,7 +158,7 @@ def test_concurrent_upgrades_are_serialised(tmp_path):
             for p in procs:
                 _, err = p.communicate(timeout=120)
                 assert p.returncode == 0, err[-2000:]
-            assert current_revision(url) == "0001"
+            assert current_revision(url) == "0002"
         finally:
             if ctx:
                 ctx.__exit__(None, None, None)

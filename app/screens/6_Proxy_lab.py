@@ -1,0 +1,129 @@
+"""Proxy lab: evolve zero-cost proxies by genetic programming (EZNAS), watch fitness per
+generation, read the best program as a formula and a tree, and promote it to the proxy list.
+
+A page of the dashboard's ``app/screens/`` (discovered by ``app/main.py``); data and figures
+live in :mod:`app.proxy_lab`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parents[2])
+if ROOT not in sys.path:  # run as a page file on its own (streamlit run / AppTest.from_file)
+    sys.path.insert(0, ROOT)
+
+import streamlit as st  # noqa: E402
+
+from app import proxy_lab as lab  # noqa: E402
+from db.discovery import register_discovered_proxies  # noqa: E402
+from db.session import database_url  # noqa: E402
+from knas_core.data import SOURCES  # noqa: E402
+from knas_core.discovery.tensors import KINDS  # noqa: E402
+from knas_core.groundtruth import DATASETS  # noqa: E402
+
+try:  # the dashboard's access control, where present
+    from app.ui import writable
+except ImportError:  # pragma: no cover - page used on its own
+    def writable() -> bool:
+        return True
+
+st.title("Proxy lab")
+st.caption("Evolve a zero-cost proxy as a program over per-layer tensors (EZNAS, Akhauri et al., "
+           "NeurIPS 2022): fitness is Kendall tau on training architectures, reported on held-out ones.")
+url = database_url()
+register_discovered_proxies(url)
+can_write = writable()
+
+with st.expander("Start a discovery run", expanded=False):
+    with st.form("pl-start"):
+        c1, c2, c3, c4 = st.columns(4)
+        archs = c1.number_input("Training archs", 3, 15625, 200, key="pl-archs")
+        heldout = c2.number_input("Held-out archs", 0, 15000, 500, key="pl-heldout")
+        generations = c3.number_input("Generations", 0, 1000, 10, key="pl-gens")
+        population = c4.number_input("Population", 2, 5000, 20, key="pl-pop")
+        c5, c6, c7, c8 = st.columns(4)
+        channels = c5.number_input("C (stem width)", 1, 64, 16, key="pl-C")
+        cells = c6.number_input("N (cells per stage)", 1, 5, 5, key="pl-N")
+        images = c7.number_input("Images kept per activation (0: all)", 0, 64, 2, key="pl-images")
+        seed = c8.number_input("Seed", 0, 2**31 - 1, 0, key="pl-seed")
+        c9, c10, c11, c12 = st.columns(4)
+        dataset = c9.selectbox("Dataset", list(DATASETS), key="pl-dataset")
+        kinds = c10.multiselect("Input kinds", list(KINDS), default=list(KINDS), key="pl-kinds")
+        device = c11.selectbox("Device", ["auto", "cpu", "cuda"], key="pl-device")
+        source = c12.selectbox("Data source", list(SOURCES), key="pl-source")
+        name = st.text_input("Run name", key="pl-name")
+        submitted = st.form_submit_button("Start", disabled=not can_write)
+    if submitted:
+        config = {"archs": int(archs), "heldout": int(heldout), "generations": int(generations),
+                  "population": int(population), "C": int(channels), "N": int(cells),
+                  "images": int(images) or None, "seed": int(seed), "dataset": dataset,
+                  "kinds": kinds, "device": device, "data_source": source}
+        try:
+            run_id = lab.start_run(config, name)
+        except (ValueError, ConnectionError) as exc:
+            st.error(f"Not started: {exc}")
+        else:
+            st.session_state["pl-run"] = run_id
+            st.success(f"Discovery run {run_id} queued; a worker on queue `score` will pick it up.")
+
+runs = lab.runs(url)
+if not runs:
+    st.info("No discovery runs yet: start one above, or from the command line with `knas evolve`.")
+    st.stop()
+
+ids = [r["id"] for r in runs]
+labels = {r["id"]: f"#{r['id']} {r['name'] or ''} ({r['status']})" for r in runs}
+chosen = st.session_state.get("pl-run")
+run_id = st.selectbox("Run", ids, index=ids.index(chosen) if chosen in ids else 0,
+                      format_func=labels.__getitem__, key="pl-select")
+detail = lab.run_detail(run_id, url)
+
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Status", f"{detail['status']} / {detail['stage']}")
+gen = detail["generation"]
+m2.metric("Generation", "-" if gen is None else f"{gen} / {detail['generations']}")
+m3.metric("Train Kendall tau", "-" if detail["train_kendall"] is None else f"{detail['train_kendall']:.3f}")
+m4.metric("Held-out Kendall tau",
+          "-" if detail["heldout_kendall"] is None else f"{detail['heldout_kendall']:.3f}")
+if detail["status"] in ("queued", "running"):
+    if detail["stage"] in ("queued", "gather") and detail["total"]:
+        st.progress(detail["gathered"] / detail["total"],
+                    text=f"gathering tensors: {detail['gathered']}/{detail['total']} architectures")
+    left, right = st.columns(2)
+    right.button("Refresh", key="pl-refresh")
+    if left.button("Cancel run", key="pl-cancel", disabled=not can_write):
+        st.info(f"Run {run_id}: {lab.cancel(run_id)} (stops after the current architecture or generation)")
+if detail["error"]:
+    st.error(f"Run failed: {detail['error']}")
+
+if detail["history"]:
+    st.subheader("Fitness per generation")
+    st.plotly_chart(lab.fitness_figure(detail["history"]), key="pl-fitness")
+    st.dataframe(detail["history"], hide_index=True, key="pl-history")
+
+if detail["best_formula"]:
+    st.subheader("Best program")
+    st.markdown("Readable formula (averaged over ReLU-Conv-BN blocks):")
+    st.code(detail["readable"], language=None)
+    st.markdown("Program (as stored; `knas_core.discovery.language`):")
+    st.code(detail["best_formula"], language=None)
+    st.plotly_chart(lab.tree_figure(detail["best_formula"]), key="pl-tree")
+    with st.form("pl-promote"):
+        proxy_name = st.text_input("Proxy name", key="pl-proxy-name",
+                                   help="letters, digits, '_' or '-'; then use it as --proxies NAME")
+        promote = st.form_submit_button("Promote to the proxy list", disabled=not can_write)
+    if promote:
+        try:
+            row = lab.promote(run_id, proxy_name, url)
+        except (ValueError, KeyError) as exc:
+            st.error(f"Not promoted: {exc}")
+        else:
+            st.success(f"Proxy {row['name']!r} added: use it in searches, correlations and ensembles.")
+
+st.subheader("Discovered proxies")
+promoted = lab.discovered(url)
+if promoted:
+    st.dataframe(promoted, hide_index=True, key="pl-discovered")
+else:
+    st.caption("None promoted yet.")

@@ -1,0 +1,214 @@
+"""Genetic programming over the proxy language with DEAP (EZNAS, Akhauri et al., NeurIPS 2022,
+Sec. 3.2): tournament selection, one-point crossover, uniform subtree mutation, a height limit
+and an elite of one; fitness is Kendall tau-b (``scipy.stats.kendalltau``) between program
+scores and ground-truth accuracy on the training sample. Each generation also reports the tau
+of the best program so far on a disjoint held-out sample, which never steers the search.
+
+Reproducible: the same seed, data and cache give the same programs (DEAP draws from Python's
+``random``, which is re-seeded here; the state is saved with every generation for resuming).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from deap import base, creator, gp, tools
+from scipy import stats as sps
+
+from knas_core.discovery.language import Program, evaluate_many, parse, primitive_set
+from knas_core.discovery.tensors import KINDS, Block
+
+#: Programs whose scores are finite on fewer than this share of the training sample get -1.
+MIN_FINITE = 0.9
+MAX_HEIGHT = 8
+
+ArchTensors = Sequence[Block] | str  # an architecture's blocks, or the error of its gather
+
+
+@dataclass(frozen=True)
+class EvolveConfig:
+    population: int = 20
+    generations: int = 10
+    seed: int = 0
+    tournament: int = 3
+    crossover: float = 0.5
+    mutation: float = 0.3
+    init_height: tuple[int, int] = (1, 4)
+    kinds: tuple[str, ...] = KINDS
+
+
+@dataclass
+class Generation:
+    """Progress of one generation (0 = the initial population)."""
+
+    generation: int
+    best_fitness: float
+    mean_fitness: float
+    heldout_kendall: float | None
+    best_formula: str
+    nonfinite_blocks: int
+    seconds: float
+    population: list[str] = field(default_factory=list, repr=False)
+    rng_state: Any = field(default=None, repr=False)
+
+    def to_dict(self, with_state: bool = False) -> dict[str, Any]:
+        d = {"generation": self.generation, "best_fitness": self.best_fitness,
+             "mean_fitness": self.mean_fitness, "heldout_kendall": self.heldout_kendall,
+             "best_formula": self.best_formula, "nonfinite_blocks": self.nonfinite_blocks,
+             "seconds": self.seconds}
+        if with_state:
+            d.update(population=self.population, rng_state=self.rng_state)
+        return d
+
+
+@dataclass
+class EvolveResult:
+    formula: str
+    train_kendall: float
+    heldout_kendall: float | None
+    generations: list[Generation]
+
+
+def kendall(scores: Sequence[float], truth: Sequence[float]) -> tuple[float | None, float]:
+    """Kendall tau-b over the pairs with a finite score, and the finite share."""
+    s, t = np.asarray(scores, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+    keep = np.isfinite(s) & np.isfinite(t)
+    share = float(keep.mean()) if len(s) else 0.0
+    if keep.sum() < 2 or np.ptp(s[keep]) == 0:
+        return None, share
+    tau = float(sps.kendalltau(s[keep], t[keep]).statistic)
+    return (tau if math.isfinite(tau) else None), share
+
+
+def _types() -> tuple[type, type]:
+    if not hasattr(creator, "KnasProxyFitness"):
+        creator.create("KnasProxyFitness", base.Fitness, weights=(1.0,))
+    if not hasattr(creator, "KnasProxyProgram"):
+        creator.create("KnasProxyProgram", gp.PrimitiveTree, fitness=creator.KnasProxyFitness)
+    return creator.KnasProxyFitness, creator.KnasProxyProgram
+
+
+def _json_state(state: Any) -> Any:
+    return [_json_state(x) for x in state] if isinstance(state, tuple | list) else state
+
+
+def _tuple_state(state: Any) -> Any:
+    return tuple(_tuple_state(x) for x in state) if isinstance(state, list) else state
+
+
+class Cancelled(Exception):
+    """Raised by a progress callback to stop the run between generations."""
+
+
+def evolve(train: Sequence[ArchTensors], train_truth: Sequence[float],
+           heldout: Callable[[Program], tuple[float | None, float]] | None,
+           config: EvolveConfig = EvolveConfig(),
+           on_generation: Callable[[Generation], None] | None = None,
+           resume: Generation | None = None) -> EvolveResult:
+    """Evolve a program maximising Kendall tau on ``train``.
+
+    Args:
+        train: the training architectures' blocks: a list in memory, or any sequence that loads
+            an architecture on indexing (e.g. :class:`~knas_core.discovery.tensors.CachedArchs`
+            streaming from disk); it is read once per generation.
+        train_truth: their accuracies, same order.
+        heldout: ``program -> (tau, finite share)`` on the held-out sample (may stream from disk).
+        on_generation: called after each generation (may raise :class:`Cancelled`).
+        resume: the last stored generation (with ``population`` and ``rng_state``): continue
+            from it instead of starting afresh.
+    """
+    if len(train) != len(train_truth):
+        raise ValueError(f"{len(train)} training architectures but {len(train_truth)} accuracies")
+    if len(train) < 3:
+        raise ValueError("need at least 3 training architectures")
+    if config.population < 2 or config.generations < 0:
+        raise ValueError("need a population of at least 2 and a non-negative number of generations")
+    _, Individual = _types()
+    pset = primitive_set(config.kinds)
+    toolbox = base.Toolbox()
+    low, high = config.init_height
+    toolbox.register("expr", gp.genHalfAndHalf, pset=pset, min_=low, max_=high)
+    toolbox.register("individual", tools.initIterate, Individual, toolbox.expr)
+    toolbox.register("select", tools.selTournament, tournsize=config.tournament)
+    toolbox.register("mate", gp.cxOnePoint)
+    toolbox.register("expr_mut", gp.genFull, min_=0, max_=2)
+    toolbox.register("mutate", gp.mutUniform, expr=toolbox.expr_mut, pset=pset)
+    limit = gp.staticLimit(key=operator_height, max_value=MAX_HEIGHT)
+    toolbox.decorate("mate", limit)
+    toolbox.decorate("mutate", limit)
+
+    memo: dict[str, tuple[float, int]] = {}
+
+    def evaluate(population: list) -> int:
+        """Fitness of every individual; new programs are evaluated together, architecture by
+        architecture, so a streamed training sample is read once per generation."""
+        fresh: dict[str, Program] = {}
+        for ind in population:
+            key = str(ind)
+            if key not in memo and key not in fresh:
+                fresh[key] = Program(ind, config.kinds)
+        if fresh:
+            for key, ev in zip(fresh, evaluate_many(list(fresh.values()), train)):
+                tau, share = kendall(ev.scores, train_truth)
+                memo[key] = ((tau if tau is not None and share >= MIN_FINITE else -1.0), ev.nonfinite_blocks)
+        nonfinite = 0
+        for ind in population:
+            value, bad = memo[str(ind)]
+            ind.fitness.values = (value,)
+            nonfinite += bad
+        hof.update(population)
+        return nonfinite
+
+    best_heldout: dict[str, float | None] = {}
+
+    def heldout_of(best: gp.PrimitiveTree) -> float | None:
+        key = str(best)
+        if key not in best_heldout:
+            best_heldout[key] = heldout(Program(best, config.kinds))[0] if heldout is not None else None
+        return best_heldout[key]
+
+    history: list[Generation] = []
+    hof = tools.HallOfFame(1)
+    if resume is not None and resume.population:
+        # The stored state is taken after evaluating generation ``resume.generation`` and before
+        # varying it, so re-evaluating that population (no random draws) and continuing gives
+        # the same run as one never interrupted.
+        random.setstate(_tuple_state(resume.rng_state))
+        pop = [Individual(parse(s, config.kinds)) for s in resume.population]
+        evaluate(pop)
+        start = resume.generation + 1
+    else:
+        random.seed(config.seed)
+        pop = [toolbox.individual() for _ in range(config.population)]
+        start = 0
+    for gen in range(start, config.generations + 1):
+        t0 = time.perf_counter()
+        if gen > 0:
+            elite = [toolbox.clone(hof[0])]
+            offspring = [toolbox.clone(i) for i in toolbox.select(pop, len(pop) - 1)]
+            for i in range(1, len(offspring), 2):
+                if random.random() < config.crossover:
+                    offspring[i - 1], offspring[i] = toolbox.mate(offspring[i - 1], offspring[i])
+            for i in range(len(offspring)):
+                if random.random() < config.mutation:
+                    (offspring[i],) = toolbox.mutate(offspring[i])
+            pop = elite + offspring
+        nonfinite = evaluate(pop)
+        values = [ind.fitness.values[0] for ind in pop]
+        record = Generation(gen, float(hof[0].fitness.values[0]), float(np.mean(values)), heldout_of(hof[0]),
+                            str(hof[0]), nonfinite, time.perf_counter() - t0,
+                            [str(i) for i in pop], _json_state(random.getstate()))
+        history.append(record)
+        if on_generation is not None:
+            on_generation(record)
+    return EvolveResult(str(hof[0]), float(hof[0].fitness.values[0]), heldout_of(hof[0]), history)
+
+
+def operator_height(ind: gp.PrimitiveTree) -> int:
+    return ind.height

@@ -1,0 +1,125 @@
+"""The Proxy lab page (AppTest on a seeded SQLite store) and its data and figure functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import proxy_lab as lab
+from db import discovery as repo
+from db.session import session_scope
+
+PAGE = str(Path(__file__).resolve().parents[1] / "app" / "screens" / "6_Proxy_lab.py")
+FORMULA = "frob(sigmoid(logdet(sign(data_A_grad))))"
+HISTORY = [(0, 0.21, -0.30, 0.18, "l1(data_Y)"), (1, 0.35, 0.02, 0.31, FORMULA),
+           (2, 0.35, 0.12, 0.31, FORMULA)]
+
+
+def _seed(url: str) -> dict[str, int]:
+    from db.migrate import upgrade
+
+    upgrade(url)
+    with session_scope(url) as s:
+        done = repo.create_run(s, {"archs": 20, "heldout": 30, "generations": 2, "images": 2,
+                                   "batch_size": 16}, "seeded")
+        for g, best, mean, held, formula in HISTORY:
+            repo.record_generation(s, done, {"generation": g, "best_fitness": best, "mean_fitness": mean,
+                                             "heldout_kendall": held, "best_formula": formula,
+                                             "nonfinite_blocks": 3, "seconds": 1.5})
+        repo.finish_run(done, "done", result={"formula": FORMULA, "train_kendall": 0.35,
+                                              "heldout_kendall": 0.31})
+        failed = repo.create_run(s, {"archs": 5, "heldout": 0, "generations": 1}, "broken")
+        repo.set_stage(failed, "gather")
+        repo.finish_run(failed, "failed", error="DataNotFoundError: no cifar10 images")
+        return {"done": done.id, "failed": failed.id}
+
+
+@pytest.fixture()
+def store(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'knas.db'}"
+    ids = _seed(url)
+    monkeypatch.setenv("KNAS_DATABASE_URL", url)
+    yield url, ids
+    from db.session import _ENGINES
+
+    engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def test_data_functions(store):
+    url, ids = store
+    runs = lab.runs(url)
+    assert [r["id"] for r in runs] == [ids["failed"], ids["done"]]
+    assert runs[1]["status"] == "done" and runs[1]["generation"] == 2 and runs[1]["train_kendall"] == 0.35
+    detail = lab.run_detail(ids["done"], url)
+    assert detail["readable"] == "||sigmoid(logdet(sign(dL/dA[data])))||_F"
+    assert [h["best_fitness"] for h in detail["history"]] == [0.21, 0.35, 0.35]
+    assert lab.discovered(url) == []
+    import uuid
+
+    name = f"pl_{uuid.uuid4().hex[:8]}"
+    assert lab.promote(ids["done"], name, url)["formula"] == FORMULA
+    assert [(p["name"], p["run_id"], p["images"]) for p in lab.discovered(url)] == [(name, ids["done"], 2)]
+    with pytest.raises(ValueError, match="no program yet"):
+        with session_scope(url) as s:
+            empty = repo.create_run(s, {"archs": 5}).id
+        lab.promote(empty, "x_" + name, url)
+
+
+def test_figures():
+    fig = lab.fitness_figure([{"generation": g, "best_fitness": b, "mean_fitness": m, "heldout_kendall": h}
+                              for g, b, m, h, _ in HISTORY])
+    assert [t.name for t in fig.data] == ["best (train)", "mean (train)", "best (held-out)"]
+    assert list(fig.data[0].y) == [0.21, 0.35, 0.35] and list(fig.data[2].y) == [0.18, 0.31, 0.31]
+    tree = lab.tree_figure(FORMULA)
+    assert list(tree.data[1].text) == ["frob", "sigmoid", "logdet", "sign", "dL/dA[data]"]
+    assert list(tree.data[1].y) == [0, -1, -2, -3, -4]
+    assert sum(v is None for v in tree.data[0].x) == 4  # one line segment per edge
+
+
+def test_page_shows_a_run_and_promotes_its_program(store):
+    url, ids = store
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Proxy lab"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Status"] == "failed / gather"  # the newest run is selected first
+    assert "DataNotFoundError" in at.error[0].value
+    at.selectbox(key="pl-select").set_value(ids["done"]).run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Train Kendall tau"] == "0.350" and metrics["Held-out Kendall tau"] == "0.310"
+    assert metrics["Generation"] == "2 / 2"
+    assert [c.value for c in at.code] == ["||sigmoid(logdet(sign(dL/dA[data])))||_F", FORMULA]
+    assert len(at.get("plotly_chart")) == 2  # fitness and tree
+    import uuid
+
+    name = f"lab_{uuid.uuid4().hex[:8]}"
+    at.text_input(key="pl-proxy-name").input(name)
+    at.button[-1].click().run()  # the promote form's submit button
+    assert not at.exception
+    assert any(name in s.value for s in at.success)
+    assert [p["name"] for p in lab.discovered(url)] == [name]
+    at.text_input(key="pl-proxy-name").input("bad name!")
+    at.button[-1].click().run()
+    assert any("Not promoted" in e.value for e in at.error)
+
+
+def test_page_starts_a_run(store, monkeypatch):
+    from tasks import discovery as tasks_discovery
+
+    sent: list = []
+    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
+    monkeypatch.setattr(tasks_discovery.discover, "apply_async", lambda args=None, **kw: sent.append(args))
+    url, ids = store
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.number_input(key="pl-archs").set_value(12)
+    at.number_input(key="pl-heldout").set_value(8)
+    at.text_input(key="pl-name").input("from the page")
+    at.button[0].click().run()
+    assert not at.exception
+    run = lab.runs(url)[0]
+    assert sent == [[run["id"]]] and run["name"] == "from the page" and run["status"] == "queued"
+    assert any(f"run {run['id']} queued" in s.value for s in at.success)
