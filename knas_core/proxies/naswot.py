@@ -21,10 +21,13 @@ class HammingKernel:
     """Forward pre-hooks on every ReLU accumulating the NASWOT kernel of one batch.
 
     Per ReLU with input codes ``c`` of shape ``(n, D)`` (``D`` units) the hook adds
-    ``c c^T + (1-c)(1-c)^T = 2 c c^T - r 1^T - 1 r^T + D`` (``r`` = active units per sample):
-    one matrix product, exact in float32 while ``D < 2**24``, accumulated in float64. A
-    non-finite activation is recorded and reported by :meth:`logdet`, so the hook never
-    aborts a pass that other proxies share.
+    ``c c^T + (1-c)(1-c)^T = 2 c c^T - r 1^T - 1 r^T + D`` with ``r = diag(c c^T)`` the active
+    units per sample: one matrix product, exact in float32 while ``D < 2**24``, accumulated in
+    float64. ReLUs that receive the same tensor (the edges leaving one cell node) each count, as
+    in the definition, but its product is computed once. A diverged network is detected from
+    its output (:meth:`see_output`; NaN and inf reach the logits of these networks) rather than
+    by a pass over every activation, and reported by :meth:`logdet`, so the hooks never abort a
+    pass that other proxies share.
     """
 
     def __init__(self, model: nn.Module, n: int, device: torch.device) -> None:
@@ -33,27 +36,41 @@ class HammingKernel:
             raise ValueError("network has no ReLU")
         self.n = n
         self.kernel = torch.zeros((n, n), dtype=torch.float64, device=device)
-        self.finite = torch.ones((), dtype=torch.bool, device=device)
+        self.finite: torch.Tensor | None = None
+        # id(input) -> (input, its term); the input is held so that its id stays unique
+        self._terms: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._handles = [m.register_forward_pre_hook(self._accumulate) for m in relus]
 
     def _accumulate(self, _m: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        act = inputs[0].detach().reshape(self.n, -1)
-        self.finite &= torch.isfinite(act).all()
+        x = inputs[0]
+        if id(x) in self._terms and self._terms[id(x)][0] is x:
+            self.kernel.add_(self._terms[id(x)][1])
+            return
+        act = x.detach().reshape(self.n, -1)
         width = act.shape[1]
-        codes = (act > 0).to(torch.float32 if width < _EXACT_FLOAT32 else torch.float64)
-        active = codes.sum(dim=1, dtype=torch.float64)
+        codes = torch.empty(act.shape, dtype=torch.float32 if width < _EXACT_FLOAT32 else torch.float64,
+                            device=act.device)
+        torch.gt(act, 0, out=codes)  # 0/1 written straight into the float matrix
         agree = (codes @ codes.T).double()
-        self.kernel.add_(2.0 * agree - active[:, None] - active[None, :] + width)
+        active = agree.diagonal()
+        term = 2.0 * agree - active[:, None] - active[None, :] + width
+        self._terms[id(x)] = (x, term)
+        self.kernel.add_(term)
+
+    def see_output(self, output: torch.Tensor) -> None:
+        """Record whether the network's output on the batch is finite."""
+        self.finite = torch.isfinite(output.detach()).all()
 
     def remove(self) -> None:
         for h in self._handles:
             h.remove()
         self._handles = []
+        self._terms.clear()
 
     def logdet(self) -> float:
         """``log |det K|``; raises for a diverged network or a singular kernel."""
-        if not bool(self.finite):
-            raise FloatingPointError("non-finite activation at a ReLU input (diverged network)")
+        if self.finite is None or not bool(self.finite):
+            raise FloatingPointError("non-finite network output (diverged network)")
         sign, logdet = torch.linalg.slogdet(self.kernel.cpu())
         if sign.item() == 0:
             raise FloatingPointError("NASWOT kernel is singular (duplicate activation codes)")
@@ -67,7 +84,7 @@ def naswot(model: nn.Module, batch: Batch) -> float:
     kernel = HammingKernel(model, len(batch), batch.inputs.device)
     try:
         with torch.no_grad():
-            model(batch.inputs)
+            kernel.see_output(model(batch.inputs))
     finally:
         kernel.remove()
     return kernel.logdet()

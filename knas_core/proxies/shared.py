@@ -121,6 +121,8 @@ def _batch_statistics_pass(model: nn.Module, batch: Batch, wanted: set[str]) -> 
     try:
         with torch.set_grad_enabled(bool(gradient) or jacobian):
             logits = model(x)
+        if kernel is not None:
+            kernel.see_output(logits)
     finally:
         for hooks in (kernel, macs):
             if hooks is not None:
