@@ -150,12 +150,12 @@ def _worker(settings: dict[str, Any], archs: list[str], threads: int, ready: Any
     results.put(time.perf_counter() - start)
 
 
-def run_workers(settings: dict[str, Any], archs: list[str], workers: int) -> float:
-    """Wall seconds for ``workers`` spawned processes to score ``archs`` (split evenly)."""
+def run_workers(settings: dict[str, Any], archs: list[str], workers: int, threads: int) -> float:
+    """Wall seconds for ``workers`` spawned processes (``threads`` torch threads each) to score
+    ``archs`` (split evenly), from a common start to the last finish."""
     ctx = mp.get_context("spawn")
     ready, go = ctx.Barrier(workers + 1), ctx.Barrier(workers + 1)
     results = ctx.Queue()
-    threads = max(1, (os.cpu_count() or 1) // workers)
     parts = [archs[i::workers] for i in range(workers)]
     procs = [ctx.Process(target=_worker, args=(settings, part, threads, ready, go, results))
              for part in parts]
@@ -263,24 +263,31 @@ def main() -> None:
         settings = {"dataset": args.dataset, "batch_size": args.batch_size, "seed": args.seed,
                     "device": str(device), "model_options": model_options}
         sample = scorer.space.sample(args.scale_archs, args.seed + 1)
-        print("\n| workers (processes) | archs | wall seconds | archs/s | speed-up |")
+        cores = os.cpu_count() or 1
+        half = max(1, cores // 2)
+        configs = [(1, cores), (1, half), (2, half)] if cores > 1 else [(1, 1), (2, 1)]
+        print("\n| workers (processes) | torch threads each | archs | wall seconds | archs/s |")
         print("|---|---|---|---|---|")
-        for workers in (1, 2):
-            wall = run_workers(settings, sample, workers)
-            scale[str(workers)] = {"wall_s": wall, "archs_per_s": len(sample) / wall}
-            speed = scale[str(workers)]["archs_per_s"] / scale["1"]["archs_per_s"]
-            print(f"| {workers} ({max(1, (os.cpu_count() or 1) // workers)} torch threads each) | "
-                  f"{len(sample)} | {wall:.2f} | {len(sample) / wall:.3f} | {speed:.2f} |")
+        for workers, threads in configs:
+            wall = run_workers(settings, sample, workers, threads)
+            scale[f"{workers}x{threads}"] = {"workers": workers, "threads": threads, "wall_s": wall,
+                                             "archs_per_s": len(sample) / wall}
+            print(f"| {workers} | {threads} | {len(sample)} | {wall:.2f} | {len(sample) / wall:.3f} |")
             sys.stdout.flush()
+        one = max((v for v in scale.values() if v["workers"] == 1), key=lambda v: v["archs_per_s"])
+        two = scale[f"2x{configs[-1][1]}"]
+        print(f"\nTwo workers vs the better single worker: {two['archs_per_s'] / one['archs_per_s']:.2f}x "
+              "the throughput.")
     per_arch = seconds["score"]
-    projection = {"bundle_1_process_s": per_arch * SPACE_SIZE}
-    for w, s in scale.items():
-        projection[f"bundle_{w}_workers_s"] = SPACE_SIZE / s["archs_per_s"]
+    projection = {"bundle_timing_process_s": per_arch * SPACE_SIZE}
+    for s in scale.values():
+        key = f"bundle_{s['workers']}_workers_x_{s['threads']}_threads_s"
+        projection[key] = SPACE_SIZE / s["archs_per_s"]
     all_proxies = [p for p in proxies if p not in BUNDLE]
     projection["every_proxy_1_process_s"] = (seconds["score"] + sum(seconds[p] for p in all_proxies)) \
         * SPACE_SIZE
     print(f"\nProjected for all {SPACE_SIZE:,} architectures: bundle "
-          + ", ".join(f"{k.removeprefix('bundle_').removesuffix('_s').replace('_', ' ')} {hours(v)}"
+          + ", ".join(f"{k.removeprefix('bundle_').removesuffix('_s').replace('_', ' ')}: {hours(v)}"
                       for k, v in projection.items() if k.startswith("bundle"))
           + f"; every timed proxy ({len(proxies)}) in one process "
           + f"{hours(projection['every_proxy_1_process_s'])}.")

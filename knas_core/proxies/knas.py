@@ -53,7 +53,12 @@ def _per_sample_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> to
     if x.dim() <= 2:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                          f"{list(x.shape[1:])} per sample")
-    return F.instance_norm(x, None, None, bn.weight, bn.bias, use_input_stats=True, eps=bn.eps)
+    y = F.instance_norm(x, None, None, bn.weight, bn.bias, use_input_stats=True, eps=bn.eps)
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        # keep the layout the convolutions chose: the following pooling and convolutions are
+        # several times slower on CPU when handed NCHW instead
+        y = y.contiguous(memory_format=torch.channels_last)
+    return y
 
 
 @contextmanager

@@ -87,7 +87,10 @@ def shared_scores(model: nn.Module, batch: Batch, names: Iterable[str]) -> dict[
     Returns:
         ``{name: value}``, or ``{name: exception}`` for a proxy that failed: its own last step
         (a singular NASWOT kernel, zero-variance Jacobians) or the pass it shares (e.g. out of
-        memory: then every proxy of that pass gets the exception). Nothing is raised.
+        memory: then every proxy of that pass gets the exception).
+
+    Raises:
+        ValueError: a name without a shared pass (see :data:`SHARED_PROXIES`).
     """
     wanted = set(names)
     unknown = wanted - SHARED_PROXIES
