@@ -48,9 +48,12 @@ class HammingKernel:
             return
         act = x.detach().reshape(self.n, -1)
         width = act.shape[1]
-        codes = torch.empty(act.shape, dtype=torch.float32 if width < _EXACT_FLOAT32 else torch.float64,
-                            device=act.device)
-        torch.gt(act, 0, out=codes)  # 0/1 written straight into the float matrix
+        dtype = torch.float32 if width < _EXACT_FLOAT32 else torch.float64
+        codes = torch.empty(act.shape, dtype=dtype, device=act.device)
+        try:
+            torch.gt(act, 0, out=codes)  # 0/1 written straight into the float matrix
+        except RuntimeError:  # a backend without mixed-dtype comparison output
+            codes = (act > 0).to(dtype)
         agree = (codes @ codes.T).double()
         active = agree.diagonal()
         term = 2.0 * agree - active[:, None] - active[None, :] + width
