@@ -1,8 +1,12 @@
 """Score architectures with proxies, recording failures instead of raising.
 
 A score is a pure function of (architecture, proxy, dataset, batch size, seed, device type):
-``seed`` draws the batch and initialises the network (each proxy gets its own fresh network
-from the same seed), so a stored score is a valid cache entry.
+``seed`` draws the batch and initialises the network, so a stored score is a valid cache entry.
+Every proxy sees the network that ``seed`` initialises: :meth:`Scorer.score_one` builds it for
+the one proxy, :meth:`Scorer.score` builds it once per architecture for all the proxies that
+leave it as found (``shares_network``) and computes the proxies of
+:data:`~knas_core.proxies.shared.SHARED_PROXIES` from shared passes
+(:func:`~knas_core.proxies.shared.shared_scores`); the values are the same either way.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from knas_core.data import Batch, ImageSource, load_source
 from knas_core.device import resolve_device
 from knas_core.groundtruth import canonical_dataset
 from knas_core.proxies import get_proxy
+from knas_core.proxies.base import Proxy
+from knas_core.proxies.shared import SHARED_PROXIES, shared_scores
 from knas_core.spaces import SearchSpace, get_space
 
 
@@ -108,6 +114,34 @@ class Scorer:
             self._batches[size] = self.source.batch(size, self.seed).to(self.device)
         return self._batches[size]
 
+    def build(self, arch: str, num_classes: int) -> torch.nn.Module:
+        """The network of ``arch`` initialised from the seed, in train mode, on the device."""
+        seed_everything(self.seed)
+        model = self.space.build_model(arch, num_classes, **self.model_options)
+        return model.to(self.device).train()
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _result(self, name: str, outcome: float | BaseException, seconds: float, size: int) -> ProxyResult:
+        """A value, or the reason it is missing: an exception or a non-finite value."""
+        if not isinstance(outcome, BaseException) and not math.isfinite(outcome):
+            outcome = FloatingPointError(f"non-finite value {outcome}")
+        if isinstance(outcome, BaseException):
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return ProxyResult(name, None, describe_exception(outcome), seconds, size)
+        return ProxyResult(name, float(outcome), None, seconds, size)
+
+    def _run(self, proxy: Proxy, model: torch.nn.Module, batch: Batch) -> float | Exception:
+        try:
+            value = float(proxy(model, batch))
+            self._sync()
+            return value
+        except Exception as exc:  # noqa: BLE001 - a failing proxy is data, not a crash
+            return exc
+
     def score_one(self, arch: str, proxy_name: str) -> ProxyResult:
         """Run one proxy on a fresh network; exceptions and non-finite values become errors."""
         proxy = get_proxy(proxy_name)
@@ -115,25 +149,63 @@ class Scorer:
         start = time.perf_counter()
         try:
             batch = self.batch(size)
-            seed_everything(self.seed)
-            model = self.space.build_model(arch, batch.num_classes, **self.model_options)
-            model = model.to(self.device).train()
-            value = proxy(model, batch)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            if not math.isfinite(value):
-                raise FloatingPointError(f"non-finite value {value}")
-            result = ProxyResult(proxy_name, float(value), None, time.perf_counter() - start, size)
-        except Exception as exc:  # noqa: BLE001 - a failing proxy is data, not a crash
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            result = ProxyResult(proxy_name, None, describe_exception(exc), time.perf_counter() - start, size)
-        return result
+            outcome = self._run(proxy, self.build(arch, batch.num_classes), batch)
+        except Exception as exc:  # noqa: BLE001 - e.g. a network that cannot be built
+            outcome = exc
+        return self._result(proxy_name, outcome, time.perf_counter() - start, size)
 
     def score(self, arch: str, proxies: list[str], index: int | None = None) -> ArchScores:
+        """Every proxy of ``proxies`` on ``arch``, with the network built once.
+
+        Proxies that leave the network as found (``shares_network``) share one network, and
+        two or more of :data:`~knas_core.proxies.shared.SHARED_PROXIES` share their passes;
+        other proxies (e.g. plugins) get their own network through :meth:`score_one`. The
+        values equal those of :meth:`score_one`. ``seconds``: a proxy's own time, plus an even
+        share of the network build among the proxies on the shared network; proxies served by
+        the shared passes split those passes' time evenly.
+        """
         arch = self.space.validate(arch)
+        names = list(dict.fromkeys(proxies))
+        registered = {n: get_proxy(n) for n in names}
+        on_network = [n for n in names if registered[n].shares_network]
+        pooled = [n for n in on_network if n in SHARED_PROXIES and registered[n].batch_size is None]
+        if len(pooled) < 2:
+            pooled = []
+        results: dict[str, ProxyResult] = {}
+        if on_network:
+            results.update(self._score_on_one_network(arch, on_network, pooled, registered))
+        for name in names:
+            if name not in results:
+                results[name] = self.score_one(arch, name)
         out = ArchScores(arch, index)
-        for name in proxies:
-            out.results[name] = self.score_one(arch, name)
+        out.results = {n: results[n] for n in names}
         return out
 
+    def _score_on_one_network(self, arch: str, names: list[str], pooled: list[str],
+                              registered: dict[str, Proxy]) -> dict[str, ProxyResult]:
+        sizes = {n: registered[n].batch_size or self.batch_size for n in names}
+        start = time.perf_counter()
+        try:
+            model = self.build(arch, self.batch(self.batch_size).num_classes)
+        except Exception as exc:  # noqa: BLE001 - every proxy on this network fails alike
+            seconds = (time.perf_counter() - start) / len(names)
+            return {n: self._result(n, exc, seconds, sizes[n]) for n in names}
+        build_share = (time.perf_counter() - start) / len(names)
+        results: dict[str, ProxyResult] = {}
+        if pooled:
+            start = time.perf_counter()
+            outcomes = shared_scores(model, self.batch(self.batch_size), pooled)
+            self._sync()
+            share = (time.perf_counter() - start) / len(pooled)
+            for n in pooled:
+                results[n] = self._result(n, outcomes[n], build_share + share, sizes[n])
+        for n in names:
+            if n in results:
+                continue
+            start = time.perf_counter()
+            try:
+                outcome = self._run(registered[n], model, self.batch(sizes[n]))
+            except Exception as exc:  # noqa: BLE001 - e.g. no data for this batch size
+                outcome = exc
+            results[n] = self._result(n, outcome, build_share + time.perf_counter() - start, sizes[n])
+        return results

@@ -317,6 +317,29 @@ def _plain(epoch: Any) -> dict[str, Any]:
     return asdict(epoch) if is_dataclass(epoch) else dict(epoch)
 
 
+def stored_scores(cfg: SearchConfig, scorer: Scorer, arch: str,
+                  proxies: list[str]) -> dict[str, float | None]:
+    """``{proxy: value}`` for ``arch``: stored scores are reused (the unique score key), the
+    missing ones computed together by one :meth:`Scorer.score` call (one network, shared
+    passes) and stored; a failed score is ``None``."""
+    keys = {p: score_key(cfg, scorer.device.type, p) for p in proxies}
+    values: dict[str, float | None] = {}
+    with session_scope() as s:
+        arch_id = repo.ensure_architectures(s, cfg.space, [(arch, scorer.space.index_of(arch))])[arch]
+        for p, key in keys.items():
+            cached = repo.get_score(s, arch_id, key)
+            if cached is not None:
+                values[p] = cached.value
+    missing = [p for p in proxies if p not in values]
+    if missing:
+        fresh = scorer.score(arch, missing).results
+        with session_scope() as s:
+            for p in missing:
+                r = fresh[p]
+                values[p] = repo.save_score(s, arch_id, keys[p], r.value, r.error, r.seconds).value
+    return values
+
+
 class _Cancelled(Exception):
     pass
 
@@ -356,19 +379,8 @@ def run_strategy(search_id: int) -> str:
             else:
                 row.evaluated = done
 
-    def score_one(scorer: Scorer, arch: str, proxy: str) -> float | None:
-        key = score_key(cfg, scorer.device.type, proxy)
-        with session_scope() as s:
-            arch_id = repo.ensure_architectures(s, cfg.space, [(arch, scorer.space.index_of(arch))])[arch]
-            cached = repo.get_score(s, arch_id, key)
-        if cached is not None:
-            return cached.value
-        result = scorer.score_one(arch, proxy)
-        with session_scope() as s:
-            return repo.save_score(s, arch_id, key, result.value, result.error, result.seconds).value
-
     try:
-        result = run.run(progress, score_one)
+        result = run.run(progress, lambda scorer, arch, names: stored_scores(cfg, scorer, arch, names))
     except _Cancelled:
         with session_scope() as s:
             repo.mark_finished(s, repo.get_search(s, search_id), "cancelled")

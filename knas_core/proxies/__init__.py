@@ -17,10 +17,16 @@ PROXIES: Registry[Proxy] = Registry("proxy")
 
 
 def register_proxy(name: str, *, higher_is_better: bool = True, needs_labels: bool = True,
-                   batch_size: int | None = None, reference: str = "") -> Callable[[ProxyFn], ProxyFn]:
-    """Decorator registering ``fn(model, batch) -> float`` as proxy ``name``."""
+                   batch_size: int | None = None, reference: str = "",
+                   shares_network: bool = False) -> Callable[[ProxyFn], ProxyFn]:
+    """Decorator registering ``fn(model, batch) -> float`` as proxy ``name``.
+
+    ``shares_network=True`` promises that ``fn`` leaves the network as it found it (see
+    :class:`~knas_core.proxies.base.Proxy`), so :class:`~knas_core.scoring.Scorer` may score it
+    on a network shared with other proxies of the same architecture.
+    """
     return PROXIES.decorator(name, lambda fn: Proxy(name, fn, higher_is_better, needs_labels,
-                                                    batch_size, reference))
+                                                    batch_size, reference, shares_network))
 
 
 def get_proxy(name: str) -> Proxy:

@@ -21,7 +21,12 @@ class Proxy:
     Attributes:
         name: registry key.
         fn: ``fn(model, batch) -> float``; ``model`` is freshly initialised, in train mode,
-            on the batch's device, and may be modified (each call gets its own network).
+            on the batch's device.
+        shares_network: ``fn`` leaves the network's weights, structure and mode as it found
+            them (it may write ``.grad`` and BatchNorm running statistics, which a train-mode
+            pass never reads), so several such proxies can score one network built once per
+            architecture with the values each would get from its own fresh network. ``False``
+            (the default, e.g. for plugins) gives the proxy its own freshly built network.
         higher_is_better: direction used by rankings and statistics.
         needs_labels: whether ``batch.targets`` are used.
         batch_size: the batch size the method prescribes, or ``None`` for the caller's.
@@ -34,6 +39,7 @@ class Proxy:
     needs_labels: bool = True
     batch_size: int | None = None
     reference: str = ""
+    shares_network: bool = False
 
     @property
     def summary(self) -> str:
@@ -49,6 +55,18 @@ def prunable_layers(model: nn.Module) -> Iterator[nn.Module]:
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             yield m
+
+
+def loss_gradients(model: nn.Module, batch: Batch) -> dict[int, torch.Tensor | None]:
+    """Gradients of the mean cross-entropy of ``batch``, keyed by ``id(parameter)``.
+
+    One forward and one backward pass (``torch.autograd.grad``: ``.grad`` is left untouched);
+    a parameter the loss does not reach maps to ``None``.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    loss = F.cross_entropy(model(batch.inputs), batch.targets)
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return {id(p): g for p, g in zip(params, grads, strict=True)}
 
 
 def backward_cross_entropy(model: nn.Module, batch: Batch) -> torch.Tensor:

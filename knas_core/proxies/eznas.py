@@ -33,7 +33,8 @@ def relu_conv_bn_blocks(model: nn.Module) -> list[nn.Sequential]:
 
 
 @register_proxy("eznas", needs_labels=False, batch_size=16,
-                reference="Akhauri et al. 2022 (EZNAS), released NAS-Bench-201 program")
+                reference="Akhauri et al. 2022 (EZNAS), released NAS-Bench-201 program",
+                shares_network=True)
 def eznas(model: nn.Module, batch: Batch) -> float:
     """EZNAS evolved program: mean over ReLU-Conv-BN blocks of ||sigmoid(logdet(sign(dY/dA)))||_F."""
     blocks = relu_conv_bn_blocks(model)

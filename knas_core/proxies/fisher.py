@@ -16,7 +16,8 @@ from knas_core.proxies import register_proxy
 from knas_core.proxies.base import backward_cross_entropy, prunable_layers
 
 
-@register_proxy("fisher", reference="Theis et al. 2018 Eq. 4; Abdelfattah et al. 2021, Sec. 3")
+@register_proxy("fisher", reference="Theis et al. 2018 Eq. 4; Abdelfattah et al. 2021, Sec. 3",
+                shares_network=True)
 def fisher(model: nn.Module, batch: Batch) -> float:
     """Sum over channels of 0.5 * mean_n (sum_hw act * grad)^2 at every Conv/Linear output."""
     outputs: list[torch.Tensor] = []

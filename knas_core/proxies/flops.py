@@ -14,7 +14,8 @@ from knas_core.data import Batch
 from knas_core.proxies import register_proxy
 
 
-@register_proxy("flops", needs_labels=False, reference="Abdelfattah et al. 2021, Table 1 (#FLOPs)")
+@register_proxy("flops", needs_labels=False, reference="Abdelfattah et al. 2021, Table 1 (#FLOPs)",
+                shares_network=True)
 def flops(model: nn.Module, batch: Batch) -> float:
     """Conv/Linear multiply-accumulates for one input image."""
     total = 0

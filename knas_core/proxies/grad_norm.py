@@ -6,16 +6,23 @@ the sum over Conv/Linear layers of the Euclidean norm of the loss gradient of th
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from knas_core.data import Batch
 from knas_core.proxies import register_proxy
-from knas_core.proxies.base import backward_cross_entropy, prunable_layers
+from knas_core.proxies.base import loss_gradients, prunable_layers
 
 
-@register_proxy("grad_norm", reference="Abdelfattah et al. 2021, Sec. 3 (grad_norm)")
+@register_proxy("grad_norm", reference="Abdelfattah et al. 2021, Sec. 3 (grad_norm)",
+                shares_network=True)
 def grad_norm(model: nn.Module, batch: Batch) -> float:
     """Sum over Conv/Linear layers of ||dL/dW||_2."""
-    backward_cross_entropy(model, batch)
-    return float(sum(m.weight.grad.double().norm() for m in prunable_layers(model)
-                     if m.weight.grad is not None))
+    return grad_norm_of(model, loss_gradients(model, batch))
+
+
+def grad_norm_of(model: nn.Module, grads: dict[int, torch.Tensor | None]) -> float:
+    """``sum_l ||g_l||_2`` over Conv/Linear weights, from loss gradients keyed by ``id(param)``."""
+    norms = [grads[id(m.weight)].double().norm() for m in prunable_layers(model)
+             if grads.get(id(m.weight)) is not None]
+    return float(torch.stack(norms).sum()) if norms else 0.0

@@ -18,7 +18,8 @@ from knas_core.proxies import register_proxy
 from knas_core.proxies.base import prunable_layers
 
 
-@register_proxy("grasp", reference="Wang et al. 2020 (GraSP) Eq. 8; Abdelfattah et al. 2021 Eq. 2")
+@register_proxy("grasp", reference="Wang et al. 2020 (GraSP) Eq. 8; Abdelfattah et al. 2021 Eq. 2",
+                shares_network=True)
 def grasp(model: nn.Module, batch: Batch) -> float:
     """Sum of -W * (Hessian @ gradient) over Conv/Linear weights."""
     weights = [m.weight for m in prunable_layers(model)]

@@ -20,15 +20,21 @@ K = 1e-5
 
 
 @register_proxy("jacob_cov", needs_labels=False,
-                reference="Mellor et al. 2020 (NASWOT arXiv v1) Eq. 2; Abdelfattah et al. 2021")
+                reference="Mellor et al. 2020 (NASWOT arXiv v1) Eq. 2; Abdelfattah et al. 2021",
+                shares_network=True)
 def jacob_cov(model: nn.Module, batch: Batch) -> float:
     """Score of the correlation spectrum of input Jacobians: -sum(log(v+k) + 1/(v+k))."""
-    x = batch.inputs.clone().requires_grad_(True)
-    model.zero_grad(set_to_none=True)
+    x = batch.inputs.detach().requires_grad_(True)
     y = model(x)
-    y.backward(torch.ones_like(y))
-    jac = x.grad.reshape(len(batch), -1).double().cpu().numpy()
-    corr = np.corrcoef(jac)
+    (jac,) = torch.autograd.grad(y, x, torch.ones_like(y))  # input gradient only: no weight grads
+    return jacob_cov_of(jac)
+
+
+def jacob_cov_of(jac: torch.Tensor) -> float:
+    """The score from input Jacobians ``jac`` of shape ``(n, ...)`` (one row per sample)."""
+    rows = jac.reshape(jac.shape[0], -1).double().cpu().numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(rows)
     if not np.all(np.isfinite(corr)):
         raise FloatingPointError("input Jacobians have zero variance; correlation undefined")
     v = np.linalg.eigvalsh(corr)

@@ -12,10 +12,17 @@ BatchNorm normalises a sample by its own statistics. Two equivalent forms are pr
 * :func:`knas_gram` builds the ``(n, n)`` Gram matrix from per-sample gradients
   (``torch.func.vmap`` over ``torch.func.grad``): O(n * P) memory.
 * :func:`knas_mean_gradient` (the registered proxy) back-propagates the mean of the per-sample
-  losses once and returns the squared norm of that mean gradient: O(P) memory.
+  losses once and returns the squared norm of that mean gradient: O(P) memory. It runs one
+  ordinary batched forward/backward pass in which every BatchNorm layer normalises each sample
+  by its own statistics (:func:`per_sample_batchnorm`: a train-mode BatchNorm pass of batch
+  size 1 is instance normalisation with the layer's affine parameters), so it costs one
+  forward+backward of the batch, and leaves the network as it found it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +43,41 @@ def _per_sample_loss(model: nn.Module):
     return loss
 
 
+def _per_sample_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    """``bn`` applied to every sample of ``x: (n, C, *spatial)`` as a batch of one.
+
+    A train-mode BatchNorm over one sample normalises each channel by the mean and biased
+    variance over its spatial positions, i.e. instance normalisation; running statistics are
+    neither read nor written (they do not affect a train-mode output).
+    """
+    if x.dim() <= 2:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size "
+                         f"{list(x.shape[1:])} per sample")
+    y = F.instance_norm(x, None, None, bn.weight, bn.bias, use_input_stats=True, eps=bn.eps)
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        # keep the layout the convolutions chose: the following pooling and convolutions are
+        # several times slower on CPU when handed NCHW instead
+        y = y.contiguous(memory_format=torch.channels_last)
+    return y
+
+
+@contextmanager
+def per_sample_batchnorm(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block, every train-mode BatchNorm layer of ``model`` normalises each sample by
+    its own statistics (as a batch-size-1 pass does); the layers are restored on exit."""
+    patched = [m for m in model.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    for m in patched:
+        m.forward = lambda x, bn=m: _per_sample_norm(bn, x)
+    try:
+        yield model
+    finally:
+        for m in patched:
+            del m.forward
+
+
 def _prepare(model: nn.Module) -> tuple[dict, dict]:
+    """Parameters and buffers for ``torch.func``; modifies ``model``'s BatchNorm layers."""
     # BN running-statistics updates are in-place writes that vmap cannot batch; dropping them
     # leaves BN in train mode using each sample's own statistics, as a batch-size-1 pass does.
     replace_all_batch_norm_modules_(model)
@@ -65,12 +106,13 @@ def knas_gram(model: nn.Module, batch: Batch) -> float:
     return float(gradient_gram(model, batch).mean())
 
 
-@register_proxy("knas", reference="Xu et al. 2021 (KNAS), Sec. 3.2: mean of the gradient Gram matrix")
+@register_proxy("knas", reference="Xu et al. 2021 (KNAS), Sec. 3.2: mean of the gradient Gram matrix",
+                shares_network=True)
 def knas_mean_gradient(model: nn.Module, batch: Batch) -> float:
     """KNAS mean gradient kernel ||mean_i g_i||^2 (one backward pass over per-sample losses)."""
-    params, buffers = _prepare(model)
-    trainable = {k: v.requires_grad_(True) for k, v in params.items()}
-    losses = vmap(_per_sample_loss(model), in_dims=(None, None, 0, 0))(
-        trainable, buffers, batch.inputs, batch.targets)
-    mean_grad = torch.autograd.grad(losses.mean(), list(trainable.values()), allow_unused=True)
-    return float(sum((g.double() ** 2).sum() for g in mean_grad if g is not None))
+    params = [p for p in model.parameters() if p.requires_grad]
+    with per_sample_batchnorm(model):
+        loss = F.cross_entropy(model(batch.inputs), batch.targets)  # mean of per-sample losses
+    mean_grad = torch.autograd.grad(loss, params, allow_unused=True)
+    terms = [g.double().pow(2).sum() for g in mean_grad if g is not None]
+    return float(torch.stack(terms).sum()) if terms else 0.0

@@ -32,7 +32,8 @@ USED_ENTRIES = 50
 
 
 @register_proxy("knas_official", batch_size=SAMPLES,
-                reference="KNAS released code (functions.py::procedure), NAS-Bench-201 experiments")
+                reference="KNAS released code (functions.py::procedure), NAS-Bench-201 experiments",
+                shares_network=True)
 def knas_official(model: nn.Module, batch: Batch) -> float:
     """Released-code KNAS score: centred cross-product of two halves of 25 batch-size-1 gradients."""
     if len(batch) < SAMPLES:

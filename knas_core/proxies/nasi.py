@@ -19,7 +19,7 @@ from torch import nn
 
 from knas_core.data import Batch
 from knas_core.proxies import register_proxy
-from knas_core.proxies.base import backward_cross_entropy
+from knas_core.proxies.base import loss_gradients
 
 
 def penalised_trace(trace: torch.Tensor | float, mu: float, nu: float) -> torch.Tensor | float:
@@ -29,8 +29,14 @@ def penalised_trace(trace: torch.Tensor | float, mu: float, nu: float) -> torch.
     return trace - mu * max(0.0, trace - nu)
 
 
-@register_proxy("nasi", reference="Shu et al. 2022 (NASI), Sec. 3.2: NTK trace-norm approximation")
+@register_proxy("nasi", reference="Shu et al. 2022 (NASI), Sec. 3.2: NTK trace-norm approximation",
+                shares_network=True)
 def nasi_trace(model: nn.Module, batch: Batch) -> float:
     """NTK trace-norm approximation: squared norm of the mini-batch loss gradient."""
-    backward_cross_entropy(model, batch)
-    return float(sum((p.grad.double() ** 2).sum() for p in model.parameters() if p.grad is not None))
+    return nasi_of(loss_gradients(model, batch))
+
+
+def nasi_of(grads: dict[int, torch.Tensor | None]) -> float:
+    """``||g||^2`` over every parameter, from loss gradients keyed by ``id(param)``."""
+    terms = [g.double().pow(2).sum() for g in grads.values() if g is not None]
+    return float(torch.stack(terms).sum()) if terms else 0.0

@@ -13,31 +13,81 @@ from torch import nn
 from knas_core.data import Batch
 from knas_core.proxies import register_proxy
 
+# float32 sums of 0/1 products are exact integers below 2**24.
+_EXACT_FLOAT32 = 2**24
 
-@register_proxy("naswot", needs_labels=False, reference="Mellor et al. 2021 (NASWOT), Eq. 2")
+
+class HammingKernel:
+    """Forward pre-hooks on every ReLU accumulating the NASWOT kernel of one batch.
+
+    Per ReLU with input codes ``c`` of shape ``(n, D)`` (``D`` units) the hook adds
+    ``c c^T + (1-c)(1-c)^T = 2 c c^T - r 1^T - 1 r^T + D`` with ``r = diag(c c^T)`` the active
+    units per sample: one matrix product, exact in float32 while ``D < 2**24``, accumulated in
+    float64. ReLUs that receive the same tensor (the edges leaving one cell node) each count, as
+    in the definition, but its product is computed once. A diverged network is detected from
+    its output (:meth:`see_output`; NaN and inf reach the logits of these networks) rather than
+    by a pass over every activation, and reported by :meth:`logdet`, so the hooks never abort a
+    pass that other proxies share.
+    """
+
+    def __init__(self, model: nn.Module, n: int, device: torch.device) -> None:
+        relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+        if not relus:
+            raise ValueError("network has no ReLU")
+        self.n = n
+        self.kernel = torch.zeros((n, n), dtype=torch.float64, device=device)
+        self.finite: torch.Tensor | None = None
+        # id(input) -> (input, its term); the input is held so that its id stays unique
+        self._terms: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._handles = [m.register_forward_pre_hook(self._accumulate) for m in relus]
+
+    def _accumulate(self, _m: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        x = inputs[0]
+        if id(x) in self._terms and self._terms[id(x)][0] is x:
+            self.kernel.add_(self._terms[id(x)][1])
+            return
+        act = x.detach().reshape(self.n, -1)
+        width = act.shape[1]
+        dtype = torch.float32 if width < _EXACT_FLOAT32 else torch.float64
+        codes = torch.empty(act.shape, dtype=dtype, device=act.device)
+        try:
+            torch.gt(act, 0, out=codes)  # 0/1 written straight into the float matrix
+        except RuntimeError:  # a backend without mixed-dtype comparison output
+            codes = (act > 0).to(dtype)
+        agree = (codes @ codes.T).double()
+        active = agree.diagonal()
+        term = 2.0 * agree - active[:, None] - active[None, :] + width
+        self._terms[id(x)] = (x, term)
+        self.kernel.add_(term)
+
+    def see_output(self, output: torch.Tensor) -> None:
+        """Record whether the network's output on the batch is finite."""
+        self.finite = torch.isfinite(output.detach()).all()
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self._terms.clear()
+
+    def logdet(self) -> float:
+        """``log |det K|``; raises for a diverged network or a singular kernel."""
+        if self.finite is None or not bool(self.finite):
+            raise FloatingPointError("non-finite network output (diverged network)")
+        sign, logdet = torch.linalg.slogdet(self.kernel.cpu())
+        if sign.item() == 0:
+            raise FloatingPointError("NASWOT kernel is singular (duplicate activation codes)")
+        return float(logdet)
+
+
+@register_proxy("naswot", needs_labels=False, reference="Mellor et al. 2021 (NASWOT), Eq. 2",
+                shares_network=True)
 def naswot(model: nn.Module, batch: Batch) -> float:
     """log|det K| of the ReLU-code Hamming kernel K_ij = N_A - d_H(c_i, c_j)."""
-    n = len(batch)
-    kernel = torch.zeros((n, n), dtype=torch.float64, device=batch.inputs.device)
-
-    def accumulate(_m: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-        act = inputs[0].detach().reshape(n, -1)
-        if not torch.isfinite(act).all():
-            raise FloatingPointError("non-finite activation at a ReLU input (diverged network)")
-        codes = (act > 0).double()
-        kernel.add_(codes @ codes.T + (1.0 - codes) @ (1.0 - codes).T)
-
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    if not relus:
-        raise ValueError("network has no ReLU")
-    handles = [m.register_forward_pre_hook(accumulate) for m in relus]
+    kernel = HammingKernel(model, len(batch), batch.inputs.device)
     try:
         with torch.no_grad():
-            model(batch.inputs)
+            kernel.see_output(model(batch.inputs))
     finally:
-        for h in handles:
-            h.remove()
-    sign, logdet = torch.linalg.slogdet(kernel.cpu())
-    if sign.item() == 0:
-        raise FloatingPointError("NASWOT kernel is singular (duplicate activation codes)")
-    return float(logdet)
+        kernel.remove()
+    return kernel.logdet()

@@ -6,16 +6,23 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from knas_core.data import Batch
 from knas_core.proxies import register_proxy
-from knas_core.proxies.base import backward_cross_entropy, prunable_layers
+from knas_core.proxies.base import loss_gradients, prunable_layers
 
 
-@register_proxy("snip", reference="Lee et al. 2019 (SNIP) Eq. 6; Abdelfattah et al. 2021 Eq. 1")
+@register_proxy("snip", reference="Lee et al. 2019 (SNIP) Eq. 6; Abdelfattah et al. 2021 Eq. 1",
+                shares_network=True)
 def snip(model: nn.Module, batch: Batch) -> float:
     """Sum of |dL/dW * W| over Conv/Linear weights."""
-    backward_cross_entropy(model, batch)
-    return float(sum((m.weight.grad * m.weight.detach()).abs().double().sum() for m in prunable_layers(model)
-                     if m.weight.grad is not None))
+    return snip_of(model, loss_gradients(model, batch))
+
+
+def snip_of(model: nn.Module, grads: dict[int, torch.Tensor | None]) -> float:
+    """``sum |g (*) W|`` over Conv/Linear weights, from loss gradients keyed by ``id(param)``."""
+    terms = [(grads[id(m.weight)] * m.weight.detach()).abs().double().sum() for m in prunable_layers(model)
+             if grads.get(id(m.weight)) is not None]
+    return float(torch.stack(terms).sum()) if terms else 0.0

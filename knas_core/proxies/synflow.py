@@ -5,40 +5,55 @@ synaptic flow", NeurIPS 2020, Eq. 2), as a zero-cost proxy (Abdelfattah et al., 
 
 computed in float64 with every parameter replaced by its absolute value, BatchNorm removed
 (replaced by identity), and a single all-ones input of the batch's image shape. Data-free.
+
+The network is not copied: its BatchNorm layers are swapped for identities for the duration of
+the call, and the float64 absolute weights are fed through ``torch.func.functional_call``.
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from knas_core.data import Batch
 from knas_core.proxies import register_proxy
 from knas_core.proxies.base import prunable_layers
 
 
-def without_batchnorm(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` with every BatchNorm layer replaced by ``nn.Identity``."""
-    clone = copy.deepcopy(model)
-    for parent in clone.modules():
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.modules.batchnorm._BatchNorm):
-                setattr(parent, name, nn.Identity())
-    return clone
+@contextmanager
+def batchnorm_removed(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block every BatchNorm layer of ``model`` is ``nn.Identity``; restored on exit."""
+    swapped: list[tuple[nn.Module, str, nn.Module]] = []
+    try:
+        for parent in list(model.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                    swapped.append((parent, name, child))
+                    setattr(parent, name, nn.Identity())
+        yield model
+    finally:
+        for parent, name, child in reversed(swapped):
+            setattr(parent, name, child)
 
 
 @register_proxy("synflow", needs_labels=False,
-                reference="Tanaka et al. 2020 (SynFlow) Eq. 2; Abdelfattah et al. 2021")
+                reference="Tanaka et al. 2020 (SynFlow) Eq. 2; Abdelfattah et al. 2021",
+                shares_network=True)
 def synflow(model: nn.Module, batch: Batch) -> float:
     """Sum of |dR/dW * W| with R the all-ones-input output of the |W| network (no BN, float64)."""
-    net = without_batchnorm(model).double()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.abs_()
-    net.zero_grad(set_to_none=True)
-    ones = torch.ones((1, *batch.inputs.shape[1:]), dtype=torch.float64, device=batch.inputs.device)
-    net(ones).sum().backward()
-    return float(sum((m.weight.grad * m.weight.detach()).abs().sum() for m in prunable_layers(net)
-                     if m.weight.grad is not None))
+    with batchnorm_removed(model):
+        names = {id(m.weight) for m in prunable_layers(model)}
+        abs_params = {k: p.detach().abs().double().requires_grad_(True)
+                      for k, p in model.named_parameters()}
+        buffers = {k: b.double() if b.is_floating_point() else b for k, b in model.named_buffers()}
+        weights = {k: abs_params[k] for k, p in model.named_parameters() if id(p) in names}
+        ones = torch.ones((1, *batch.inputs.shape[1:]), dtype=torch.float64, device=batch.inputs.device)
+        r = functional_call(model, (abs_params, buffers), (ones,)).sum()
+    grads = torch.autograd.grad(r, list(weights.values()), allow_unused=True)
+    terms = [(g * w.detach()).abs().sum() for g, w in zip(grads, weights.values(), strict=True)
+             if g is not None]
+    return float(torch.stack(terms).sum()) if terms else 0.0

@@ -22,21 +22,24 @@ class ProxyScorer:
 
     An ensemble ranks each new architecture against every architecture scored so far (the
     member values are kept), so strategies that score one architecture at a time (evolution)
-    get comparable values.
+    get comparable values. All members of one architecture are scored by one call, so they
+    share its network and passes (:meth:`Scorer.score`).
     """
 
     def __init__(self, scorer: Scorer, proxies: list[str],
-                 score_one: Callable[[str, str], float | None] | None = None) -> None:
+                 score_many: Callable[[str, list[str]], dict[str, float | None]] | None = None) -> None:
         if not proxies:
             raise ValueError("name at least one proxy")
         self.scorer, self.proxies = scorer, proxies
-        self.score_one = score_one or (lambda arch, proxy: scorer.score_one(arch, proxy).value)
+        self.score_many = score_many or (
+            lambda arch, names: {p: r.value for p, r in scorer.score(arch, names).results.items()})
         self.directions = {p: get_proxy(p).higher_is_better for p in proxies}
         self.seen: dict[str, dict[str, float | None]] = {}
 
     def _member(self, arch: str) -> dict[str, float | None]:
         if arch not in self.seen:
-            self.seen[arch] = {p: self.score_one(arch, p) for p in self.proxies}
+            values = self.score_many(arch, list(self.proxies))
+            self.seen[arch] = {p: values[p] for p in self.proxies}
         return self.seen[arch]
 
     def __call__(self, archs: list[str]) -> list[float | None]:
@@ -71,10 +74,12 @@ class SearchRun:
     strategy_options: dict[str, Any] | None = None
 
     def run(self, progress: ProgressFn | None = None,
-            score_one: Callable[[Scorer, str, str], float | None] | None = None) -> dict[str, Any]:
+            score_many: Callable[[Scorer, str, list[str]], dict[str, float | None]] | None = None,
+            ) -> dict[str, Any]:
         """Search, then report ``arch``, ``index``, ``test_acc`` per dataset, ``percentile``...
 
-        ``score_one(scorer, arch, proxy)`` replaces direct scoring (e.g. a database cache)."""
+        ``score_many(scorer, arch, proxies) -> {proxy: value}`` replaces direct scoring (e.g. a
+        database cache)."""
         start = time.perf_counter()
         dataset = canonical_dataset(self.dataset)
         truth = GroundTruth.load(self.data_dir if self.data_source != "imagefolder" else None)
@@ -84,7 +89,7 @@ class SearchRun:
         scorer = Scorer(dataset, space=space, batch_size=self.batch_size, seed=self.seed,
                         device=self.device, data_source=self.data_source, data_dir=self.data_dir,
                         model_options=self.model_options)
-        hook = (lambda arch, proxy: score_one(scorer, arch, proxy)) if score_one else None
+        hook = (lambda arch, names: score_many(scorer, arch, names)) if score_many else None
         score = ProxyScorer(scorer, list(self.proxies), hook)
         ctx = SearchContext(space, score, self._evaluator(truth, space),
                             self.seed, progress, scorer.source.batch, str(scorer.device))

@@ -1,0 +1,306 @@
+"""Scoring throughput: every proxy's time as a multiple of one bare forward+backward pass.
+
+For each sampled architecture (full-size networks by default, C=16, N=5), on one batch of the
+dataset, this times (the minimum of ``--repeats`` runs, after one untimed warm-up arch):
+
+* ``F+B``: the limit, one bare forward + cross-entropy backward of the network on the batch;
+* every registered proxy on its own, on an already built network (``eznas`` and
+  ``knas_official`` use the 16 and 50 images their papers prescribe; still divided by the F+B
+  of the full batch);
+* the bundle {knas, nasi, grad_norm, snip, naswot, jacob_cov, params, flops} from shared passes
+  (:func:`knas_core.proxies.shared.shared_scores`);
+* the naive reference: for every bundle proxy a fresh ``copy.deepcopy`` of the network and the
+  proxy's own passes (as the common zero-cost-nas code does), summed;
+* KNAS's released per-sample loop: 50 forward+backward passes of one image each;
+* building the network, and ``Scorer.score(arch, bundle)`` end to end (build + shared passes).
+
+Multiples are per architecture, then the median over architectures. Then ``--scale-archs``
+architectures are scored end to end (``Scorer.score`` with the bundle) by one worker process
+using every core, and by two worker processes each scoring half with half the cores (on a GPU
+both share the device); both start together after loading, and the wall time is taken from the
+start to the last finish. The projection for all 15,625 architectures divides 15,625 by the
+measured throughput. Only torch, numpy, pandas, scipy and tqdm are imported (no Celery or
+database), so it runs on a bare GPU machine::
+
+    PYTHONPATH=. KNAS_DATA_DIR=<data> python3 benchmarks/throughput.py --device cuda --archs 50
+
+Prints a markdown table and, last, one JSON line with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from knas_core.data import Batch
+from knas_core.proxies import get_proxy, proxy_names
+from knas_core.proxies.shared import shared_scores
+from knas_core.scoring import Scorer
+
+BUNDLE = ["knas", "nasi", "grad_norm", "snip", "naswot", "jacob_cov", "params", "flops"]
+SINGLE_GRADIENT = ["knas", "nasi", "grad_norm", "snip"]
+SPACE_SIZE = 15_625
+LOOP_SAMPLES = 50
+TARGET_BUNDLE, TARGET_SINGLE = 2.5, 1.2
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
+    """Minimum wall seconds of ``repeats`` calls of ``fn`` (device synchronised around each).
+
+    A proxy that fails (e.g. ``naswot`` on a network whose cells are cut) is timed up to its
+    failure, as the scorer would spend that time too.
+    """
+    best = math.inf
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        try:
+            fn()
+        except (FloatingPointError, ValueError):
+            pass
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bare_forward_backward(model: torch.nn.Module, batch: Batch) -> None:
+    """The limit: one forward and one cross-entropy backward (into ``.grad``)."""
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(batch.inputs), batch.targets).backward()
+
+
+def naive_bundle(model: torch.nn.Module, scorer: Scorer) -> None:
+    """One deep copy of the network and the proxy's own passes per bundle proxy."""
+    for name in BUNDLE:
+        proxy = get_proxy(name)
+        proxy(copy.deepcopy(model), scorer.batch(proxy.batch_size or scorer.batch_size))
+
+
+def released_knas_loop(model: torch.nn.Module, batch: Batch) -> None:
+    """KNAS's released procedure: one forward+backward per image, 50 images."""
+    for k in range(LOOP_SAMPLES):
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(batch.inputs[k:k + 1]), batch.targets[k:k + 1]).backward()
+
+
+def measure_arch(scorer: Scorer, arch: str, proxies: list[str], repeats: int) -> dict[str, float]:
+    """Seconds for every measured item on one architecture.
+
+    The items are timed in rounds (every item once per round, ``repeats`` rounds) and the
+    minimum per item is kept, so a burst of load from other processes inflates one run of
+    every item alike rather than all runs of one item.
+    """
+    device = scorer.device
+    batch = scorer.batch(scorer.batch_size)
+    loop_batch = scorer.batch(LOOP_SAMPLES)
+    start = time.perf_counter()
+    model = scorer.build(arch, batch.num_classes)
+    _sync(device)
+    build = time.perf_counter() - start
+    bare_forward_backward(model, batch)  # warm this network's kernels and allocations
+    items: dict[str, Callable[[], Any]] = {"F+B": lambda: bare_forward_backward(model, batch)}
+    for name in proxies:
+        proxy = get_proxy(name)
+        pbatch = scorer.batch(proxy.batch_size or scorer.batch_size)
+        items[name] = lambda p=proxy, b=pbatch: p(model, b)
+    items["bundle"] = lambda: shared_scores(model, batch, BUNDLE)
+    items["naive"] = lambda: naive_bundle(model, scorer)
+    items["loop50"] = lambda: released_knas_loop(model, loop_batch)
+    items["score"] = lambda: scorer.score(arch, BUNDLE)
+    out = dict.fromkeys(items, math.inf)
+    for _ in range(repeats):
+        for name, fn in items.items():
+            out[name] = min(out[name], best_time(fn, device, 1))
+            model.zero_grad(set_to_none=True)
+    return {"build": build, **out}
+
+
+# --- workers ------------------------------------------------------------------------------------
+
+def _worker(settings: dict[str, Any], archs: list[str], threads: int, ready: Any, go: Any,
+            results: Any) -> None:
+    torch.set_num_threads(threads)
+    scorer = Scorer(settings["dataset"], batch_size=settings["batch_size"], seed=settings["seed"],
+                    device=settings["device"], model_options=settings["model_options"])
+    scorer.score(archs[0], BUNDLE)  # warm-up (data loaded, kernels initialised), not timed
+    ready.wait()
+    go.wait()
+    start = time.perf_counter()
+    for arch in archs:
+        scorer.score(arch, BUNDLE)
+    results.put(time.perf_counter() - start)
+
+
+def run_workers(settings: dict[str, Any], archs: list[str], workers: int, threads: int) -> float:
+    """Wall seconds for ``workers`` spawned processes (``threads`` torch threads each) to score
+    ``archs`` (split evenly), from a common start to the last finish."""
+    ctx = mp.get_context("spawn")
+    ready, go = ctx.Barrier(workers + 1), ctx.Barrier(workers + 1)
+    results = ctx.Queue()
+    parts = [archs[i::workers] for i in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(settings, part, threads, ready, go, results))
+             for part in parts]
+    for p in procs:
+        p.start()
+    ready.wait(timeout=600)
+    start = time.perf_counter()
+    go.wait()
+    for _ in procs:
+        results.get(timeout=3600)
+    wall = time.perf_counter() - start
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"a worker exited with status {p.exitcode}")
+    return wall
+
+
+# --- report -------------------------------------------------------------------------------------
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--archs", type=int, default=30, help="architectures timed (median over them)")
+    ap.add_argument("--seed", type=int, default=0, help="architecture sample, batch and init")
+    ap.add_argument("--dataset", default="cifar10")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--C", type=int, default=16)
+    ap.add_argument("--N", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="timing rounds per architecture (the minimum per item is kept)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch threads for the timing (default: torch's, usually the cores)")
+    ap.add_argument("--proxies", default=",".join(proxy_names()), help="proxies timed on their own")
+    ap.add_argument("--scale-archs", type=int, default=12,
+                    help="architectures for the one- vs two-worker run (0 skips it)")
+    args = ap.parse_args()
+    if args.batch_size < 2 or args.archs < 1 or args.repeats < 1:
+        ap.error("--batch-size must be >= 2, --archs and --repeats >= 1")
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    model_options = {"C": args.C, "N": args.N}
+    scorer = Scorer(args.dataset, batch_size=args.batch_size, seed=args.seed, device=args.device,
+                    model_options=model_options)
+    device = scorer.device
+    proxies = [p for p in args.proxies.split(",") if p]
+    for p in proxies:
+        get_proxy(p)  # unknown names fail here, with the list of valid ones
+    archs = scorer.space.sample(args.archs + 1, args.seed)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    machine = (f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+               f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, device {device}"
+               + (f" ({gpu})" if gpu else ""))
+    print(f"# machine: {machine}")
+    print(f"# {args.archs} archs (seed {args.seed}), {args.dataset}, batch {args.batch_size}, "
+          f"C={args.C} N={args.N}, min of {args.repeats} runs, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    sys.stdout.flush()
+
+    measure_arch(scorer, archs[0], proxies, 1)  # warm-up arch, not reported
+    rows: list[dict[str, float]] = []
+    for arch in tqdm(archs[1:], desc="timing", file=sys.stderr):
+        rows.append(measure_arch(scorer, arch, proxies, args.repeats))
+
+    items = ["build", *proxies, "bundle", "naive", "loop50", "score"]
+    seconds = {k: median([r[k] for r in rows]) for k in ["F+B", *items]}
+    multiple = {k: median([r[k] / r["F+B"] for r in rows]) for k in items}
+    separate_sum = median([sum(r[p] for p in BUNDLE) / r["F+B"] for r in rows]) \
+        if set(BUNDLE) <= set(proxies) else None
+    label = {"build": "build the network (seeded init)",
+             "bundle": "**bundle** (shared passes: " + ", ".join(BUNDLE) + ")",
+             "naive": "naive reference: deep copy + own passes per bundle proxy",
+             "loop50": f"KNAS released loop: {LOOP_SAMPLES} single-image forward+backward",
+             "score": "Scorer.score(bundle) end to end (build + bundle)"}
+    print("\n| measured | median seconds | multiple of F+B (median over archs) |")
+    print("|---|---|---|")
+    print(f"| F+B: one bare forward+backward, batch {args.batch_size} | {seconds['F+B']:.4f} | 1.00 |")
+    for k in items:
+        name = label[k] if k in label else f"{k} alone" + (
+            f" ({get_proxy(k).batch_size} images)" if get_proxy(k).batch_size else "")
+        print(f"| {name} | {seconds[k]:.4f} | {multiple[k]:.2f} |")
+    if separate_sum is not None:
+        print(f"| sum of the bundle proxies alone (same network) | - | {separate_sum:.2f} |")
+    print(f"\nBundle vs naive reference: {multiple['naive'] / multiple['bundle']:.2f}x faster; "
+          f"vs its proxies one by one: "
+          + (f"{separate_sum / multiple['bundle']:.2f}x" if separate_sum else "n/a") + ".")
+    singles = {p: multiple[p] for p in SINGLE_GRADIENT if p in multiple}
+    print(f"Targets: bundle {multiple['bundle']:.2f}x (target <= {TARGET_BUNDLE}): "
+          f"{'met' if multiple['bundle'] <= TARGET_BUNDLE else 'NOT met'}; single gradient proxies "
+          + ", ".join(f"{p} {v:.2f}x" for p, v in singles.items())
+          + f" (target <= {TARGET_SINGLE}): "
+          + ("met" if all(v <= TARGET_SINGLE for v in singles.values()) else "NOT met for "
+             + ", ".join(p for p, v in singles.items() if v > TARGET_SINGLE)) + ".")
+
+    scale: dict[str, Any] = {}
+    if args.scale_archs > 0:
+        settings = {"dataset": args.dataset, "batch_size": args.batch_size, "seed": args.seed,
+                    "device": str(device), "model_options": model_options}
+        sample = scorer.space.sample(args.scale_archs, args.seed + 1)
+        cores = os.cpu_count() or 1
+        half = max(1, cores // 2)
+        configs = [(1, cores), (1, half), (2, half)] if cores > 1 else [(1, 1), (2, 1)]
+        print("\n| workers (processes) | torch threads each | archs | wall seconds | archs/s |")
+        print("|---|---|---|---|---|")
+        for workers, threads in configs:
+            wall = run_workers(settings, sample, workers, threads)
+            scale[f"{workers}x{threads}"] = {"workers": workers, "threads": threads, "wall_s": wall,
+                                             "archs_per_s": len(sample) / wall}
+            print(f"| {workers} | {threads} | {len(sample)} | {wall:.2f} | {len(sample) / wall:.3f} |")
+            sys.stdout.flush()
+        one = max((v for v in scale.values() if v["workers"] == 1), key=lambda v: v["archs_per_s"])
+        two = scale[f"2x{configs[-1][1]}"]
+        print(f"\nTwo workers vs the better single worker: {two['archs_per_s'] / one['archs_per_s']:.2f}x "
+              "the throughput.")
+    per_arch = seconds["score"]
+    projection = {"bundle_timing_process_s": per_arch * SPACE_SIZE}
+    for s in scale.values():
+        key = f"bundle_{s['workers']}_workers_x_{s['threads']}_threads_s"
+        projection[key] = SPACE_SIZE / s["archs_per_s"]
+    all_proxies = [p for p in proxies if p not in BUNDLE]
+    projection["every_proxy_1_process_s"] = (seconds["score"] + sum(seconds[p] for p in all_proxies)) \
+        * SPACE_SIZE
+    print(f"\nProjected for all {SPACE_SIZE:,} architectures: bundle "
+          + ", ".join(f"{k.removeprefix('bundle_').removesuffix('_s').replace('_', ' ')}: {hours(v)}"
+                      for k, v in projection.items() if k.startswith("bundle"))
+          + f"; every timed proxy ({len(proxies)}) in one process "
+          + f"{hours(projection['every_proxy_1_process_s'])}.")
+    leaked = sorted(m for m in ("celery", "sqlalchemy", "kombu") if m in sys.modules)
+    print(json.dumps({"machine": machine, "device": str(device), "archs": len(rows),
+                      "dataset": args.dataset, "batch_size": args.batch_size, "C": args.C, "N": args.N,
+                      "repeats": args.repeats, "median_seconds": seconds, "median_multiple": multiple,
+                      "bundle_proxies_alone_multiple": separate_sum, "workers": scale,
+                      "projection_seconds": projection,
+                      "targets_met": {"bundle": multiple["bundle"] <= TARGET_BUNDLE,
+                                      "single_gradient": {p: v <= TARGET_SINGLE for p, v in singles.items()}},
+                      "service_modules_imported": leaked}))
+
+
+if __name__ == "__main__":
+    main()

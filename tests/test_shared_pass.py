@@ -1,0 +1,179 @@
+"""Shared passes (knas_core/proxies/shared.py) give the values of separate scoring, with fewer
+network builds and passes; stored scores are not recomputed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from knas_core.proxies import get_proxy, proxy_names
+from knas_core.proxies.shared import SHARED_PROXIES, shared_scores
+from knas_core.scoring import Scorer
+
+from .conftest import ARCH, SMALL
+
+BUNDLE = ["knas", "nasi", "grad_norm", "snip", "naswot", "jacob_cov", "params", "flops"]
+# A cell with a cut edge ("none") and pooling, besides the conv-heavy ARCH.
+OTHER = "|avg_pool_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+RTOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def scorer(space, cifar10):
+    return Scorer("cifar10", space=space, source=cifar10, batch_size=16, seed=3, device="cpu",
+                  model_options=SMALL)
+
+
+def _separate(scorer: Scorer, arch: str, names: list[str]) -> dict[str, float]:
+    """Each proxy on its own freshly built network (the reference)."""
+    out = {}
+    for name in names:
+        result = scorer.score_one(arch, name)
+        assert result.ok, f"{name}: {result.error}"
+        out[name] = result.value
+    return out
+
+
+def test_the_bundle_is_the_issue_list():
+    assert SHARED_PROXIES == set(BUNDLE)
+    assert all(get_proxy(n).batch_size is None for n in BUNDLE)
+
+
+@pytest.mark.parametrize("arch", [ARCH, OTHER])
+def test_shared_values_equal_separate_values(scorer, arch):
+    names = proxy_names()  # the bundle plus the proxies on their own path, one network for all
+    shared = scorer.score(arch, names)
+    separate = _separate(scorer, arch, names)
+    for name in names:
+        result = shared.results[name]
+        assert result.ok, f"{name}: {result.error}"
+        assert result.value == pytest.approx(separate[name], rel=RTOL, abs=1e-12), name
+
+
+@pytest.mark.parametrize("subset", [
+    ["knas", "nasi"],                                  # per-sample and batch pass, no Jacobian
+    ["grad_norm", "snip", "jacob_cov"],                # retained graph for the input backward
+    ["naswot", "flops"],                               # forward only, no gradient
+    ["params", "flops"],                               # no batch pass: flops on one image
+])
+def test_every_subset_of_the_bundle_matches(scorer, subset):
+    separate = _separate(scorer, ARCH, subset)
+    assert scorer.score(ARCH, subset).to_record()["scores"] == pytest.approx(separate, rel=RTOL)
+    # the shared function on its own, on a network it must leave as found
+    model = scorer.build(ARCH, 10)
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    values = shared_scores(model, scorer.batch(16), subset)
+    assert values == pytest.approx(separate, rel=RTOL)
+    assert all(torch.equal(p, before[k]) for k, p in model.named_parameters())
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_every_sharing_proxy_leaves_the_network_as_found(scorer):
+    model = scorer.build(ARCH, 10)
+    kinds = [type(m) for m in model.modules()]
+    weights = {k: v.clone() for k, v in model.named_parameters()}
+    for name in proxy_names():
+        proxy = get_proxy(name)
+        assert proxy.shares_network, name
+        proxy(model, scorer.batch(proxy.batch_size or 16))
+        assert [type(m) for m in model.modules()] == kinds, name
+        assert all(torch.equal(p, weights[k]) for k, p in model.named_parameters()), name
+        assert model.training and all("forward" not in vars(m) for m in model.modules()), name
+
+
+def test_the_network_is_built_once_and_the_bundle_runs_two_forwards(scorer, monkeypatch):
+    builds: list[nn.Module] = []
+    forwards = []
+    build = scorer.space.build_model
+
+    def counting(arch, num_classes, **options):
+        model = build(arch, num_classes, **options)
+        model.register_forward_pre_hook(lambda _m, inp: forwards.append(inp[0].shape[0]))
+        builds.append(model)
+        return model
+
+    monkeypatch.setattr(scorer.space, "build_model", counting)
+    result = scorer.score(ARCH, BUNDLE)
+    assert all(r.ok for r in result.results.values())
+    assert len(builds) == 1
+    # one batch-statistics forward (naswot, flops, gradients, Jacobian), one per-sample (knas)
+    assert forwards == [16, 16]
+    builds.clear()
+    forwards.clear()
+    scorer.score(ARCH, [*BUNDLE, "synflow", "grasp", "eznas"])
+    assert len(builds) == 1
+    assert forwards[:2] == [16, 16] and len(forwards) == 2 + 1 + 2 + 1  # synflow, grasp x2, eznas
+
+
+def test_a_proxy_that_does_not_share_gets_its_own_network(scorer, monkeypatch):
+    from knas_core.proxies import PROXIES
+    from knas_core.proxies.base import Proxy
+
+    def mutating(model: nn.Module, batch) -> float:
+        """Test proxy that scales the weights (so it must not share)."""
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(2.0)
+        return 1.0
+
+    monkeypatch.setitem(PROXIES._items, "mutating", Proxy("mutating", mutating, reference="test"))
+    builds = []
+    build = scorer.space.build_model
+    monkeypatch.setattr(scorer.space, "build_model",
+                        lambda *a, **k: builds.append(1) or build(*a, **k))
+    shared = scorer.score(ARCH, ["mutating", "nasi", "grad_norm"])
+    assert len(builds) == 2
+    assert shared.results["nasi"].value == pytest.approx(scorer.score_one(ARCH, "nasi").value, rel=RTOL)
+
+
+def test_a_failed_shared_pass_fails_its_proxies_only(scorer, monkeypatch):
+    build = scorer.space.build_model
+
+    def diverged(arch, num_classes, **options):
+        model = build(arch, num_classes, **options)
+        with torch.no_grad():
+            model.stem[0].weight.fill_(float("nan"))
+        return model
+
+    monkeypatch.setattr(scorer.space, "build_model", diverged)
+    result = scorer.score(ARCH, BUNDLE)
+    for name in BUNDLE:
+        if name in ("params", "flops"):  # structural: no weight values read
+            assert result.results[name].ok
+        else:
+            assert result.results[name].value is None and result.results[name].error, name
+
+
+@pytest.fixture()
+def sqlite_store(tmp_path, monkeypatch):
+    pytest.importorskip("sqlalchemy")
+    from db.migrate import upgrade
+    from db.session import _ENGINES
+
+    url = f"sqlite:///{tmp_path / 'knas.db'}"
+    upgrade(url)
+    monkeypatch.setenv("KNAS_DATABASE_URL", url)
+    yield url
+    engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def test_stored_scores_are_not_recomputed(sqlite_store, scorer, monkeypatch):
+    from tasks.schema import validate_config
+    from tasks.search import stored_scores
+
+    cfg = validate_config({"proxies": ["knas", "nasi", "synflow"], "batch_size": 16, "seed": 3,
+                           "model": SMALL, "device": "cpu", "samples": 4, "topk": 1})
+    requested: list[list[str]] = []
+    score = scorer.score
+    monkeypatch.setattr(scorer, "score",
+                        lambda arch, names: requested.append(list(names)) or score(arch, names))
+    first = stored_scores(cfg, scorer, ARCH, ["knas", "nasi"])
+    assert requested == [["knas", "nasi"]]
+    again = stored_scores(cfg, scorer, ARCH, ["knas", "nasi", "synflow"])
+    assert requested == [["knas", "nasi"], ["synflow"]]  # only the missing proxy is computed
+    assert {k: again[k] for k in first} == first
+    stored_scores(cfg, scorer, ARCH, ["synflow", "knas", "nasi"])
+    assert len(requested) == 2  # everything cached: no network built, no pass run
