@@ -16,6 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--concurrency", type=int, default=1, help="parallel tasks in this worker")
     w.add_argument("--pool", default="auto", choices=["auto", "prefork", "solo", "threads"],
                    help="auto: solo/threads when CUDA is present (no fork after CUDA init), else prefork")
+    w.add_argument("--threads", type=int, default=None,
+                   help="torch threads per worker process (default: $OMP_NUM_THREADS, else CPU cores "
+                        "divided by --concurrency)")
     w.add_argument("--name", default=None, help="worker node name (default knas-<pid>@host)")
     w.add_argument("--loglevel", default="info")
     w.set_defaults(run=run_worker)
@@ -66,10 +69,18 @@ def run_worker(args: argparse.Namespace) -> int:
         raise UsageError(f"--queues takes score and/or train, got {args.queues!r}")
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    from knas_core.device import thread_budget
+
+    threads = args.threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or thread_budget(args.concurrency)
+    os.environ["KNAS_TORCH_THREADS"] = str(threads)  # read by every pool process at start
     from db.migrate import upgrade
 
     upgrade()
-    from tasks.celery_app import app
+    from tasks.celery_app import app, apply_thread_budget
+
+    apply_thread_budget()
 
     name = args.name or f"knas-{os.getpid()}@{socket.gethostname()}"
     argv = ["worker", "-Q", ",".join(queues), "-c", str(args.concurrency),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -23,3 +25,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "cpu":
         return torch.device("cpu")
     raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+
+
+def thread_budget(concurrency: int, cores: int | None = None) -> int:
+    """Torch threads per worker process so that ``concurrency`` processes share ``cores`` CPUs.
+
+    ``cores // concurrency``, at least 1. Measured in docs/RESULTS.md (Scoring throughput): a
+    2-thread process on busy cores ran 14x slower than a 1-thread one (OpenMP threads waiting for
+    each other), so processes must not ask for more threads than their share.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    cores = cores if cores is not None else (len(os.sched_getaffinity(0))
+                                             if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    return max(1, cores // concurrency)

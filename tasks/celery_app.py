@@ -10,6 +10,7 @@ a killed worker (e.g. on the embedded broker, which cannot re-deliver) is picked
 from __future__ import annotations
 
 import logging
+import os
 
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready
@@ -54,12 +55,29 @@ def _register_discovered() -> None:
 _register_discovered()  # promoted programs are proxies here too (searches validate names)
 
 
+def apply_thread_budget() -> int | None:
+    """Set torch's intra-op threads from ``KNAS_TORCH_THREADS`` (``knas worker --threads``).
+
+    Returns the number set, or None when the variable is absent (torch's default stays).
+    """
+    value = os.environ.get("KNAS_TORCH_THREADS")
+    if not value:
+        return None
+    import torch
+
+    torch.set_num_threads(int(value))
+    log.info("torch threads per worker process: %s", value)
+    return int(value)
+
+
 @worker_process_init.connect
 def _fresh_connections(**_: object) -> None:
-    """A forked pool child must not reuse the parent's database connections."""
+    """A forked pool child must not reuse the parent's database connections, and takes its
+    share of the CPU cores (see :func:`knas_core.device.thread_budget`)."""
     from db.session import dispose_engines
 
     dispose_engines()
+    apply_thread_budget()
 
 
 @worker_ready.connect

@@ -229,3 +229,36 @@ def test_cancel_stops_a_running_search(embedded):
     time.sleep(3)
     after = embedded.status(search_id)
     assert after["scored"] == status["scored"] < 300  # nothing scored after the stop
+
+
+def test_thread_budget_shares_the_cores():
+    from knas_core.device import thread_budget
+
+    assert thread_budget(1, cores=2) == 2
+    assert thread_budget(2, cores=2) == 1
+    assert thread_budget(3, cores=2) == 1  # never below one thread
+    assert thread_budget(4, cores=16) == 4
+    with pytest.raises(ValueError, match="concurrency"):
+        thread_budget(0, cores=2)
+
+
+def test_worker_processes_apply_the_thread_budget(monkeypatch):
+    import torch
+
+    from tasks.celery_app import apply_thread_budget
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("KNAS_TORCH_THREADS", raising=False)
+        assert apply_thread_budget() is None and torch.get_num_threads() == before
+        monkeypatch.setenv("KNAS_TORCH_THREADS", "1")
+        assert apply_thread_budget() == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_worker_rejects_a_bad_thread_count(tmp_path):
+    proc = subprocess.run([KNAS, "worker", "--threads", "0"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "--threads must be at least 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
