@@ -42,6 +42,19 @@ def export_buttons(rows: list[dict[str, Any]], stem: str, key: str) -> None:
                           key=f"{key}-json", disabled=not rows)
 
 
+def table_section(title: str, rows: list[dict[str, Any]], stem: str, key: str, empty: str,
+                  shown: list[dict[str, Any]] | None = None, **dataframe: Any) -> None:
+    """A subheader, then the table with its CSV/JSON exports, or ``empty`` when there are no rows.
+
+    ``shown`` replaces the rows displayed (the export always holds ``rows``)."""
+    st.subheader(title)
+    if not rows:
+        st.info(empty)
+        return
+    st.dataframe(shown if shown is not None else rows, hide_index=True, key=key, **dataframe)
+    export_buttons(rows, stem, key)
+
+
 def empty_state(message: str, page: str | None = None, label: str | None = None) -> None:
     st.info(message)
     if page:

@@ -30,33 +30,15 @@ st.subheader(f"index {found['index']}" if found["index"] is not None else "archi
 st.code(found["arch"], language=None)
 st.plotly_chart(cell_figure(found["arch"]), key="arch-cell")
 
-st.subheader("Benchmark accuracies")
-if info["benchmark"]:
-    st.dataframe(info["benchmark"], hide_index=True, key="arch-bench",
+stem = f"arch-{found['id']}"
+ui.table_section("Benchmark accuracies", info["benchmark"], f"{stem}-benchmark", "arch-bench",
+                 "No benchmark accuracies stored: `knas db load-groundtruth` adds them.",
                  column_config={"percentile": st.column_config.NumberColumn("percentile", format="%.1f")})
-    ui.export_buttons(info["benchmark"], f"arch-{found['id']}-benchmark", "arch-bench")
-else:
-    st.info("No benchmark accuracies stored: `knas db load-groundtruth` adds them.")
-
-st.subheader("Proxy scores")
-if info["scores"]:
-    st.dataframe(info["scores"], hide_index=True, key="arch-scores")
-    ui.export_buttons(info["scores"], f"arch-{found['id']}-scores", "arch-scores")
-else:
-    st.info("Not scored yet: start a search that samples it.")
-
-st.subheader("Training runs")
-if info["training"]:
-    runs = [{k: v for k, v in r.items() if k != "history"} | {"epochs_done": len(r["history"] or [])}
-            for r in info["training"]]
-    st.dataframe(runs, hide_index=True, key="arch-train")
-    ui.export_buttons(info["training"], f"arch-{found['id']}-training", "arch-train")
-else:
-    st.info("Never trained: choose real training in a new search to train it.")
-
-st.subheader("Searches that sampled it")
-if info["searches"]:
-    st.dataframe(info["searches"], hide_index=True, key="arch-searches")
-    ui.export_buttons(info["searches"], f"arch-{found['id']}-searches", "arch-searches")
-else:
-    st.info("No search has sampled it.")
+ui.table_section("Proxy scores", info["scores"], f"{stem}-scores", "arch-scores",
+                 "Not scored yet: start a search that samples it.")
+ui.table_section("Training runs", info["training"], f"{stem}-training", "arch-train",
+                 "Never trained: choose real training in a new search to train it.",
+                 shown=[{k: v for k, v in r.items() if k != "history"}
+                        | {"epochs_done": len(r["history"] or [])} for r in info["training"]])
+ui.table_section("Searches that sampled it", info["searches"], f"{stem}-searches", "arch-searches",
+                 "No search has sampled it.")
