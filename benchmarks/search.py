@@ -52,7 +52,7 @@ def main() -> None:
     if out.exists():
         for line in out.read_text().splitlines():
             r = json.loads(line)
-            done[(r["strategy"], r["dataset"], r["seed"], r.get("nasi_steps"))] = r
+            done[(r["strategy"], r["dataset"], r["seed"], r.get("nasi_steps"), r.get("proxies"))] = r
     print(f"# machine: {platform.node()} {platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}; started {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print(f"# samples {args.samples}, top-k {args.topk}, proxies {args.proxies}, look-up evaluation")
@@ -63,7 +63,10 @@ def main() -> None:
                 results = []
                 for seed in (int(s) for s in args.seeds.split(",")):
                     steps = args.nasi_steps if strategy == "nasi" else None
-                    key = (strategy, dataset, seed, steps)
+                    # recorded only when not the default knas proxy (random and nasi use none)
+                    default = strategy in ("random", "nasi") or args.proxies == "knas"
+                    proxies = None if default else args.proxies
+                    key = (strategy, dataset, seed, steps, proxies)
                     if key not in done:
                         run = SearchRun(strategy, dataset, args.samples, args.topk,
                                         tuple(args.proxies.split(",")), "lookup", seed=seed,
@@ -73,7 +76,8 @@ def main() -> None:
                         r = {k: r[k] for k in ("arch", "index", "test_acc", "percentile", "seconds",
                                                "scored", "evaluated")}
                         done[key] = {"strategy": strategy, "dataset": dataset, "seed": seed,
-                                     "nasi_steps": steps, "samples": args.samples, "topk": args.topk, **r}
+                                     "nasi_steps": steps, "proxies": proxies, "samples": args.samples,
+                                     "topk": args.topk, **r}
                         fh.write(json.dumps(done[key]) + "\n")
                         fh.flush()
                         print(f"  {strategy} {dataset} seed {seed}: {r['test_acc'][dataset]:.2f} "
@@ -83,6 +87,8 @@ def main() -> None:
                 secs = np.array([r["seconds"] for r in results])
                 pct = np.array([r["percentile"] for r in results])
                 name = f"nasi (T={args.nasi_steps})" if strategy == "nasi" else strategy
+                if proxies is not None:
+                    name += f" ({args.proxies})"
                 rows.append((dataset, name, acc.mean(), acc.std(), pct.mean(), secs.mean(), len(results)))
     print("\n| dataset | strategy | test acc (mean +- std) | percentile (mean) | search s (mean) | seeds |")
     print("|---|---|---|---|---|---|")
