@@ -32,6 +32,11 @@ class Registry(Generic[T]):
         self._items[name] = item
         return item
 
+    def remove(self, name: str) -> T:
+        """Unregister ``name`` and return its item (e.g. a test's temporary proxy)."""
+        self.get(name)  # the same error for an unknown name
+        return self._items.pop(name)
+
     def decorator(self, name: str, make: Callable[[Callable], T]) -> Callable[[Callable], Callable]:
         """Return a decorator that registers ``make(fn)`` under ``name`` and returns ``fn``."""
 

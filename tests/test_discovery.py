@@ -13,7 +13,7 @@ from knas_core.discovery.formula import readable, tree_layout
 from knas_core.discovery.language import EZNAS_PROGRAM, Program, ProgramError, used_kinds
 from knas_core.discovery.proxy import register_formula_proxy
 from knas_core.discovery.tensors import CachedArchs, GatherSetup, TensorCache, gather, gather_archs
-from knas_core.proxies import get_proxy
+from knas_core.proxies import PROXIES, get_proxy
 from knas_core.scoring import Scorer
 
 from .conftest import SMALL
@@ -48,7 +48,15 @@ def test_published_program_equals_eznas_proxy(space, cifar10, archs):
         assert program.nonfinite_blocks == 0
 
 
-def test_formula_proxy_through_scorer_matches_eznas(archs):
+@pytest.fixture()
+def formula_name():
+    """A proxy name registered only for the test (the registry is process-global)."""
+    yield "test_eznas_formula"
+    if "test_eznas_formula" in PROXIES:
+        PROXIES.remove("test_eznas_formula")
+
+
+def test_formula_proxy_through_scorer_matches_eznas(archs, formula_name):
     """A program registered from its string scores like the built-in proxy in the Scorer."""
     register_formula_proxy("test_eznas_formula", EZNAS_PROGRAM)
     register_formula_proxy("test_eznas_formula", EZNAS_PROGRAM)  # same formula again: a no-op

@@ -37,9 +37,10 @@ def proxy_names() -> list[str]:
     return PROXIES.names()
 
 
-_BUILTIN = ("knas", "knas_official", "nasi", "eznas", "grad_norm", "snip", "grasp", "fisher",
+#: The proxies shipped with knas_core (plugins and promoted programs register more).
+BUILTIN_PROXIES = ("knas", "knas_official", "nasi", "eznas", "grad_norm", "snip", "grasp", "fisher",
             "synflow", "jacob_cov", "naswot", "params", "flops")
-for _module in _BUILTIN:
+for _module in BUILTIN_PROXIES:
     importlib.import_module(f"knas_core.proxies.{_module}")
 
-__all__ = ["PROXIES", "Proxy", "get_proxy", "proxy_names", "register_proxy"]
+__all__ = ["BUILTIN_PROXIES", "PROXIES", "Proxy", "get_proxy", "proxy_names", "register_proxy"]
