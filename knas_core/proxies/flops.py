@@ -12,28 +12,39 @@ from torch import nn
 
 from knas_core.data import Batch
 from knas_core.proxies import register_proxy
+from knas_core.proxies.base import prunable_layers
+
+
+class MacCounter:
+    """Conv/Linear forward hooks counting the multiply-accumulates of one sample of a forward.
+
+    ``total`` grows with every forward the hooks see; :meth:`remove` detaches them.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.total = 0
+        self._handles = [m.register_forward_hook(self._count) for m in prunable_layers(model)]
+
+    def _count(self, m: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+        if isinstance(m, nn.Conv2d):
+            kh, kw = m.kernel_size
+            self.total += out[0].numel() * (m.in_channels // m.groups) * kh * kw
+        elif isinstance(m, nn.Linear):
+            self.total += m.in_features * m.out_features
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
 
 
 @register_proxy("flops", needs_labels=False, reference="Abdelfattah et al. 2021, Table 1 (#FLOPs)",
                 shares_network=True)
 def flops(model: nn.Module, batch: Batch) -> float:
     """Conv/Linear multiply-accumulates for one input image."""
-    total = 0
-
-    def count(m: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(m, nn.Conv2d):
-            kh, kw = m.kernel_size
-            total += out[0].numel() * (m.in_channels // m.groups) * kh * kw
-        elif isinstance(m, nn.Linear):
-            total += m.in_features * m.out_features
-
-    handles = [m.register_forward_hook(count) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear))]
+    counter = MacCounter(model)
     try:
         with torch.no_grad():
             model(batch.inputs[:1])
     finally:
-        for h in handles:
-            h.remove()
-    return float(total)
+        counter.remove()
+    return float(counter.total)

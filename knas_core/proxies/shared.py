@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from knas_core.data import Batch
-from knas_core.proxies.base import prunable_layers
+from knas_core.proxies.flops import MacCounter
 from knas_core.proxies.flops import flops as flops_proxy
 from knas_core.proxies.grad_norm import grad_norm_of
 from knas_core.proxies.jacob_cov import jacob_cov_of
@@ -47,25 +47,6 @@ GRADIENT_PROXIES = frozenset({"nasi", "grad_norm", "snip"})
 SHARED_PROXIES = frozenset({"knas", "naswot", "jacob_cov", "params", "flops"} | GRADIENT_PROXIES)
 
 Outcome = float | Exception
-
-
-class _MacCounter:
-    """Conv/Linear forward hooks counting multiply-accumulates of one sample (as ``flops``)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.total = 0
-        self._handles = [m.register_forward_hook(self._count) for m in prunable_layers(model)]
-
-    def _count(self, m: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
-        if isinstance(m, nn.Conv2d):
-            kh, kw = m.kernel_size
-            self.total += out[0].numel() * (m.in_channels // m.groups) * kh * kw
-        elif isinstance(m, nn.Linear):
-            self.total += m.in_features * m.out_features
-
-    def remove(self) -> None:
-        for h in self._handles:
-            h.remove()
 
 
 def _attempt(fn, *args) -> Outcome:  # noqa: ANN001 - a finisher and its inputs
@@ -119,7 +100,7 @@ def _batch_statistics_pass(model: nn.Module, batch: Batch, wanted: set[str]) -> 
     gradient = wanted & GRADIENT_PROXIES
     jacobian = "jacob_cov" in wanted
     kernel = HammingKernel(model, len(batch), batch.inputs.device) if "naswot" in wanted else None
-    macs = _MacCounter(model) if "flops" in wanted else None
+    macs = MacCounter(model) if "flops" in wanted else None
     x = batch.inputs.detach().requires_grad_(True) if jacobian else batch.inputs
     try:
         with torch.set_grad_enabled(bool(gradient) or jacobian):
