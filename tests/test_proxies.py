@@ -11,9 +11,15 @@ from torch import nn
 from knas_core.data import Batch
 from knas_core.proxies import PROXIES, get_proxy, proxy_names
 from knas_core.proxies.eznas import relu_conv_bn_blocks
-from knas_core.proxies.knas import gradient_gram, knas_gram, knas_mean_gradient
+from knas_core.proxies.knas import (
+    _ChannelsLastInstanceNorm,
+    gradient_gram,
+    knas_gram,
+    knas_mean_gradient,
+)
 from knas_core.proxies.knas_official import knas_official
 from knas_core.proxies.nasi import nasi_trace, penalised_trace
+from knas_core.proxies.naswot import _code_agreements
 from knas_core.proxies.synflow import synflow
 from knas_core.scoring import Scorer
 
@@ -109,6 +115,29 @@ def test_knas_equals_brute_force_batch_size_one_gradients(small_model, cifar10):
     assert torch.linalg.eigvalsh(gram).min() > -1e-8 * gram.abs().max()  # PSD
     assert knas_mean_gradient(small_model(), batch) == pytest.approx(
         float(g.mean(0).pow(2).sum()), rel=1e-4)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_channels_last_instance_norm_equals_instance_norm(affine):
+    """The knas pass's normalisation for channels-last activations: instance_norm's values and
+    gradients (float64, so exact to rounding), in the input's own layout."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64, generator=gen) * 3 + 1
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    w = (torch.rand(4, dtype=torch.float64, generator=gen) + 0.5).requires_grad_(True) if affine else None
+    b = torch.randn(4, dtype=torch.float64, generator=gen).requires_grad_(True) if affine else None
+    y = _ChannelsLastInstanceNorm.apply(x, w, b, 1e-5)
+    expected = F.instance_norm(x, None, None, w, b, use_input_stats=True, eps=1e-5)
+    assert y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
+    assert torch.allclose(y, expected, rtol=1e-12, atol=1e-12)
+    g = torch.randn(y.shape, dtype=torch.float64, generator=gen)
+    inputs = [t for t in (x, w, b) if t is not None]
+    ours = torch.autograd.grad(y, inputs, g)
+    theirs = torch.autograd.grad(expected, inputs, g)
+    for a, e in zip(ours, theirs, strict=True):
+        assert torch.allclose(a, e, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda *t: _ChannelsLastInstanceNorm.apply(*t, 1e-5),
+                                    (x, w, b))
 
 
 def test_knas_official_matches_a_literal_transcription(small_model, cifar10):
@@ -253,6 +282,32 @@ def test_naswot_is_logdet_of_hamming_kernel():
     sign, logdet = np.linalg.slogdet(kernel.astype(float))
     assert sign != 0
     assert get_proxy("naswot")(model, batch) == pytest.approx(logdet, rel=1e-9)
+
+
+def test_naswot_on_channels_last_feature_maps_counts_every_unit():
+    """Convolutional ReLU inputs in channels-last memory (as CPU convolutions give them): the
+    kernel of the flattened codes, whatever order the units are read in."""
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    model = nn.Sequential(conv, nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5 * 5, 3))
+    inputs = torch.randn(7, 3, 5, 5).contiguous(memory_format=torch.channels_last)
+    batch = Batch(inputs, torch.zeros(7, dtype=torch.long), 3)
+    with torch.no_grad():
+        codes = (conv(inputs) > 0).reshape(7, -1).numpy().astype(int)
+    hamming = (codes[:, None, :] != codes[None, :, :]).sum(-1)
+    sign, logdet = np.linalg.slogdet((codes.shape[1] - hamming).astype(float))
+    assert sign != 0
+    assert get_proxy("naswot")(model, batch) == pytest.approx(logdet, rel=1e-9)
+
+
+def test_code_agreements_are_exact_counts():
+    """The int8 product used on CPU and the float product give the same integers."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(9, 5, 6, 7, generator=gen).contiguous(memory_format=torch.channels_last)
+    codes = (x > 0).reshape(9, -1).double()
+    expected = codes @ codes.T
+    assert torch.equal(_code_agreements(x, 9), expected)
+    assert torch.equal(_code_agreements(x.contiguous(), 9), expected)
 
 
 def test_eznas_blocks_and_range(small_model, cifar10):

@@ -43,22 +43,75 @@ def _per_sample_loss(model: nn.Module):
     return loss
 
 
+class _ChannelsLastInstanceNorm(torch.autograd.Function):
+    """Instance normalisation with a per-channel affine, for ``(n, C, H, W)`` tensors in
+    channels-last memory, returned in the same layout.
+
+    Per sample ``i`` and channel ``c`` over the ``m = H*W`` positions (biased variance, as a
+    train-mode BatchNorm of batch size 1)::
+
+        mean = sum(x) / m,   d = x - mean,   rstd = (sum(d^2) / m + eps)^(-1/2)
+        y = w_c * rstd * d + b_c
+
+    and, for an upstream gradient ``g`` with ``a = w_c * rstd`` (the BatchNorm backward of
+    Ioffe & Szegedy 2015, Sec. 3, over the positions of one sample)::
+
+        dx = a * (g - sum(g)/m - d * rstd^2 * sum(g*d)/m)
+        dw = sum_i rstd * sum(g*d),   db = sum_i sum(g)
+
+    PyTorch's ``instance_norm`` reshapes to a contiguous ``(1, n*C, H, W)`` tensor, so on the
+    channels-last activations that CPU (oneDNN) convolutions produce it converts every
+    normalisation's input, output and gradients between layouts; and its CPU variance
+    (Welford) is many times slower than the two plain reductions used here. Written with
+    ordinary tensor ops, both passes stay in the input's layout (docs/RESULTS.md: knas at
+    1.06x a forward+backward instead of 1.5x). It equals ``instance_norm`` to float rounding
+    (``tests/test_knas.py``, and to 1e-14 in float64).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor | None,  # noqa: ANN001 - autograd ctx
+                bias: torch.Tensor | None, eps: float) -> torch.Tensor:
+        m = x.shape[2] * x.shape[3]
+        d = x - x.sum(dim=(2, 3), keepdim=True) / m
+        rstd = torch.rsqrt((d * d).sum(dim=(2, 3), keepdim=True) / m + eps)
+        a = rstd if weight is None else rstd * weight.view(1, -1, 1, 1)
+        y = d * a
+        if bias is not None:
+            y.add_(bias.view(1, -1, 1, 1))
+        ctx.save_for_backward(d, rstd, a)
+        ctx.affine = (weight is not None, bias is not None)
+        return y
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # noqa: ANN001
+        d, rstd, a = ctx.saved_tensors
+        m = d.shape[2] * d.shape[3]
+        sum_g = g.sum(dim=(2, 3), keepdim=True)                  # (n, C, 1, 1)
+        sum_g_xhat = rstd * (g * d).sum(dim=(2, 3), keepdim=True)  # sum of g * normalised x
+        dx = None
+        if ctx.needs_input_grad[0]:
+            dx = (g * a).addcmul_(d, a * rstd * sum_g_xhat / -m).add_(a * sum_g / -m)
+        has_weight, has_bias = ctx.affine
+        dw = sum_g_xhat.sum(dim=0).view(-1) if has_weight and ctx.needs_input_grad[1] else None
+        db = sum_g.sum(dim=0).view(-1) if has_bias and ctx.needs_input_grad[2] else None
+        return dx, dw, db, None
+
+
 def _per_sample_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> torch.Tensor:
     """``bn`` applied to every sample of ``x: (n, C, *spatial)`` as a batch of one.
 
     A train-mode BatchNorm over one sample normalises each channel by the mean and biased
-    variance over its spatial positions, i.e. instance normalisation; running statistics are
-    neither read nor written (they do not affect a train-mode output).
+    variance over its spatial positions, i.e. instance normalisation with the layer's affine
+    parameters; running statistics are neither read nor written (they do not affect a
+    train-mode output). Channels-last ``(n, C, H, W)`` inputs (CPU convolutions) take
+    :class:`_ChannelsLastInstanceNorm`, others PyTorch's ``instance_norm``.
     """
     if x.dim() <= 2:
         raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                          f"{list(x.shape[1:])} per sample")
-    y = F.instance_norm(x, None, None, bn.weight, bn.bias, use_input_stats=True, eps=bn.eps)
     if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
-        # keep the layout the convolutions chose: the following pooling and convolutions are
-        # several times slower on CPU when handed NCHW instead
-        y = y.contiguous(memory_format=torch.channels_last)
-    return y
+        return _ChannelsLastInstanceNorm.apply(x, bn.weight, bn.bias, bn.eps)
+    return F.instance_norm(x, None, None, bn.weight, bn.bias, use_input_stats=True, eps=bn.eps)
 
 
 @contextmanager
