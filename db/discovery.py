@@ -67,31 +67,13 @@ def generations(session: Session, run_id: int) -> list[DiscoveryGeneration]:
                                 .order_by(DiscoveryGeneration.generation)))
 
 
-def finish_run(run: DiscoveryRun, status: str, error: str | None = None,
-               result: dict[str, Any] | None = None) -> None:
-    """End a run; one that has already ended keeps its first ending."""
-    if run.status in TERMINAL:
-        return
-    run.status = status
-    if status == "done":
-        run.stage = "done"
-    if error is not None:
-        run.error = error
-    if result is not None:
-        run.result = result
-        run.best_formula = result.get("formula", run.best_formula)
-        run.train_kendall = result.get("train_kendall", run.train_kendall)
-        run.heldout_kendall = result.get("heldout_kendall", run.heldout_kendall)
-    run.finished_at = run.updated_at = utcnow()
-
-
 def request_cancel(session: Session, run_id: int) -> DiscoveryRun | None:
     run = get_run(session, run_id)
     if run is None or run.status in TERMINAL:
         return run
     run.cancel_requested = True
     if run.status == "queued":
-        finish_run(run, "cancelled")
+        run.finish("cancelled")
     return run
 
 

@@ -8,7 +8,7 @@ no-op and a stored score is a cache entry for every later search.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -34,6 +34,42 @@ def as_utc(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
+#: Statuses a search or discovery run never leaves.
+TERMINAL = ("done", "failed", "cancelled")
+
+
+class Lifecycle:
+    """The ending shared by searches and discovery runs (queued -> running -> a terminal status).
+
+    The classes that mix it in declare ``status``, ``stage``, ``error``, ``result``,
+    ``finished_at`` and ``updated_at`` columns.
+    """
+
+    if TYPE_CHECKING:  # declared as columns by each model (annotations here would map columns)
+        status: str
+        stage: str
+        error: str | None
+        result: dict[str, Any] | None
+        finished_at: datetime | None
+        updated_at: datetime
+
+    def finish(self, status: str, error: str | None = None,
+               result: dict[str, Any] | None = None) -> bool:
+        """End with ``status`` (and its error or result); one that has already ended keeps its
+        first ending. Returns whether this call ended it."""
+        if self.status in TERMINAL:
+            return False
+        self.status = status
+        if status == "done":
+            self.stage = "done"
+        if error is not None:
+            self.error = error
+        if result is not None:
+            self.result = result
+        self.finished_at = self.updated_at = utcnow()
+        return True
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -43,7 +79,7 @@ SEARCH_STAGES = ("queued", "sample", "score", "select", "evaluate", "search", "d
 CANDIDATE_STAGES = ("sampled", "scored", "selected", "evaluated")
 
 
-class Search(Base):
+class Search(Lifecycle, Base):
     """One search: its configuration, lifecycle and progress counters."""
 
     __tablename__ = "searches"
@@ -175,7 +211,7 @@ class BenchmarkAccuracy(Base):
 DISCOVERY_STAGES = ("queued", "gather", "evolve", "done")
 
 
-class DiscoveryRun(Base):
+class DiscoveryRun(Lifecycle, Base):
     """A proxy-discovery run: its configuration, lifecycle, best program and resume state.
 
     ``state`` is the last finished generation with its population and random state, so a run
@@ -206,6 +242,17 @@ class DiscoveryRun(Base):
 
     generations: Mapped[list[DiscoveryGeneration]] = relationship(
         back_populates="run", order_by="DiscoveryGeneration.generation", cascade="all, delete-orphan")
+
+    def finish(self, status: str, error: str | None = None,
+               result: dict[str, Any] | None = None) -> bool:
+        """As :meth:`Lifecycle.finish`; a result also sets the best program and its taus."""
+        if not super().finish(status, error, result):
+            return False
+        if result is not None:
+            self.best_formula = result.get("formula", self.best_formula)
+            self.train_kendall = result.get("train_kendall", self.train_kendall)
+            self.heldout_kendall = result.get("heldout_kendall", self.heldout_kendall)
+        return True
 
 
 class DiscoveryGeneration(Base):

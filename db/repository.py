@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import (
+    TERMINAL,
     Architecture,
     BenchmarkAccuracy,
     ProxyScore,
@@ -27,8 +28,6 @@ from db.models import (
     utcnow,
 )
 from knas_core.groundtruth import DATASETS, METRICS, GroundTruth
-
-TERMINAL = ("done", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def request_cancel(session: Session, search_id: int) -> Search | None:
         return search
     search.cancel_requested = True
     if search.status == "queued":
-        mark_finished(session, search, "cancelled")
+        search.finish("cancelled")
     return search
 
 
@@ -113,21 +112,6 @@ def set_stage(session: Session, search: Search, stage: str, **fields: Any) -> No
     for key, value in fields.items():
         setattr(search, key, value)
     search.updated_at = utcnow()
-
-
-def mark_finished(session: Session, search: Search, status: str, error: str | None = None,
-                  result: dict[str, Any] | None = None) -> None:
-    """End a search; a search that has already ended keeps its first ending."""
-    if search.status in TERMINAL:
-        return
-    search.status = status
-    if status == "done":
-        search.stage = "done"
-    search.error = error if error is not None else search.error
-    if result is not None:
-        search.result = result
-    search.finished_at = utcnow()
-    search.updated_at = search.finished_at
 
 
 def incomplete_searches(session: Session) -> list[int]:

@@ -11,7 +11,6 @@ as ``failed`` with a one-line reason.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -21,6 +20,7 @@ from db.repository import TERMINAL
 from db.session import session_scope
 from knas_core.scoring import describe_exception
 from tasks.celery_app import app
+from tasks.progress import ProgressThrottle
 
 log = logging.getLogger(__name__)
 RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": True,
@@ -35,7 +35,7 @@ def _fail(run_id: int, reason: str) -> None:
     with session_scope() as session:
         run = repo.get_run(session, run_id)
         if run is not None:
-            repo.finish_run(run, "failed", error=reason)
+            run.finish("failed", error=reason)
     log.warning("discovery run %s failed: %s", run_id, reason)
 
 
@@ -52,21 +52,20 @@ def discover(run_id: int) -> str:
         if run.status in TERMINAL:
             return run.status
         if run.cancel_requested:
-            repo.finish_run(run, "cancelled")
+            run.finish("cancelled")
             return "cancelled"
         try:
             cfg = DiscoveryConfig.from_dict(run.config)
         except (TypeError, ValueError) as exc:
-            repo.finish_run(run, "failed", error=describe_exception(exc))
+            run.finish("failed", error=describe_exception(exc))
             return "failed"
         resume = Generation(**run.state) if run.state else None
         repo.set_stage(run, "gather")
-    last = [0.0]
+    throttle = ProgressThrottle()
 
     def progress(stage: str, done: int, total: int) -> None:
-        if stage != "gather" or (time.monotonic() - last[0] < 1.0 and done < total):
+        if stage != "gather" or not throttle.due(done, total):
             return
-        last[0] = time.monotonic()
         with session_scope() as s:
             row = repo.get_run(s, run_id)
             if row.cancel_requested:
@@ -84,7 +83,7 @@ def discover(run_id: int) -> str:
         result = run_discovery(cfg, progress, on_generation, resume)
     except (_Cancelled, Cancelled):
         with session_scope() as s:
-            repo.finish_run(repo.get_run(s, run_id), "cancelled")
+            repo.get_run(s, run_id).finish("cancelled")
         return "cancelled"
     except OperationalError:
         raise
@@ -94,7 +93,7 @@ def discover(run_id: int) -> str:
     with session_scope() as s:
         run = repo.get_run(s, run_id)
         result.pop("history", None)  # stored row by row already
-        repo.finish_run(run, "done", result=result)
+        run.finish("done", result=result)
         return run.status
 
 

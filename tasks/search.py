@@ -27,6 +27,7 @@ from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer, describe_exception
 from knas_core.spaces import get_space
 from tasks.celery_app import app
+from tasks.progress import ProgressThrottle
 from tasks.schema import SearchConfig, validate_config
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def _fail(search_id: int, reason: str) -> None:
     with session_scope() as session:
         search = repo.get_search(session, search_id)
         if search is not None:
-            repo.mark_finished(session, search, "failed", error=reason)
+            search.finish("failed", error=reason)
     log.warning("search %s failed: %s", search_id, reason)
 
 
@@ -98,7 +99,7 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list) -> str
     if search.status in repo.TERMINAL:
         return search.status
     if search.cancel_requested:
-        repo.mark_finished(session, search, "cancelled")
+        search.finish("cancelled")
         return "cancelled"
     cfg = validate_config(search.config)
     if not cfg.staged:
@@ -186,7 +187,7 @@ def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, 
             return False
     search.evaluated = len(selected)
     best = max(selected, key=lambda c: (c.accuracy if c.accuracy is not None else -math.inf, -c.rank))
-    repo.mark_finished(session, search, "done", result=_result(session, best, cfg))
+    search.finish("done", result=_result(session, best, cfg))
     return True
 
 
@@ -213,7 +214,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
         if search is None or search.status in repo.TERMINAL:
             return 0
         if search.cancel_requested:
-            repo.mark_finished(session, search, "cancelled")
+            search.finish("cancelled")
             return 0
         cfg = validate_config(search.config)
     try:
@@ -228,7 +229,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
             if repo.cancel_requested(session, search_id):
                 # Mark it here, not through the queue: the queue may hold many chunks before
                 # an advance_search message, and the user should see the stop at once.
-                repo.mark_finished(session, repo.get_search(session, search_id), "cancelled")
+                repo.get_search(session, search_id).finish("cancelled")
                 return done
             cand = session.get(SearchCandidate, cand_id)
             if cand is None or repo.get_score(session, cand.architecture_id, key) is not None:
@@ -289,7 +290,7 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
                                         on_epoch=on_epoch, should_stop=should_stop)
         except TrainingCancelled:
             with session_scope() as s:
-                repo.mark_finished(s, repo.get_search(s, search_id), "cancelled")
+                repo.get_search(s, search_id).finish("cancelled")
             return None
         except Exception as exc:  # noqa: BLE001 - record why, keep serving
             with session_scope() as s:
@@ -363,12 +364,11 @@ def run_strategy(search_id: int) -> str:
                     cfg.seed, cfg.device, cfg.data_source, cfg.data_dir,
                     {"C": cfg.model.C, "N": cfg.model.N},
                     {**cfg.strategy_options, "C": cfg.model.C, "N": cfg.model.N})
-    last = [0.0]
+    throttle = ProgressThrottle()
 
     def progress(stage: str, done: int, total: int) -> None:
-        if time.monotonic() - last[0] < 1.0 and done < total:
+        if not throttle.due(done, total):
             return
-        last[0] = time.monotonic()
         with session_scope() as s:
             row = repo.get_search(s, search_id)
             if row.cancel_requested:
@@ -383,7 +383,7 @@ def run_strategy(search_id: int) -> str:
         result = run.run(progress, lambda scorer, arch, names: stored_scores(cfg, scorer, arch, names))
     except _Cancelled:
         with session_scope() as s:
-            repo.mark_finished(s, repo.get_search(s, search_id), "cancelled")
+            repo.get_search(s, search_id).finish("cancelled")
         return "cancelled"
     except Exception as exc:  # noqa: BLE001 - the reason goes on the search; the worker lives
         _fail(search_id, describe_exception(exc))
@@ -406,5 +406,5 @@ def run_strategy(search_id: int) -> str:
                                           "scored", "evaluated", "seconds")}
         summary["eval"] = cfg.eval
         summary["trace"] = result["trace"]
-        repo.mark_finished(session, search, "done", result=summary)
+        search.finish("done", result=summary)
     return "done"

@@ -46,7 +46,7 @@ def seed(url: str, truth: GroundTruth) -> dict[str, int]:
         cand = next(c for c in repo.candidates(s, done.id) if c.architecture_id == arch_ids[best_k])
         cand.training_run_id = run.id
         repo.set_stage(s, done, "evaluate", total=12, scored=12, evaluated=3)
-        repo.mark_finished(s, done, "done", result={
+        done.finish("done", result={
             "arch": frame["arch"].iloc[best_k], "index": int(frame.index[best_k]), "score": cand.score,
             "rank": 1, "accuracy": cand.accuracy, "eval": "lookup",
             "test_acc": {"cifar10": float(acc.iloc[best_k])},

@@ -103,6 +103,24 @@ def test_search_lifecycle_counters_and_cancel(db_url):
         assert search_id in repo.incomplete_searches(s) and queued.id not in repo.incomplete_searches(s)
 
 
+def test_a_search_or_discovery_run_keeps_its_first_ending(db_url):
+    from db import discovery as runs
+
+    with session_scope(db_url) as s:
+        search = repo.create_search(s, {"samples": 2}, "t")
+        run = runs.create_run(s, {"population": 4}, "r")
+        assert search.finish("done", result={"best": 1}) and search.stage == "done"
+        assert not search.finish("failed", error="late")  # a later ending is ignored
+        assert run.finish("done", result={"formula": "sum(A)", "heldout_kendall": 0.4})
+        assert not run.finish("cancelled")
+        ids = search.id, run.id
+    with session_scope(db_url) as s:
+        search, run = repo.get_search(s, ids[0]), runs.get_run(s, ids[1])
+        assert (search.status, search.error, search.result) == ("done", None, {"best": 1})
+        assert search.finished_at is not None
+        assert (run.status, run.best_formula, run.heldout_kendall) == ("done", "sum(A)", 0.4)
+
+
 def test_ground_truth_rows(db_url, truth):
     with session_scope(db_url) as s:
         ids = repo.ensure_architectures(s, "nb201", [(A1, 1)])

@@ -28,11 +28,11 @@ def _seed(url: str) -> dict[str, int]:
             repo.record_generation(s, done, {"generation": g, "best_fitness": best, "mean_fitness": mean,
                                              "heldout_kendall": held, "best_formula": formula,
                                              "nonfinite_blocks": 3, "seconds": 1.5})
-        repo.finish_run(done, "done", result={"formula": FORMULA, "train_kendall": 0.35,
+        done.finish("done", result={"formula": FORMULA, "train_kendall": 0.35,
                                               "heldout_kendall": 0.31})
         failed = repo.create_run(s, {"archs": 5, "heldout": 0, "generations": 1}, "broken")
         repo.set_stage(failed, "gather")
-        repo.finish_run(failed, "failed", error="DataNotFoundError: no cifar10 images")
+        failed.finish("failed", error="DataNotFoundError: no cifar10 images")
         return {"done": done.id, "failed": failed.id}
 
 

@@ -262,3 +262,18 @@ def test_worker_rejects_a_bad_thread_count(tmp_path):
                           cwd=tmp_path, timeout=120)
     assert proc.returncode == 2 and "--threads must be at least 1" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_progress_throttle_lets_one_report_a_second_and_always_the_last():
+    from tasks.progress import ProgressThrottle
+
+    now = [100.0]
+    throttle = ProgressThrottle(1.0, clock=lambda: now[0])
+    assert throttle.due(1, 10)          # the first report
+    now[0] += 0.5
+    assert not throttle.due(2, 10)      # too soon
+    assert throttle.due(10, 10)         # the final count is never held back
+    now[0] += 0.2
+    assert not throttle.due(3, 10)
+    now[0] += 1.0
+    assert throttle.due(4, 10)
