@@ -12,7 +12,10 @@ dataset, this times (the minimum of ``--repeats`` runs, after one untimed warm-u
 * the naive reference: for every bundle proxy a fresh ``copy.deepcopy`` of the network and the
   proxy's own passes (as the common zero-cost-nas code does), summed;
 * KNAS's released per-sample loop: 50 forward+backward passes of one image each;
-* building the network, and ``Scorer.score(arch, bundle)`` end to end (build + shared passes).
+* building the network, and ``Scorer.score(arch, bundle)`` end to end (build + shared passes);
+* parts of the bundle (:data:`BREAKDOWN`): the batch-statistics pass alone (nasi, grad_norm,
+  snip), with jacob_cov's input backward, with naswot's kernel, with flops's counting hooks, and
+  knas's per-sample pass, so the report shows what each shared quantity adds.
 
 Multiples are per architecture, then the median over architectures. Then ``--scale-archs``
 architectures are scored end to end (``Scorer.score`` with the bundle) by one worker process
@@ -53,6 +56,13 @@ from knas_core.scoring import Scorer
 
 BUNDLE = ["knas", "nasi", "grad_norm", "snip", "naswot", "jacob_cov", "params", "flops"]
 SINGLE_GRADIENT = ["knas", "nasi", "grad_norm", "snip"]
+BATCH_GRADIENT = ["nasi", "grad_norm", "snip"]
+#: Parts of the bundle's shared passes, timed to show where its cost goes.
+BREAKDOWN = {"pass:batch": BATCH_GRADIENT,
+             "pass:batch+jacob_cov": [*BATCH_GRADIENT, "jacob_cov"],
+             "pass:batch+naswot": [*BATCH_GRADIENT, "naswot"],
+             "pass:batch+flops": [*BATCH_GRADIENT, "flops"],
+             "pass:knas": ["knas"]}
 SPACE_SIZE = 15_625
 LOOP_SAMPLES = 50
 TARGET_BUNDLE, TARGET_SINGLE = 2.5, 1.2
@@ -123,6 +133,8 @@ def measure_arch(scorer: Scorer, arch: str, proxies: list[str], repeats: int) ->
         pbatch = scorer.batch(proxy.batch_size or scorer.batch_size)
         items[name] = lambda p=proxy, b=pbatch: p(model, b)
     items["bundle"] = lambda: shared_scores(model, batch, BUNDLE)
+    for key, names in BREAKDOWN.items():
+        items[key] = lambda n=names: shared_scores(model, batch, n)
     items["naive"] = lambda: naive_bundle(model, scorer)
     items["loop50"] = lambda: released_knas_loop(model, loop_batch)
     items["score"] = lambda: scorer.score(arch, BUNDLE)
@@ -247,6 +259,16 @@ def main() -> None:
         print(f"| {name} | {seconds[k]:.4f} | {multiple[k]:.2f} |")
     if separate_sum is not None:
         print(f"| sum of the bundle proxies alone (same network) | - | {separate_sum:.2f} |")
+    print("\nWhere the bundle's cost goes (shared passes of parts of it; multiples of F+B, median):\n")
+    print("| part | multiple of F+B | added to the batch pass |")
+    print("|---|---|---|")
+    part = {k: median([r[k] / r["F+B"] for r in rows]) for k in BREAKDOWN}
+    added = {k: median([(r[k] - r["pass:batch"]) / r["F+B"] for r in rows])
+             for k in BREAKDOWN if k.startswith("pass:batch+")}
+    for k in BREAKDOWN:
+        names = ", ".join(BREAKDOWN[k])
+        extra = f"{added[k]:+.2f}" if k in added else "-"
+        print(f"| {k.removeprefix('pass:')} ({names}) | {part[k]:.2f} | {extra} |")
     print(f"\nBundle vs naive reference: {multiple['naive'] / multiple['bundle']:.2f}x faster; "
           f"vs its proxies one by one: "
           + (f"{separate_sum / multiple['bundle']:.2f}x" if separate_sum else "n/a") + ".")
@@ -295,7 +317,8 @@ def main() -> None:
     print(json.dumps({"machine": machine, "device": str(device), "archs": len(rows),
                       "dataset": args.dataset, "batch_size": args.batch_size, "C": args.C, "N": args.N,
                       "repeats": args.repeats, "median_seconds": seconds, "median_multiple": multiple,
-                      "bundle_proxies_alone_multiple": separate_sum, "workers": scale,
+                      "bundle_proxies_alone_multiple": separate_sum, "breakdown_multiple": part,
+                      "breakdown_added_to_batch_pass": added, "workers": scale,
                       "projection_seconds": projection,
                       "targets_met": {"bundle": multiple["bundle"] <= TARGET_BUNDLE,
                                       "single_gradient": {p: v <= TARGET_SINGLE for p, v in singles.items()}},
