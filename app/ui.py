@@ -13,10 +13,9 @@ import streamlit as st
 
 from app.views import access, correlation, detail
 from app.views.export import to_csv, to_json
+from db.models import TERMINAL
 from db.queries import RankingFilter
 from db.session import database_url
-
-TERMINAL = ("done", "failed", "cancelled")
 
 
 def params() -> dict[str, str]:

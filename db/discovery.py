@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import DiscoveredProxy, DiscoveryGeneration, DiscoveryRun, utcnow
-from db.repository import TERMINAL, insert_ignore
+from db.repository import insert_ignore
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,8 @@ def generations(session: Session, run_id: int) -> list[DiscoveryGeneration]:
 
 def request_cancel(session: Session, run_id: int) -> DiscoveryRun | None:
     run = get_run(session, run_id)
-    if run is None or run.status in TERMINAL:
-        return run
-    run.cancel_requested = True
-    if run.status == "queued":
-        run.finish("cancelled")
+    if run is not None:
+        run.request_cancel()
     return run
 
 

@@ -41,17 +41,27 @@ TERMINAL = ("done", "failed", "cancelled")
 class Lifecycle:
     """The ending shared by searches and discovery runs (queued -> running -> a terminal status).
 
-    The classes that mix it in declare ``status``, ``stage``, ``error``, ``result``,
-    ``finished_at`` and ``updated_at`` columns.
+    The classes that mix it in declare ``status``, ``stage``, ``cancel_requested``, ``error``,
+    ``result``, ``finished_at`` and ``updated_at`` columns.
     """
 
     if TYPE_CHECKING:  # declared as columns by each model (annotations here would map columns)
         status: str
         stage: str
+        cancel_requested: bool
         error: str | None
         result: dict[str, Any] | None
         finished_at: datetime | None
         updated_at: datetime
+
+    def request_cancel(self) -> None:
+        """Set the cooperative cancel flag (the worker stops at its next progress report); one
+        still queued is cancelled at once, one that has ended is left as it is."""
+        if self.status in TERMINAL:
+            return
+        self.cancel_requested = True
+        if self.status == "queued":
+            self.finish("cancelled")
 
     def finish(self, status: str, error: str | None = None,
                result: dict[str, Any] | None = None) -> bool:

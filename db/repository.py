@@ -18,7 +18,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import (
-    TERMINAL,
     Architecture,
     BenchmarkAccuracy,
     ProxyScore,
@@ -92,11 +91,8 @@ def delete_search(session: Session, search_id: int) -> None:
 def request_cancel(session: Session, search_id: int) -> Search | None:
     """Set the cooperative cancel flag; a queued search is cancelled at once."""
     search = get_search(session, search_id)
-    if search is None or search.status in TERMINAL:
-        return search
-    search.cancel_requested = True
-    if search.status == "queued":
-        search.finish("cancelled")
+    if search is not None:
+        search.request_cancel()
     return search
 
 

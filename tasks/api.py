@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from db import repository as repo
-from db.models import as_utc, utcnow
+from db.models import TERMINAL, as_utc, utcnow
 from db.session import session_scope
 from tasks.schema import ConfigError, SearchConfig, validate_config
 
@@ -84,7 +84,7 @@ def search_progress(search_id: int) -> dict[str, Any]:
             cfg = None
         rate = eta = None
         if search.score_started_at is not None and search.scored:
-            stop = search.finished_at if search.status in repo.TERMINAL else utcnow()
+            stop = search.finished_at if search.status in TERMINAL else utcnow()
             elapsed = max((as_utc(stop) - as_utc(search.score_started_at)).total_seconds(), 1e-6)
             rate = search.scored / elapsed
             eta = max(search.total - search.scored, 0) / rate if search.stage == "score" else 0.0

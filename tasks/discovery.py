@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from db import discovery as repo
-from db.repository import TERMINAL
+from db.models import TERMINAL
 from db.session import session_scope
 from knas_core.scoring import describe_exception
 from tasks.celery_app import app

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from db import repository as repo
-from db.models import Search, SearchCandidate, TrainingRun, as_utc, utcnow
+from db.models import TERMINAL, Search, SearchCandidate, TrainingRun, as_utc, utcnow
 from db.session import session_scope
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
@@ -96,7 +96,7 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list) -> str
     search = repo.get_search(session, search_id, lock=True)
     if search is None:
         return "missing"
-    if search.status in repo.TERMINAL:
+    if search.status in TERMINAL:
         return search.status
     if search.cancel_requested:
         search.finish("cancelled")
@@ -211,7 +211,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
     """Score candidates one by one; stops between architectures when the search is cancelled."""
     with session_scope() as session:
         search = repo.get_search(session, search_id)
-        if search is None or search.status in repo.TERMINAL:
+        if search is None or search.status in TERMINAL:
             return 0
         if search.cancel_requested:
             search.finish("cancelled")
@@ -259,7 +259,7 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
     with session_scope() as session:
         search = repo.get_search(session, search_id)
         cand = session.get(SearchCandidate, candidate_id)
-        if search is None or cand is None or search.status in repo.TERMINAL:
+        if search is None or cand is None or search.status in TERMINAL:
             return None
         cfg = validate_config(search.config)
         if cand.stage == "evaluated":
@@ -356,7 +356,7 @@ def run_strategy(search_id: int) -> str:
 
     with session_scope() as session:
         search = repo.get_search(session, search_id)
-        if search is None or search.status in repo.TERMINAL:
+        if search is None or search.status in TERMINAL:
             return "skipped"
         cfg = validate_config(search.config)
     run = SearchRun(cfg.strategy, cfg.dataset, len(cfg.archs) if cfg.archs else cfg.samples, cfg.topk,
@@ -390,7 +390,7 @@ def run_strategy(search_id: int) -> str:
         return "failed"
     with session_scope() as session:
         search = repo.get_search(session, search_id)
-        if search.status in repo.TERMINAL:
+        if search.status in TERMINAL:
             return search.status
         evaluated = [t["arch"] for t in result["trace"]]
         space = get_space(cfg.space, data_dir=cfg.data_dir)

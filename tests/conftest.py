@@ -57,3 +57,20 @@ def db_url(request, tmp_path):
         with postgres_database() as url:
             upgrade(url)
             yield url
+
+
+def eager_tasks(url, monkeypatch):
+    """Celery tasks run in-process against the store at ``url`` (a generator for fixtures)."""
+    from tasks.celery_app import app
+
+    monkeypatch.setenv("KNAS_DATABASE_URL", url)
+    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
+    app.conf.task_always_eager = True
+    yield url
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture()
+def eager(db_url, monkeypatch):
+    """Tasks run in-process, on SQLite and on PostgreSQL."""
+    yield from eager_tasks(db_url, monkeypatch)

@@ -15,6 +15,8 @@ from db import discovery as repo
 from db.session import session_scope
 from knas_core.proxies import PROXIES, get_proxy
 
+from .conftest import eager_tasks
+
 KNAS = str(Path(sys.executable).with_name("knas"))
 
 
@@ -29,22 +31,6 @@ def tiny(cache_dir):
             "device": "cpu", "cache_dir": cache_dir}
 
 
-def _eager(url, monkeypatch):
-    from tasks.celery_app import app
-
-    monkeypatch.setenv("KNAS_DATABASE_URL", url)
-    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
-    app.conf.task_always_eager = True
-    yield url
-    app.conf.task_always_eager = False
-
-
-@pytest.fixture()
-def eager(db_url, monkeypatch):
-    """Tasks run in-process, on SQLite and on PostgreSQL."""
-    yield from _eager(db_url, monkeypatch)
-
-
 @pytest.fixture()
 def eager_sqlite(tmp_path, monkeypatch):
     """Tasks run in-process on SQLite only (what the store adds is covered above on both)."""
@@ -53,7 +39,7 @@ def eager_sqlite(tmp_path, monkeypatch):
 
     url = f"sqlite:///{tmp_path / 'knas.db'}"
     upgrade(url)
-    yield from _eager(url, monkeypatch)
+    yield from eager_tasks(url, monkeypatch)
     engine = _ENGINES.pop(url, None)
     if engine is not None:
         engine.dispose()

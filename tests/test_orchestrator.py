@@ -12,17 +12,6 @@ TINY = {"name": "tiny", "samples": 8, "topk": 3, "chunk_size": 3, "batch_size": 
         "model": {"C": 4, "N": 1}, "device": "cpu", "seed": 5}
 
 
-@pytest.fixture()
-def eager(db_url, monkeypatch):
-    from tasks.celery_app import app
-
-    monkeypatch.setenv("KNAS_DATABASE_URL", db_url)
-    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
-    app.conf.task_always_eager = True
-    yield db_url
-    app.conf.task_always_eager = False
-
-
 def _counts(url, search_id):
     with session_scope(url) as s:
         cands = repo.candidates(s, search_id)
