@@ -1,34 +1,51 @@
 # Set-up and entry points. Every target creates (or reuses) the virtual environment first.
 #
-# The environment lives outside the checkout, keyed on a hash of the requirement files, so a
-# fresh clone (CI) reuses it when the requirements did not change: $(VENV_CACHE)/venv-<hash>.
-# The project itself is (re)installed in editable mode on every call (a second or two).
+# Two layers, so that clones share the heavy downloads but never each other's code:
+# * $(DEPS): the third-party packages only (torch, streamlit, ...), cached outside the checkout
+#   and keyed on a hash of the requirement files, so a fresh clone with unchanged requirements
+#   reuses it. The project itself is never installed there.
+# * .venv: this checkout's own small environment. A .pth file adds $(DEPS)'s site-packages
+#   (site.addsitedir, so the packages' own .pth files still apply) and the project is installed
+#   in editable mode from this checkout: `.venv/bin/knas` always runs this checkout's code.
 
 PYTHON     ?= python3
 VENV_CACHE ?= $(HOME)/.cache/knas-studio
 REQ_HASH   := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
-VENV       := $(VENV_CACHE)/venv-$(REQ_HASH)
+DEPS       := $(VENV_CACHE)/deps-$(REQ_HASH)
 ARCHS      ?= 20
 DATASET    ?= cifar10
 PORT       ?= 8501
 
-.PHONY: venv run quick score test lint bench clean-venv
+.PHONY: venv run quick score test lint bench package-data clean-venv
 
 # PIP_FIND_LINKS is cleared so pip takes torch and torchvision as a matching pair from the
 # package index (a local CPU-only torch wheel would not match PyPI's torchvision build).
 # No file prerequisites: the hash in the path already encodes the requirements, and a fresh
-# clone has new mtimes that would force a rebuild.
-$(VENV)/.complete:
-	rm -rf "$(VENV)"
+# clone has new mtimes that would force a rebuild. `.complete` is written last, so a clone
+# never trusts a half-built cache (the next call starts it again), and a lock keeps two clones
+# that run make at once from building the same folder.
+$(DEPS)/.complete:
 	mkdir -p "$(VENV_CACHE)"
-	$(PYTHON) -m venv "$(VENV)"
-	PIP_FIND_LINKS= "$(VENV)/bin/pip" install --quiet --upgrade pip
-	PIP_FIND_LINKS= "$(VENV)/bin/pip" install --quiet -r requirements-dev.txt
+	exec 9> "$(DEPS).lock" && flock 9 && if [ ! -f "$@" ]; then \
+		rm -rf "$(DEPS)" && \
+		$(PYTHON) -m venv "$(DEPS)" && \
+		PIP_FIND_LINKS= "$(DEPS)/bin/python" -m pip install --quiet --upgrade pip && \
+		PIP_FIND_LINKS= "$(DEPS)/bin/python" -m pip install --quiet -r requirements-dev.txt && \
+		touch "$@"; fi
+
+PURELIB := import sysconfig; print(sysconfig.get_paths()["purelib"])
+
+# This checkout's environment; rebuilt when the dependency layer or pyproject.toml changes.
+.venv/.knas-$(REQ_HASH): $(DEPS)/.complete pyproject.toml
+	rm -rf .venv
+	"$(DEPS)/bin/python" -m venv --without-pip .venv
+	echo "import site; site.addsitedir('$$("$(DEPS)/bin/python" -c '$(PURELIB)')')" \
+		> "$$(.venv/bin/python -c '$(PURELIB)')/_knas_deps.pth"
+	PIP_FIND_LINKS= "$(DEPS)/bin/python" -m pip --python .venv/bin/python install --quiet \
+		--no-deps --no-build-isolation -e .
 	touch "$@"
 
-venv: $(VENV)/.complete
-	ln -sfn "$(VENV)" .venv
-	.venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
+venv: .venv/.knas-$(REQ_HASH)
 
 ## Main job: `knas up`: database upgrade, a worker on the embedded default (SQLite store,
 ## SQLite broker: no server) and the dashboard on http://127.0.0.1:$(PORT). Ctrl-C stops both.
@@ -59,4 +76,4 @@ bench: venv
 	.venv/bin/python benchmarks/correlation.py --archs 500 --seed 0 --out-dir benchmarks/out
 
 clean-venv:
-	rm -rf "$(VENV)" .venv
+	rm -rf "$(DEPS)" .venv
