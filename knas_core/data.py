@@ -1,13 +1,19 @@
-"""Mini-batches for scoring: shared npz subsets, torchvision CIFAR folders, ImageFolder
-directories, or synthetic Gaussian inputs. The same seed gives the same batch.
+"""Mini-batches for scoring: npz image subsets (the shipped scoring sets among them), torchvision
+CIFAR folders, ImageFolder directories, or synthetic Gaussian inputs. The same seed gives the
+same batch.
 
-Look-up order for data roots: explicit ``data_dir``, ``$KNAS_DATA_DIR``, ``./data``,
-``../shared/data`` (see :mod:`knas_core.paths`). Ground truth lives in
-:mod:`knas_core.groundtruth` and is re-exported here.
+Look-up order for data roots: explicit ``data_dir``, ``$KNAS_DATA_DIR``, the user cache, the
+package data (see :mod:`knas_core.paths`); an explicit ``data_dir`` is the only place searched for
+images. Within a root a full torchvision folder wins over an npz subset.
+
+Every source carries an ``identity``: a label of the images it holds (kind, name and a hash of
+the pixels and labels), stored with every score so that scores computed on different images never
+mix. Ground truth lives in :mod:`knas_core.groundtruth` and is re-exported here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -17,7 +23,7 @@ import numpy as np
 import torch
 
 from knas_core.groundtruth import DATASETS, GroundTruth, canonical_dataset
-from knas_core.paths import DataNotFoundError, candidate_roots, find_data
+from knas_core.paths import DataNotFoundError, DataRoot, candidate_roots
 
 NUM_CLASSES: dict[str, int] = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
 IMAGE_SIZE: dict[str, int] = {"cifar10": 32, "cifar100": 32, "imagenet16-120": 16}
@@ -27,8 +33,12 @@ _MEAN_STD: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar100": ((129.3, 124.1, 112.4), (68.2, 65.4, 70.4)),
     "imagenet16-120": ((122.68, 116.66, 104.01), (63.22, 61.26, 65.09)),
 }
-NPZ_SUBSETS: dict[str, str] = {"cifar10": "cifar10/cifar10_10k_2k.npz",
-                               "cifar100": "cifar100/cifar100_subset.npz"}
+#: npz subsets per dataset, in order of preference within one data root: the 10k/2k CIFAR-10
+#: subset of a data folder, then the 2,000 + 500 image scoring set that ships as package data.
+NPZ_SUBSETS: dict[str, tuple[str, ...]] = {
+    "cifar10": ("cifar10/cifar10_10k_2k.npz", "cifar10/cifar10_scoring_2k500.npz"),
+    "cifar100": ("cifar100/cifar100_subset.npz",),
+}
 TORCHVISION_FOLDERS: dict[str, str] = {"cifar10": "cifar-10-batches-py",
                                        "cifar100": "cifar-100-python"}
 SOURCES = ("auto", "npz", "torchvision", "imagefolder", "synthetic")
@@ -54,11 +64,29 @@ class Batch:
 
 
 class ImageSource(ABC):
-    """A finite, indexable set of labelled images for one dataset."""
+    """A finite, indexable set of labelled images for one dataset.
+
+    ``identity``: what the images are (``kind:name:hash``), the part of a score's key that
+    says which images it was computed on; ``description``: the same for people (where the
+    images came from and how many there are).
+    """
+
+    identity: str = ""
+    description: str = ""
 
     def __init__(self, dataset: str) -> None:
         self.dataset = canonical_dataset(dataset)
         self.num_classes = NUM_CLASSES[self.dataset]
+
+    def labelled(self, kind: str, name: str, description: str) -> ImageSource:
+        """Set :attr:`identity` (``kind:name:<hash of the content>``) and :attr:`description`."""
+        self.identity = f"{kind}:{name}:{self.content_hash()}"
+        self.description = description
+        return self
+
+    def content_hash(self) -> str:
+        """12 hex digits that change with the images or their labels (subclasses refine it)."""
+        return hashlib.sha256(f"{type(self).__name__}:{self.dataset}:{len(self)}".encode()).hexdigest()[:12]
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -101,20 +129,37 @@ class ArraySource(ImageSource):
     def take(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         return self._normalise(self.images[indices]), torch.from_numpy(self.labels[indices])
 
+    def content_hash(self) -> str:
+        """SHA-256 of the pixels and labels (and their shapes), first 12 hex digits."""
+        h = hashlib.sha256(f"{self.dataset}:{self.images.shape}:{self.images.dtype}".encode())
+        h.update(np.ascontiguousarray(self.images).data)
+        h.update(np.ascontiguousarray(self.labels).data)
+        return h.hexdigest()[:12]
 
-def npz_source(dataset: str, path: str | os.PathLike[str], split: str = "train") -> ArraySource:
-    """The shared subsets: arrays ``x_<split>`` (N, 32, 32, 3) uint8 and ``y_<split>``."""
+
+def npz_source(dataset: str, path: str | os.PathLike[str], split: str = "train",
+               origin: str = "") -> ArraySource:
+    """An npz subset: arrays ``x_<split>`` (N, 32, 32, 3) uint8 and ``y_<split>``."""
+    path = Path(path)
     with np.load(path, allow_pickle=False) as z:
-        return ArraySource(dataset, z[f"x_{split}"], z[f"y_{split}"])
+        source = ArraySource(dataset, z[f"x_{split}"], z[f"y_{split}"])
+    where = f"{origin}: {path}" if origin else str(path)
+    return source.labelled("npz", f"{path.stem}-{split}",
+                           f"{len(source):,} {split} images of {path.name} ({where})")
 
 
-def torchvision_source(dataset: str, root: str | os.PathLike[str], split: str = "train") -> ArraySource:
+def torchvision_source(dataset: str, root: str | os.PathLike[str], split: str = "train",
+                       origin: str = "") -> ArraySource:
     """A torchvision CIFAR folder (``cifar-10-batches-py`` / ``cifar-100-python`` under ``root``)."""
     from torchvision import datasets
 
-    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[canonical_dataset(dataset)]
+    ds_name = canonical_dataset(dataset)
+    cls = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[ds_name]
     ds = cls(str(root), train=(split == "train"), download=False)
-    return ArraySource(dataset, np.asarray(ds.data), np.asarray(ds.targets))
+    source = ArraySource(dataset, np.asarray(ds.data), np.asarray(ds.targets))
+    where = f"{origin}: {root}" if origin else str(root)
+    return source.labelled("torchvision", f"{ds_name}-{split}",
+                           f"{len(source):,} {split} images of the full {ds_name} ({where})")
 
 
 class ImageFolderSource(ImageSource):
@@ -135,6 +180,15 @@ class ImageFolderSource(ImageSource):
     def __len__(self) -> int:
         return len(self.folder)
 
+    def content_hash(self) -> str:
+        """SHA-256 of the files' relative paths, sizes and labels (not of every pixel)."""
+        root = Path(self.folder.root)
+        h = hashlib.sha256(f"{self.dataset}".encode())
+        for path, label in self.folder.samples:
+            p = Path(path)
+            h.update(f"{p.relative_to(root)}:{p.stat().st_size}:{label}\n".encode())
+        return h.hexdigest()[:12]
+
     def take(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         items = [self.folder[int(i)] for i in indices]
         images = torch.stack([img for img, _ in items]).permute(0, 2, 3, 1).numpy()
@@ -147,6 +201,8 @@ class SyntheticSource(ImageSource):
     def __init__(self, dataset: str, size: int = 100_000) -> None:
         super().__init__(dataset)
         self.size = size
+        self.identity = f"synthetic:{self.dataset}:normal"
+        self.description = "standard-normal inputs with uniform labels (no images)"
 
     def __len__(self) -> int:
         return self.size
@@ -168,10 +224,11 @@ def load_source(dataset: str, source: str = "auto", data_dir: str | os.PathLike[
                 split: str = "train") -> ImageSource:
     """Open the images for ``dataset``.
 
-    ``source``: ``npz`` (shared subsets), ``torchvision`` (CIFAR python folders),
+    ``source``: ``npz`` (image subsets), ``torchvision`` (CIFAR python folders),
     ``imagefolder`` (``data_dir`` is the folder), ``synthetic``, or ``auto``: ImageNet16-120
-    -> synthetic; CIFAR -> the npz subset if found, else a torchvision folder.
-    Raises :class:`DataNotFoundError` with the places searched when nothing is found.
+    -> synthetic; CIFAR -> the first data root (see :mod:`knas_core.paths`) holding a torchvision
+    folder or an npz subset (the folder first within a root). With ``data_dir`` only that folder
+    is searched. Raises :class:`DataNotFoundError` with the places searched when nothing is found.
     """
     ds = canonical_dataset(dataset)
     if source not in SOURCES:
@@ -183,22 +240,35 @@ def load_source(dataset: str, source: str = "auto", data_dir: str | os.PathLike[
             raise DataNotFoundError("--data-source imagefolder needs --data-dir pointing at the folder")
         if not Path(data_dir).is_dir():
             raise DataNotFoundError(f"image folder {str(data_dir)!r} does not exist")
-        return ImageFolderSource(ds, data_dir)
+        folder = ImageFolderSource(ds, data_dir)
+        return folder.labelled("imagefolder", Path(data_dir).name,
+                               f"{len(folder):,} images of the folder {data_dir}")
     if ds not in NPZ_SUBSETS:
         raise DataNotFoundError(f"no images for {ds}; use --data-source synthetic or imagefolder")
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise DataNotFoundError(f"data directory {str(data_dir)!r} does not exist; "
+                                "pass an existing directory with --data-dir")
+    roots = candidate_roots(data_dir, fallback=data_dir is None)
+    for root in roots:
+        found = _source_in(root, ds, source, split)
+        if found is not None:
+            return found
+    names = ([TORCHVISION_FOLDERS[ds] + "/"] if source != "npz" else []) + \
+        (list(NPZ_SUBSETS[ds]) if source != "torchvision" else [])
+    tried = ", ".join(str(r.path) for r in roots)
+    raise DataNotFoundError(f"no {ds} images ({' or '.join(names)}) in: {tried}; "
+                            f"run `knas data fetch {ds}`, pass --data-dir DIR or set KNAS_DATA_DIR")
+
+
+def _source_in(root: DataRoot, dataset: str, source: str, split: str) -> ImageSource | None:
+    """The images of ``dataset`` in one data root, or None when it holds none of the kind asked for."""
+    if source in ("auto", "torchvision") and (root / TORCHVISION_FOLDERS[dataset]).is_dir():
+        return torchvision_source(dataset, root.path, split, origin=root.origin)
     if source in ("auto", "npz"):
-        try:
-            return npz_source(ds, find_data(NPZ_SUBSETS[ds], data_dir), split)
-        except DataNotFoundError:
-            if source == "npz":
-                raise
-    folder = TORCHVISION_FOLDERS[ds]
-    for root in candidate_roots(data_dir):
-        if (root / folder).is_dir():
-            return torchvision_source(ds, root, split)
-    tried = ", ".join(str(r) for r in candidate_roots(data_dir))
-    raise DataNotFoundError(f"no {ds} images ({NPZ_SUBSETS[ds]} or {folder}/) in: {tried}; "
-                            "pass --data-dir DIR or set KNAS_DATA_DIR")
+        for name in NPZ_SUBSETS[dataset]:
+            if (root / name).is_file():
+                return npz_source(dataset, root / name, split, origin=root.origin)
+    return None
 
 
 __all__ = ["DATASETS", "IMAGE_SIZE", "NUM_CLASSES", "SOURCES", "ArraySource", "Batch",

@@ -2,7 +2,8 @@
 
 Two sources give the same :class:`GroundTruth` frame (one row per official index):
 
-* the shared table ``nb201/nb201_accuracies.csv`` (found by the data look-up order);
+* the table ``nb201/nb201_accuracies.csv`` (or its gzip form ``.csv.gz``, which ships as package
+  data), found by the data look-up order of :mod:`knas_core.paths`;
 * an official NAS-Bench-201 ``.pth`` through the ``nas-bench-201`` package (``nas_201_api``).
 
 Columns: ``arch``, ``<ds>_{valid,test}_acc``, ``<ds>_valid_acc_12ep``, ``params_mb_<ds>`` for
@@ -18,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from knas_core.paths import find_data
+from knas_core.paths import find_data_in
 
-TABLE_PATH = "nb201/nb201_accuracies.csv"
+#: The table's names within a data root, in order of preference (the package data holds the gzip).
+TABLE_NAMES = ("nb201/nb201_accuracies.csv", "nb201/nb201_accuracies.csv.gz")
 
 #: Canonical dataset names and their column prefixes in the table.
 DATASETS: dict[str, str] = {"cifar10": "cifar10", "cifar100": "cifar100",
@@ -45,22 +47,27 @@ def accuracy_column(dataset: str, metric: str = "test") -> str:
 class GroundTruth:
     """Benchmark accuracies indexed by official architecture index."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    def __init__(self, frame: pd.DataFrame, source: str = "") -> None:
         if "arch" not in frame.columns:
             raise ValueError("ground-truth frame needs an 'arch' column")
         self.frame = frame.sort_index()
+        #: Where the values came from (a file and why it was chosen), for status pages.
+        self.source = source
 
     @classmethod
-    def from_csv(cls, path: str | os.PathLike[str]) -> GroundTruth:
+    def from_csv(cls, path: str | os.PathLike[str], source: str = "") -> GroundTruth:
+        """A CSV (plain or gzip) with an ``index`` column."""
         frame = pd.read_csv(path)
         if "index" not in frame.columns:
             raise ValueError(f"{path}: expected an 'index' column")
-        return cls(frame.set_index("index"))
+        return cls(frame.set_index("index"), source or str(path))
 
     @classmethod
     def load(cls, data_dir: str | os.PathLike[str] | None = None) -> GroundTruth:
-        """The shared table, found by the data look-up order (or in ``data_dir``)."""
-        return cls.from_csv(find_data(TABLE_PATH, data_dir))
+        """The table, found by the data look-up order (``data_dir`` first, then ``$KNAS_DATA_DIR``,
+        the user cache and the package data)."""
+        path, root = find_data_in(TABLE_NAMES, data_dir)
+        return cls.from_csv(path, f"{root.origin}: {path}")
 
     @classmethod
     def from_api(cls, api: Any) -> GroundTruth:

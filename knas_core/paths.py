@@ -1,15 +1,27 @@
 """Where data lives: one look-up order used by every loader.
 
-Order (first hit wins): an explicit option, ``$KNAS_DATA_DIR``, ``./data``,
-``../shared/data`` (relative to the working directory, then to the repository root).
+Order (first hit wins):
+
+1. an explicit option (``--data-dir``, a config's ``data_dir``);
+2. ``$KNAS_DATA_DIR``;
+3. the user cache, where ``knas data fetch`` puts full data sets
+   (``platformdirs.user_cache_path("knas-studio") / "data"``; ``$KNAS_CACHE_DIR`` moves it);
+4. the package data that ships inside ``knas_core`` (``knas_core/bundled``): the NAS-Bench-201
+   table and small scoring image sets, built by ``scripts/build_package_data.py``.
+
+Each root is searched for a list of relative names (e.g. the plain CSV, then its gzip form), so a
+user's own copy in an earlier root always wins over what ships.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+#: The package data folder (inside the installed ``knas_core``).
+PACKAGE_DATA = Path(__file__).resolve().parent / "bundled"
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -19,36 +31,75 @@ class DataNotFoundError(FileNotFoundError):
         return str(self.args[0]) if self.args else "data not found"
 
 
-def candidate_roots(explicit: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Data roots in look-up order (an explicit option alone when it is given)."""
+@dataclass(frozen=True)
+class DataRoot:
+    """A folder that may hold data, and why we look there (``option``, ``KNAS_DATA_DIR``,
+    ``user cache`` or ``package``)."""
+
+    path: Path
+    origin: str
+
+    def __truediv__(self, relative: str) -> Path:
+        return self.path / relative
+
+
+def user_cache_dir() -> Path:
+    """Where ``knas data fetch`` downloads to by default: ``$KNAS_CACHE_DIR``, else the
+    platform's per-user cache folder (``~/.cache/knas-studio/data`` on Linux)."""
+    env = os.environ.get("KNAS_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_path
+
+    return user_cache_path("knas-studio", appauthor=False) / "data"
+
+
+def candidate_roots(explicit: str | os.PathLike[str] | None = None, *,
+                    fallback: bool = True) -> list[DataRoot]:
+    """Data roots in look-up order. With ``fallback=False`` an explicit folder is the only root
+    (a user who names a folder of images means that folder)."""
+    roots: list[DataRoot] = []
     if explicit is not None:
-        return [Path(explicit).expanduser()]
-    roots: list[Path] = []
+        roots.append(DataRoot(Path(explicit).expanduser(), "option"))
+        if not fallback:
+            return roots
     env = os.environ.get("KNAS_DATA_DIR")
     if env:
-        roots.append(Path(env).expanduser())
-    roots += [Path("data"), Path("..") / "shared" / "data", _REPO_ROOT / "data",
-              _REPO_ROOT.parent / "shared" / "data"]
-    unique: list[Path] = []
+        roots.append(DataRoot(Path(env).expanduser(), "KNAS_DATA_DIR"))
+    roots += [DataRoot(user_cache_dir(), "user cache"), DataRoot(PACKAGE_DATA, "package")]
+    unique: list[DataRoot] = []
+    seen: set[Path] = set()
     for root in roots:
-        if root.resolve() not in {r.resolve() for r in unique}:
+        key = root.path.resolve()
+        if key not in seen:
+            seen.add(key)
             unique.append(root)
     return unique
 
 
-def find_data(relative: str, explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Return ``root / relative`` for the first root in look-up order where it exists.
+def find_data_in(names: str | Sequence[str], explicit: str | os.PathLike[str] | None = None, *,
+                 fallback: bool = True) -> tuple[Path, DataRoot]:
+    """``(path, root)`` of the first of ``names`` (relative paths, tried in order within each
+    root) found in look-up order.
 
     Raises :class:`DataNotFoundError` naming every place tried and how to point us at the data.
     """
-    roots = candidate_roots(explicit)
-    if explicit is not None and not roots[0].exists():
+    names = [names] if isinstance(names, str) else list(names)
+    if explicit is not None and not Path(explicit).expanduser().exists():
         raise DataNotFoundError(f"data directory {str(explicit)!r} does not exist; "
                                 "pass an existing directory with --data-dir")
+    roots = candidate_roots(explicit, fallback=fallback)
     for root in roots:
-        path = root / relative
-        if path.exists():
-            return path
-    tried = ", ".join(str(r / relative) for r in roots)
-    raise DataNotFoundError(f"cannot find {relative!r} (looked in: {tried}); "
+        for name in names:
+            path = root / name
+            if path.exists():
+                return path, root
+    tried = ", ".join(str(r / n) for r in roots for n in names)
+    raise DataNotFoundError(f"cannot find {names[0]!r} (looked in: {tried}); "
                             "pass --data-dir DIR or set KNAS_DATA_DIR")
+
+
+def find_data(names: str | Sequence[str], explicit: str | os.PathLike[str] | None = None, *,
+              fallback: bool = True) -> Path:
+    """The path of :func:`find_data_in`."""
+    return find_data_in(names, explicit, fallback=fallback)[0]
