@@ -1,8 +1,8 @@
 """Typed SQLAlchemy 2.0 models of the results store.
 
 A proxy score is unique on everything that determines its value (architecture, proxy,
-dataset, batch size, seed, device type, network options), so storing a score twice is a
-no-op and a stored score is a cache entry for every later search.
+dataset, the images it was computed on, batch size, seed, device type, network options), so
+storing a score twice is a no-op and a stored score is a cache entry for every later search.
 """
 
 from __future__ import annotations
@@ -111,6 +111,10 @@ class Search(Lifecycle, Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    #: Identity of the images the search scores on, fixed by the worker that samples it.
+    data_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    #: The same for people (where the images came from, how many).
+    data_description: Mapped[str | None] = mapped_column(Text, default=None)
 
     candidates: Mapped[list[SearchCandidate]] = relationship(back_populates="search")
 
@@ -132,7 +136,7 @@ class ProxyScore(Base):
 
     __tablename__ = "proxy_scores"
     __table_args__ = (
-        UniqueConstraint("architecture_id", "proxy", "dataset", "batch_size", "seed", "device_type",
+        UniqueConstraint("architecture_id", "proxy", "dataset", "data", "batch_size", "seed", "device_type",
                          "model", name="uq_proxy_score"),
     )
 
@@ -140,6 +144,9 @@ class ProxyScore(Base):
     architecture_id: Mapped[int] = mapped_column(ForeignKey("architectures.id", ondelete="CASCADE"))
     proxy: Mapped[str] = mapped_column(String(64))
     dataset: Mapped[str] = mapped_column(String(32))
+    #: The images the score was computed on (:attr:`knas_core.data.ImageSource.identity`, e.g.
+    #: ``npz:cifar10_scoring_2k500-train:6468a266f5e4``); empty for scores stored before 0003.
+    data: Mapped[str] = mapped_column(String(128), default="", server_default="")
     batch_size: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)
     device_type: Mapped[str] = mapped_column(String(16))

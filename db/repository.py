@@ -31,7 +31,12 @@ from knas_core.groundtruth import DATASETS, METRICS, GroundTruth
 
 @dataclass(frozen=True)
 class ScoreKey:
-    """Everything besides the architecture that determines a proxy value."""
+    """Everything besides the architecture that determines a proxy value.
+
+    ``data``: the identity of the images (:attr:`knas_core.data.ImageSource.identity`), so that
+    scores computed on different images (the shipped scoring set, a full data set, synthetic
+    inputs) never stand in for each other.
+    """
 
     proxy: str
     dataset: str
@@ -39,9 +44,11 @@ class ScoreKey:
     seed: int
     device_type: str
     model: str = ""
+    data: str = ""
 
     def as_filter(self) -> Any:
         return and_(ProxyScore.proxy == self.proxy, ProxyScore.dataset == self.dataset,
+                    ProxyScore.data == self.data,
                     ProxyScore.batch_size == self.batch_size, ProxyScore.seed == self.seed,
                     ProxyScore.device_type == self.device_type, ProxyScore.model == self.model)
 
@@ -171,7 +178,7 @@ def save_score(session: Session, architecture_id: int, key: ScoreKey, value: flo
                error: str | None, seconds: float) -> ProxyScore:
     """Store a score unless an identical key exists (then the stored one wins: a cache hit)."""
     insert_ignore(session, ProxyScore, [{
-        "architecture_id": architecture_id, "proxy": key.proxy, "dataset": key.dataset,
+        "architecture_id": architecture_id, "proxy": key.proxy, "dataset": key.dataset, "data": key.data,
         "batch_size": key.batch_size, "seed": key.seed, "device_type": key.device_type,
         "model": key.model, "value": value, "error": error, "seconds": seconds,
         "created_at": utcnow()}])

@@ -31,8 +31,24 @@ EXPECTED = (UsageError, UnknownNameError, InvalidArchitectureError, DataNotFound
             DeviceUnavailableError, FileNotFoundError, ValueError, ConnectionError)
 
 
+def version_line() -> str:
+    """``knas-studio <version> from <folder>``: the installed version and the folder its code
+    is loaded from (a checkout for an editable install, site-packages for a wheel)."""
+    from importlib.metadata import PackageNotFoundError, version
+    from pathlib import Path
+
+    try:
+        number = version("knas-studio")
+    except PackageNotFoundError:
+        number = "unknown (not installed)"
+    return f"knas-studio {number} from {Path(__file__).resolve().parent.parent}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="knas", description="KNAS Studio: training-free NAS.")
+    parser = argparse.ArgumentParser(prog="knas", description="KNAS Studio: training-free NAS.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=version_line(),
+                        help="print the version and the folder the code is loaded from")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of failures")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:

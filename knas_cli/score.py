@@ -82,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
     scorer = Scorer(args.dataset, space=space, batch_size=args.batch_size, seed=args.seed,
                     device=args.device, data_source=args.data_source, data_dir=args.data_dir,
                     model_options={"C": args.channels, "N": args.cells})
+    print(f"images: {scorer.source.description} [{scorer.source.identity}]", file=sys.stderr)
     sink: IO[str]
     with (open(args.out, "w", encoding="utf-8") if args.out else nullcontext(sys.stdout)) as sink:
         for arch, index in tqdm(targets, desc="scoring", unit="arch", file=sys.stderr):
-            record = scorer.score(arch, proxies, index=index).to_record()
+            record = {**scorer.score(arch, proxies, index=index).to_record(), "data": scorer.source.identity}
             sink.write(json.dumps(record) + "\n")
             sink.flush()
     return 0

@@ -151,6 +151,8 @@ def _describe(p: dict) -> str:
         if b.get("test_acc"):
             text += ", 200-epoch test acc " + ", ".join(f"{k} {v:.2f}" for k, v in b["test_acc"].items())
         text += ")"
+    if p.get("data_description"):
+        text += f"; images: {p['data_description']}"
     if p["error"]:
         text += f"; error: {p['error']}"
     return text

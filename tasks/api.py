@@ -94,7 +94,7 @@ def search_progress(search_id: int) -> dict[str, Any]:
         elif cfg is not None:
             from knas_core.proxies import get_proxy
 
-            top = repo.best_scored(session, search_id, score_key(cfg, device_type(cfg)),
+            top = repo.best_scored(session, search_id, score_key(cfg, device_type(cfg), search.data_id or ""),
                                    get_proxy(cfg.proxy).higher_is_better)
             best = {"arch": top[0].arch, "index": top[0].index, "score": top[1]} if top else None
         else:
@@ -104,6 +104,7 @@ def search_progress(search_id: int) -> dict[str, Any]:
             "scored": search.scored, "failed": search.failed, "total": search.total,
             "evaluated": search.evaluated, "rate": rate, "eta_seconds": eta, "error": search.error,
             "cancel_requested": search.cancel_requested, "best": best,
+            "data": search.data_id, "data_description": search.data_description,
             "created_at": search.created_at.isoformat() if search.created_at else None,
             "finished_at": search.finished_at.isoformat() if search.finished_at else None,
         }

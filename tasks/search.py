@@ -35,11 +35,12 @@ RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": 
          "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 8}
 
 
-def score_key(cfg: SearchConfig, device_type: str, proxy: str | None = None) -> repo.ScoreKey:
-    """The cache key of ``proxy`` (default: the search's proxy) under this search's set-up."""
+def score_key(cfg: SearchConfig, device_type: str, data: str, proxy: str | None = None) -> repo.ScoreKey:
+    """The cache key of ``proxy`` (default: the search's proxy) under this search's set-up, on
+    the images whose identity is ``data``."""
     name = proxy or cfg.proxy
     return repo.ScoreKey(name, canonical_dataset(cfg.dataset), get_proxy(name).batch_size or cfg.batch_size,
-                         cfg.seed, device_type, cfg.model.key())
+                         cfg.seed, device_type, cfg.model.key(), data)
 
 
 @lru_cache(maxsize=4)
@@ -126,13 +127,15 @@ def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     pairs = [(a, space.index_of(a)) for a in archs]
     ids = repo.ensure_architectures(session, cfg.space, pairs)
     repo.add_candidates(session, search.id, [ids[a] for a in archs])
+    source = scorer_for(cfg).source  # the images every chunk of this search must score on
+    search.data_id, search.data_description = source.identity, source.description
     repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
     repo.set_stage(session, search, "score", total=len(archs), score_started_at=utcnow())
 
 
 def _dispatch_scoring(session: Session, search: Search, cfg: SearchConfig, force: bool, outbox: list) -> bool:
     """Queue chunks for unscored candidates; True when every candidate has a score row."""
-    key = score_key(cfg, device_type(cfg))
+    key = score_key(cfg, device_type(cfg), search.data_id or "")
     repo.refresh_counters(session, search, key)
     lease = None if force else timedelta(seconds=cfg.lease_seconds)
     todo = repo.unscored_candidates(session, search.id, key, lease=lease)
@@ -147,7 +150,7 @@ def _dispatch_scoring(session: Session, search: Search, cfg: SearchConfig, force
 
 def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
     repo.set_stage(session, search, "select")
-    key = score_key(cfg, device_type(cfg))
+    key = score_key(cfg, device_type(cfg), search.data_id or "")
     higher = get_proxy(cfg.proxy).higher_is_better
     rows = repo.candidate_scores(session, search.id, key)
     ok = [(c, s) for c, s in rows if s.value is not None]
@@ -217,12 +220,18 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
             search.finish("cancelled")
             return 0
         cfg = validate_config(search.config)
+        data_id = search.data_id or ""
     try:
         scorer = scorer_for(cfg)
     except Exception as exc:  # noqa: BLE001 - e.g. data not found: the search fails, the worker lives
         _fail(search_id, describe_exception(exc))
         return 0
-    key = score_key(cfg, scorer.device.type)
+    if scorer.source.identity != data_id:
+        _fail(search_id, f"this worker's images ({scorer.source.identity}: {scorer.source.description}) "
+                         f"differ from the ones the search scores on ({data_id}); give every worker "
+                         "the same data (KNAS_DATA_DIR or the search's data_dir)")
+        return 0
+    key = score_key(cfg, scorer.device.type, data_id)
     done = 0
     for cand_id in candidate_ids:
         with session_scope() as session:
@@ -323,7 +332,7 @@ def stored_scores(cfg: SearchConfig, scorer: Scorer, arch: str,
     """``{proxy: value}`` for ``arch``: stored scores are reused (the unique score key), the
     missing ones computed together by one :meth:`Scorer.score` call (one network, shared
     passes) and stored; a failed score is ``None``."""
-    keys = {p: score_key(cfg, scorer.device.type, p) for p in proxies}
+    keys = {p: score_key(cfg, scorer.device.type, scorer.source.identity, p) for p in proxies}
     values: dict[str, float | None] = {}
     with session_scope() as s:
         arch_id = repo.ensure_architectures(s, cfg.space, [(arch, scorer.space.index_of(arch))])[arch]
@@ -404,6 +413,7 @@ def run_strategy(search_id: int) -> str:
         search.evaluated = len(evaluated)
         summary = {k: result[k] for k in ("arch", "index", "score", "accuracy", "test_acc", "percentile",
                                           "scored", "evaluated", "seconds")}
+        search.data_id, search.data_description = result["data"], result["data_description"]
         summary["eval"] = cfg.eval
         summary["trace"] = result["trace"]
         search.finish("done", result=summary)

@@ -1,6 +1,17 @@
-"""Shared fixtures: the benchmark table, small networks, deterministic batches."""
+"""Shared fixtures: the benchmark table, small networks, deterministic batches.
+
+Data: the tests read what the product reads, through the look-up order of
+:mod:`knas_core.paths`. Where ``../shared/data`` sits beside the checkout and ``KNAS_DATA_DIR`` is
+unset, the tests name it through ``KNAS_DATA_DIR`` (the only place outside CI that does); in a
+fresh clone without it they run on the package data. The user cache is replaced by an empty
+folder for the session, so what a user fetched never changes a test.
+"""
 
 from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,8 +20,29 @@ from knas_core.data import load_source
 from knas_core.groundtruth import GroundTruth
 from knas_core.spaces import get_space
 
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+if "KNAS_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["KNAS_DATA_DIR"] = str(SHARED_DATA)
+os.environ["KNAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="knas-test-cache-")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 SMALL = {"C": 4, "N": 1}
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The data folder laid out as ``../shared/data`` (``KNAS_DATA_DIR``), for the tests that
+    compare the package data with its sources; they skip where it is absent, except in CI."""
+    env = os.environ.get("KNAS_DATA_DIR")
+    path = Path(env) if env else SHARED_DATA
+    if not (path / "nb201" / "nb201_accuracies.csv").is_file():
+        reason = f"no shared data folder ({path}); set KNAS_DATA_DIR to a copy of ../shared/data"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from knas_core.data import load_source
+
 from knas_core.evaluation import correlate_records, read_records
 from knas_core.stats import correlate
 
@@ -34,14 +36,17 @@ def test_score_writes_one_record_per_architecture(scored, space, truth):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 6
     assert [r["arch"] for r in records] == space.sample(6, seed=3)
+    source = load_source("cifar10")  # the images the command finds by the same look-up order
     for r in records:
-        assert set(r) == {"index", "arch", "scores", "errors", "seconds"}
+        assert set(r) == {"index", "arch", "scores", "errors", "seconds", "data"}
+        assert r["data"] == source.identity
         assert truth.frame.loc[r["index"], "arch"] == r["arch"]
         assert set(r["scores"]) == {"knas", "synflow", "params"}
         assert all(isinstance(v, float) for v in r["scores"].values())
         assert r["errors"] == {}
         assert all(v >= 0 for v in r["seconds"].values())
     assert "scoring" in proc.stderr  # progress bar on stderr
+    assert f"images: {source.description}" in proc.stderr
 
 
 def test_correlate_prints_the_contract(scored, truth):

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 from knas_core.data import DataNotFoundError, ImageFolderSource, SyntheticSource, load_source, npz_source
-from knas_core.groundtruth import GroundTruth, accuracy_column, canonical_dataset
-from knas_core.paths import candidate_roots, find_data
+from knas_core.groundtruth import TABLE_NAMES, GroundTruth, accuracy_column, canonical_dataset
+from knas_core.paths import PACKAGE_DATA, candidate_roots, find_data, find_data_in
 
 
 def test_npz_batches_are_seeded(cifar10):
@@ -77,29 +77,38 @@ def test_image_folder(tmp_path):
 
 
 def test_lookup_order(tmp_path, monkeypatch):
-    env_root, cwd_root = tmp_path / "env", tmp_path / "cwd"
-    for root in (env_root, cwd_root / "data"):
+    """Option, then KNAS_DATA_DIR, then the user cache, then the package data."""
+    roots = {name: tmp_path / name for name in ("explicit", "env", "cache")}
+    for name, root in roots.items():
         (root / "x").mkdir(parents=True)
-        (root / "x" / "f.txt").write_text(str(root))
-    monkeypatch.chdir(cwd_root)
-    monkeypatch.setenv("KNAS_DATA_DIR", str(env_root))
-    assert find_data("x/f.txt").read_text() == str(env_root)
+        (root / "x" / "f.txt").write_text(name)
+    monkeypatch.setenv("KNAS_DATA_DIR", str(roots["env"]))
+    monkeypatch.setenv("KNAS_CACHE_DIR", str(roots["cache"]))
+    assert find_data("x/f.txt", roots["explicit"]).read_text() == "explicit"
+    assert find_data("x/f.txt").read_text() == "env"
     monkeypatch.delenv("KNAS_DATA_DIR")
-    assert find_data("x/f.txt").resolve() == (cwd_root / "data" / "x" / "f.txt").resolve()
-    explicit = tmp_path / "explicit"
-    (explicit / "x").mkdir(parents=True)
-    (explicit / "x" / "f.txt").write_text("e")
-    monkeypatch.setenv("KNAS_DATA_DIR", str(env_root))
-    assert find_data("x/f.txt", explicit).read_text() == "e"
-    assert candidate_roots(explicit) == [explicit]
+    assert find_data("x/f.txt").read_text() == "cache"
+    (roots["cache"] / "x" / "f.txt").unlink()
+    with pytest.raises(DataNotFoundError, match="x/f.txt"):
+        find_data("x/f.txt")
+    assert [r.origin for r in candidate_roots(roots["explicit"])] == ["option", "user cache", "package"]
+    assert [r.path for r in candidate_roots(roots["explicit"], fallback=False)] == [roots["explicit"]]
+    # the package data answers last: the table is found there with nothing else set
+    path, root = find_data_in(TABLE_NAMES)
+    assert root.origin == "package" and path == PACKAGE_DATA / "nb201" / "nb201_accuracies.csv.gz"
+    # ... and a copy in an earlier root wins over it
+    (roots["cache"] / "nb201").mkdir()
+    (roots["cache"] / "nb201" / "nb201_accuracies.csv").write_text("index,arch\n")
+    assert find_data_in(TABLE_NAMES)[1].origin == "user cache"
 
 
 def test_missing_data_says_where_it_looked(tmp_path):
     with pytest.raises(DataNotFoundError, match="does not exist"):
         find_data("nb201/nb201_accuracies.csv", tmp_path / "nope")
     with pytest.raises(DataNotFoundError, match="pass --data-dir"):
-        find_data("nb201/nb201_accuracies.csv", tmp_path)
-    with pytest.raises(DataNotFoundError):
+        find_data("nb201/nb201_accuracies.csv", tmp_path, fallback=False)
+    # an explicit folder without images is the only place searched for images
+    with pytest.raises(DataNotFoundError, match="knas data fetch cifar10"):
         load_source("cifar10", "npz", data_dir=tmp_path)
 
 

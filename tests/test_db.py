@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import func, inspect, select, text
 
 from db import repository as repo
-from db.migrate import current_revision
+from db.migrate import current_revision, head_revision
 from db.models import Architecture, BenchmarkAccuracy, ProxyScore
 from db.session import get_engine, session_scope
 
-KEY = repo.ScoreKey("knas", "cifar10", 64, 0, "cpu", "C=16,N=5")
+KEY = repo.ScoreKey("knas", "cifar10", 64, 0, "cpu", "C=16,N=5", "npz:cifar10_scoring_2k500-train:0123456789ab")
 A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 A2 = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
@@ -20,7 +20,7 @@ def test_migrations_create_every_table(db_url):
     assert {"searches", "architectures", "proxy_scores", "training_runs", "search_candidates",
             "benchmark_accuracies", "alembic_version", "discovery_runs", "discovery_generations",
             "discovered_proxies"} <= tables
-    assert current_revision(db_url) == "0002"
+    assert current_revision(db_url) == head_revision() == "0003"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -55,6 +55,43 @@ def test_a_repeated_score_is_a_cache_hit(db_url):
                                  None, "out of memory: boom", 0.1)
         assert failed.value is None and failed.error.startswith("out of memory")
         assert s.scalar(select(func.count()).select_from(ProxyScore)) == 3
+
+
+def test_scores_on_other_images_are_other_scores(db_url):
+    """The images are part of a score's identity: a synthetic-input score never answers for a
+    CIFAR one, and a search's unscored candidates are counted against its own images."""
+    synthetic = repo.ScoreKey(**{**KEY.__dict__, "data": "synthetic:cifar10:normal"})
+    with session_scope(db_url) as s:
+        arch_id = repo.ensure_architectures(s, "nb201", [(A1, 1)])[A1]
+        search = repo.create_search(s, {"dataset": "cifar10"})
+        repo.add_candidates(s, search.id, [arch_id])
+        repo.save_score(s, arch_id, synthetic, 3.0, None, 0.1)
+        assert repo.get_score(s, arch_id, KEY) is None
+        assert [c.architecture_id for c in repo.unscored_candidates(s, search.id, KEY)] == [arch_id]
+        cifar = repo.save_score(s, arch_id, KEY, 1.0, None, 0.1)
+        assert cifar.value == 1.0 and cifar.data == KEY.data
+        assert repo.get_score(s, arch_id, synthetic).value == 3.0
+        assert repo.unscored_candidates(s, search.id, KEY) == []
+
+
+def test_upgrade_from_0002_keeps_scores_under_an_empty_identity(tmp_path):
+    """Scores stored before the images joined the key survive the migration, labelled unknown."""
+    from db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0002")
+    with get_engine(url).begin() as conn:
+        conn.execute(text("INSERT INTO architectures (id, space, arch, \"index\") VALUES (1, 'nb201', :a, 1)"),
+                     {"a": A1})
+        conn.execute(text("INSERT INTO proxy_scores (architecture_id, proxy, dataset, batch_size, seed, "
+                          "device_type, model, value, seconds, created_at) VALUES "
+                          "(1, 'knas', 'cifar10', 64, 0, 'cpu', 'C=16,N=5', 2.5, 0.1, '2026-11-01')"))
+    upgrade(url)
+    with session_scope(url) as s:
+        old = repo.get_score(s, 1, repo.ScoreKey(**{**KEY.__dict__, "data": ""}))
+        assert old is not None and old.value == 2.5
+        assert repo.get_score(s, 1, KEY) is None
+    get_engine(url).dispose()
 
 
 def test_concurrent_writers_do_not_duplicate(db_url):
@@ -176,7 +213,7 @@ def test_concurrent_upgrades_are_serialised(tmp_path):
             for p in procs:
                 _, err = p.communicate(timeout=120)
                 assert p.returncode == 0, err[-2000:]
-            assert current_revision(url) == "0002"
+            assert current_revision(url) == head_revision()
         finally:
             if ctx:
                 ctx.__exit__(None, None, None)

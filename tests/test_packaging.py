@@ -1,7 +1,24 @@
+"""Packaging: the declared dependencies, each checkout running its own code, and a wheel that
+holds everything a non-editable install needs (package data, dashboard pages, migrations)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
 import tomllib
+import urllib.request
+import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
+
+from .conftest import IN_CI, ROOT
 
 
 def test_pyproject_dependencies_match_requirements():
@@ -9,3 +26,150 @@ def test_pyproject_dependencies_match_requirements():
     listed = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
     assert sorted(project["dependencies"]) == sorted(x for x in listed if x)
     assert project["scripts"]["knas"] == "knas_cli.main:main"
+
+
+def _deps_site() -> Path:
+    """The shared dependency layer this test run uses (the Makefile's ``deps-<hash>``)."""
+    for entry in sys.path:
+        pth = Path(entry) / "_knas_deps.pth"
+        if pth.is_file():
+            return Path(pth.read_text().split("addsitedir(")[1].split(")")[0].strip("'\""))
+    reason = "not running from the Makefile's .venv (no _knas_deps.pth on sys.path)"
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _copy_checkout(dest: Path) -> Path:
+    """The files a clone of this working tree holds (tracked and untracked, not ignored)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("KNAS_DATA_DIR", "PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("PYTEST")}
+    return {**env, **extra}
+
+
+def test_two_clones_each_run_their_own_code(tmp_path):
+    """Both clones share the cached dependency layer, yet `knas --version` of each names its own
+    folder, also after the other one ran make (the last make used to win for every clone)."""
+    deps = _deps_site().parents[3]  # <cache>/deps-<hash>/lib/pythonX.Y/site-packages
+    clones = [_copy_checkout(tmp_path / name) for name in ("clone-a", "clone-b")]
+    env = _clean_env()
+    for clone in clones + clones[:1]:
+        subprocess.run(["make", "-s", "venv", f"VENV_CACHE={deps.parent}"], cwd=clone, env=env,
+                       check=True, capture_output=True, timeout=300)
+    for clone in clones:
+        out = subprocess.run([str(clone / ".venv" / "bin" / "knas"), "--version"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+        assert out.startswith("knas-studio ") and out.strip().endswith(f"from {clone}"), out
+        # the dashboard a clone serves is its own too
+        app = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-c",
+                              "from knas_cli.web import app_path; print(app_path())"],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
+        assert Path(app.strip()) == clone / "app" / "main.py"
+    assert not list(deps.glob("lib/python*/site-packages/__editable__*knas*")), \
+        "the project must never be installed into the shared dependency layer"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    src = _copy_checkout(tmp_path_factory.mktemp("src"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "-w", str(out), str(src)], check=True, capture_output=True, timeout=600)
+    (found,) = out.glob("knas_studio-*.whl")
+    return found
+
+
+def test_the_wheel_holds_the_package_data_pages_and_migrations(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "knas_core" / "bundled").rglob("*") if p.is_file()}
+    assert shipped and shipped <= names
+    pages = {p.relative_to(ROOT).as_posix() for p in (ROOT / "app" / "screens").glob("*.py")}
+    assert pages and pages <= names and "app/main.py" in names
+    migrations = {p.relative_to(ROOT).as_posix() for p in (ROOT / "db" / "migrations" / "versions").glob("*.py")}
+    assert migrations <= names and "db/migrations/env.py" in names
+    assert not any(n.startswith(("tests/", "benchmarks/", "scripts/")) for n in names)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_health(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the server exited before answering"
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
+                return r.read().decode()
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"no answer on port {port} within {timeout} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_non_editable_install_runs_score_web_and_up_from_its_package_data(wheel, tmp_path):
+    """A fresh environment with the wheel installed (dependencies from the shared layer), run in
+    a folder with no data, no KNAS_DATA_DIR and an empty user cache."""
+    deps = _deps_site()
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    purelib = subprocess.run([str(venv / "bin" / "python"), "-c",
+                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    Path(purelib, "_knas_deps.pth").write_text(f"import site; site.addsitedir({str(deps)!r})\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+                    "--quiet", "--no-deps", str(wheel)], check=True, capture_output=True, timeout=300)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = _clean_env(KNAS_CACHE_DIR=str(tmp_path / "empty-cache"), KNAS_STATE_DIR=str(work / ".knas"),
+                     KNAS_DATABASE_URL=f"sqlite:///{work / 'knas.db'}")
+    knas = str(venv / "bin" / "knas")
+
+    version = subprocess.run([knas, "--version"], cwd=work, env=env, capture_output=True, text=True,
+                             check=True).stdout
+    assert version.strip().endswith(f"from {purelib}"), version
+
+    score = subprocess.run([knas, "score", "--archs", "2", "--C", "4", "--N", "1", "--proxies", "synflow,params"],
+                           cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert score.returncode == 0, score.stderr[-2000:]
+    records = [json.loads(line) for line in score.stdout.splitlines()]
+    assert len(records) == 2 and all(r["scores"]["synflow"] is not None for r in records)
+    assert all(r["data"].startswith("npz:cifar10_scoring_2k500-train:") for r in records)
+    assert "package" in score.stderr
+
+    port = _free_port()
+    up = subprocess.Popen([knas, "up", "--port", str(port)], cwd=work, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert _wait_for_health(port, up) == "ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
+            assert r.status == 200 and b"<html" in r.read().lower()
+        deadline = time.monotonic() + 120
+        log = work / "knas-worker.log"
+        while time.monotonic() < deadline and "ready" not in (log.read_text() if log.exists() else ""):
+            time.sleep(0.5)
+        assert "ready" in log.read_text(), log.read_text()[-2000:]
+    finally:
+        _stop(up)
+    assert (work / "knas.db").exists()

@@ -101,6 +101,7 @@ class SearchRun:
                 "score": result.score, "accuracy": result.accuracy, "eval": self.eval,
                 "test_acc": test, "percentile": truth.percentile(test[dataset], dataset),
                 "scored": result.scored, "evaluated": result.evaluated,
+                "data": scorer.source.identity, "data_description": scorer.source.description,
                 "seconds": time.perf_counter() - start, "trace": result.trace}
 
     def _evaluator(self, truth: GroundTruth, space):  # noqa: ANN001, ANN202
