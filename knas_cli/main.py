@@ -12,13 +12,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from knas_cli import correlate, evolve, score, search, web, workers
+from knas_cli import correlate, data, evolve, score, search, web, workers
 from knas_core.device import DeviceUnavailableError
 from knas_core.paths import DataNotFoundError
 from knas_core.registry import UnknownNameError
 from knas_core.spaces.base import InvalidArchitectureError
 
-COMMANDS = (score, correlate, search, evolve, workers, web)
+COMMANDS = (score, correlate, search, evolve, workers, web, data)
 #: Commands that look proxies up by name (and so load the programs promoted into the database).
 PROXY_COMMANDS = ("score", "search", "evolve")
 

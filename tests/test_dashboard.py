@@ -184,6 +184,23 @@ def test_new_search_form_validation_and_clone():
     assert [c["seed"] for c in configs] == [1, 2]
 
 
+def test_new_search_names_the_images_it_will_use(tmp_path, monkeypatch):
+    from app.views import newsearch
+    from knas_core.data import load_source
+
+    monkeypatch.delenv("KNAS_DATA_DIR", raising=False)
+    monkeypatch.setenv("KNAS_CACHE_DIR", str(tmp_path))  # empty: the package data is what is left
+    found, text = newsearch.images_note("cifar10", "auto", "")
+    assert found and text.startswith("Images: 2,000 train images of cifar10_scoring_2k500.npz (package: ")
+    assert f"`{load_source('cifar10').identity}`" in text
+    found, text = newsearch.images_note("cifar10", "npz", str(tmp_path / "nope"))
+    assert not found and "does not exist" in text
+    found, text = newsearch.images_note("cifar100", "torchvision", "")
+    assert not found and "knas data fetch cifar100" in text
+    found, text = newsearch.images_note("imagenet16-120", "auto", "")
+    assert found and text.endswith("`synthetic:imagenet16-120:normal`")
+
+
 def test_write_access_rules():
     from app.views.access import can_write, read_only_query
 
@@ -287,6 +304,23 @@ def test_new_search_shows_messages_next_to_fields_and_submits(store, published):
         row = s.scalars(select(Search).where(Search.name == "from the dashboard")).one()
         assert (row.status, row.config["samples"], row.config["topk"]) == ("queued", 5, 3)
         assert published == [[row.id]]
+
+
+def test_new_search_page_shows_the_images(store):
+    from app.views import newsearch
+
+    at = page("2_New_search.py")
+    no_exception(at)
+    expected = newsearch.images_note("cifar10", "auto", "")
+    assert expected[0] and expected[1] in texts(at, "caption")
+    at.text_input(key="ns_data_dir").set_value("/definitely/missing").run()
+    no_exception(at)
+    assert any(w.startswith("No images for this search:") and "does not exist" in w
+               for w in texts(at, "warning"))
+    at.text_input(key="ns_data_dir").set_value("")
+    at.selectbox(key="ns_dataset").set_value("imagenet16-120").run()
+    assert newsearch.images_note("imagenet16-120", "auto", "")[1] in texts(at, "caption")
+    assert not any(w.startswith("No images") for w in texts(at, "warning"))
 
 
 def test_clone_prefills_the_form(store):

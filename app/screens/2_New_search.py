@@ -69,6 +69,11 @@ def _submit() -> None:
     st.session_state["ns_submitted"] = ids
 
 
+@st.cache_data(ttl=60, show_spinner="Opening the images…")
+def _images(dataset: str, data_source: str, data_dir: str) -> tuple[bool, str]:
+    return newsearch.images_note(dataset, data_source, data_dir)
+
+
 left, right = st.columns(2)
 with left:
     st.text_input("Name", key=K + "name", max_chars=200)
@@ -80,6 +85,12 @@ with left:
                  key=K + "data_source")
     st.text_input("Data directory (optional)", key=K + "data_dir")
     note("data_dir")
+    found, images = _images(st.session_state[K + "dataset"], st.session_state[K + "data_source"],
+                            st.session_state.get(K + "data_dir") or "")
+    if found:
+        st.caption(images)
+    else:
+        st.warning(images)
     st.selectbox("Strategy", ["knas", "nasi", "evolution", "random"], key=K + "strategy",
                  help="knas: score a sample, evaluate the top-k; nasi: one-shot supernet; evolution: "
                       "regularised evolution with the proxy as fitness; random: the baseline")

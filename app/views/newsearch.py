@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from knas_core.datasets import images_used
 from tasks.schema import SearchConfig
 
 #: Form fields, in page order. ``proxies`` (one: a single proxy; several: an ensemble),
@@ -51,6 +52,16 @@ def values_from_config(config: dict[str, Any]) -> dict[str, Any]:
         out["archs"] = list(cfg.archs)
     out["lease_seconds"] = cfg.lease_seconds  # not on the form; kept so a clone is exact
     return out
+
+
+def images_note(dataset: str, data_source: str, data_dir: str | None) -> tuple[bool, str]:
+    """``(found, text)``: which images a search with these form values would score, as found on
+    this machine (the data look-up order of :mod:`knas_core.paths`; a worker elsewhere uses its
+    own), or why there are none. Opening the images can take a second (a large npz is hashed)."""
+    info = images_used(dataset, data_source, data_dir or None)  # as config_from_values passes it
+    if "error" in info:
+        return False, f"No images for this search: {info['error']}"
+    return True, f"Images: {info['description']} — identity `{info['identity']}`"
 
 
 def parse_seeds(text: str) -> list[int]:
