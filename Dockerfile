@@ -2,7 +2,7 @@
 #
 #   docker build -t knas-studio .
 #   docker run --rm knas-studio score --archs 20              # package data, no mount needed
-#   docker run --rm -p 127.0.0.1:8501:8501 -v knas-state:/var/lib/knas knas-studio up --host 0.0.0.0
+#   docker run --rm -p 127.0.0.1:8501:8501 -v knas-state:/var/lib/knas knas-studio   # knas up
 #
 # CUDA-capable by default: PyPI's torch wheels bundle the CUDA runtime, so the image runs on GPU
 # hosts (with the NVIDIA container toolkit) and on CPU-only hosts alike (about 6.6 GB). For a
@@ -58,5 +58,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4)"]
 
 # The same entry points CI runs directly: `knas worker`, `knas submit`, `knas db upgrade`, `knas web`.
+# By default `knas up`: the dashboard and a worker on the embedded store (what the health check
+# probes); docker-compose.yml runs workers and the dashboard as separate services instead.
 ENTRYPOINT ["knas"]
-CMD ["worker", "--queues", "score,train"]
+CMD ["up", "--host", "0.0.0.0"]
