@@ -69,7 +69,7 @@ test: venv
 	.venv/bin/python -m pytest -q
 
 lint: venv
-	.venv/bin/ruff check knas_core knas_cli db tasks app benchmarks tests
+	.venv/bin/python -m ruff check knas_core knas_cli db tasks app benchmarks tests
 
 ## Real-size benchmark (about an hour on 2 CPU cores); see docs/RESULTS.md.
 bench: venv

@@ -54,7 +54,8 @@ CREDITS = {
     "nb201": "NAS-Bench-201 (Dong & Yang, ICLR 2020; MIT licence), values as republished by the RoBoT "
              "(Apache-2.0), NASLib / NAS-Bench-Suite-Zero (Apache-2.0) and constrained-tpe (Apache-2.0) "
              "repositories, joined by index and architecture string",
-    "cifar": "CIFAR-10 and CIFAR-100 (Krizhevsky, Learning Multiple Layers of Features from Tiny Images, 2009); "
+    "cifar": "CIFAR-10 and CIFAR-100 (Krizhevsky, Learning Multiple Layers of Features from Tiny Images, "
+             "2009); "
              "the CIFAR-10 pixels went through a JPEG round trip (mean absolute error about 5.8/255)",
 }
 
@@ -144,7 +145,8 @@ def compare(shipped: Path, rebuilt: Path, source: Path) -> list[str]:
         if not (shipped / name).exists():
             problems.append(f"{name}: missing")
             continue
-        with np.load(shipped / name, allow_pickle=False) as a, np.load(rebuilt / name, allow_pickle=False) as b:
+        with np.load(shipped / name, allow_pickle=False) as a, \
+                np.load(rebuilt / name, allow_pickle=False) as b:
             if sorted(a.files) != sorted(b.files):
                 problems.append(f"{name}: arrays {sorted(a.files)} != {sorted(b.files)}")
                 continue
@@ -160,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, default=ROOT.parent / "shared" / "data",
                         help="data folder laid out as ../shared/data (default: ../shared/data)")
-    parser.add_argument("--dest", type=Path, default=BUNDLED, help="output folder (default: knas_core/bundled)")
-    parser.add_argument("--check", action="store_true", help="compare --dest with a rebuild instead of writing")
+    parser.add_argument("--dest", type=Path, default=BUNDLED,
+                        help="output folder (default: knas_core/bundled)")
+    parser.add_argument("--check", action="store_true",
+                        help="compare --dest with a rebuild instead of writing")
     args = parser.parse_args(argv)
     if not (args.source / TABLE_SOURCE).exists():
         print(f"build_package_data: no {TABLE_SOURCE} under {args.source}; pass --source", file=sys.stderr)

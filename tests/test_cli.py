@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from knas_core.data import load_source
-
 from knas_core.evaluation import correlate_records, read_records
 from knas_core.stats import correlate
 

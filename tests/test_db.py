@@ -10,7 +10,8 @@ from db.migrate import current_revision, head_revision
 from db.models import Architecture, BenchmarkAccuracy, ProxyScore
 from db.session import get_engine, session_scope
 
-KEY = repo.ScoreKey("knas", "cifar10", 64, 0, "cpu", "C=16,N=5", "npz:cifar10_scoring_2k500-train:0123456789ab")
+KEY = repo.ScoreKey("knas", "cifar10", 64, 0, "cpu", "C=16,N=5",
+                    "npz:cifar10_scoring_2k500-train:0123456789ab")
 A1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 A2 = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 
@@ -81,8 +82,8 @@ def test_upgrade_from_0002_keeps_scores_under_an_empty_identity(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
     upgrade(url, "0002")
     with get_engine(url).begin() as conn:
-        conn.execute(text("INSERT INTO architectures (id, space, arch, \"index\") VALUES (1, 'nb201', :a, 1)"),
-                     {"a": A1})
+        conn.execute(text("INSERT INTO architectures (id, space, arch, \"index\") "
+                          "VALUES (1, 'nb201', :a, 1)"), {"a": A1})
         conn.execute(text("INSERT INTO proxy_scores (architecture_id, proxy, dataset, batch_size, seed, "
                           "device_type, model, value, seconds, created_at) VALUES "
                           "(1, 'knas', 'cifar10', 64, 0, 'cpu', 'C=16,N=5', 2.5, 0.1, '2026-11-01')"))

@@ -8,6 +8,8 @@ from db.models import ProxyScore, SearchCandidate
 from db.session import session_scope
 from tasks.schema import ConfigError, validate_config
 
+from .conftest import ARCH
+
 TINY = {"name": "tiny", "samples": 8, "topk": 3, "chunk_size": 3, "batch_size": 16,
         "model": {"C": 4, "N": 1}, "device": "cpu", "seed": 5}
 
@@ -112,10 +114,11 @@ def test_all_failures_fail_the_search_with_the_reason(eager, monkeypatch):
 
 
 def test_a_malformed_architecture_row_is_recorded_on_its_score(eager):
-    from tasks.search import score_chunk
+    from tasks.search import score_chunk, scorer_for
 
     with session_scope(eager) as s:
         search = repo.create_search(s, validate_config(TINY).model_dump(mode="json"))
+        search.data_id = scorer_for(validate_config(TINY)).source.identity
         repo.set_stage(s, search, "score", total=1)
         ids = repo.ensure_architectures(s, "nb201", [("|bogus~0|", None)])
         repo.add_candidates(s, search.id, [ids["|bogus~0|"]])
@@ -126,6 +129,39 @@ def test_a_malformed_architecture_row_is_recorded_on_its_score(eager):
         row = s.scalars(select(ProxyScore)).one()
         assert row.value is None and "InvalidArchitectureError" in row.error
         assert repo.get_search(s, search_id).status == "failed"
+
+
+def test_a_worker_with_other_images_fails_the_search_and_stores_nothing(eager):
+    """Chunks of one search score on the images the search was sampled with: a worker that
+    finds other images (another KNAS_DATA_DIR) stops the search with the reason."""
+    from tasks.search import score_chunk
+
+    with session_scope(eager) as s:
+        search = repo.create_search(s, validate_config(TINY).model_dump(mode="json"))
+        search.data_id = "npz:some-other-images:000000000000"
+        repo.set_stage(s, search, "score", total=1)
+        ids = repo.ensure_architectures(s, "nb201", [(ARCH, 1)])
+        repo.add_candidates(s, search.id, [ids[ARCH]])
+        cand_id = s.scalar(select(SearchCandidate.id).where(SearchCandidate.search_id == search.id))
+        search_id = search.id
+    assert score_chunk(search_id, [cand_id]) == 0
+    with session_scope(eager) as s:
+        assert s.scalars(select(ProxyScore)).all() == []
+        search = repo.get_search(s, search_id)
+        assert search.status == "failed" and "differ from the ones the search scores on" in search.error
+
+
+def test_a_search_records_its_images_and_its_scores_carry_them(eager):
+    from knas_core.data import load_source
+    from tasks.api import search_progress, submit_search
+
+    search_id = submit_search(TINY)
+    p = search_progress(search_id)
+    source = load_source(TINY.get("dataset", "cifar10"))
+    assert p["status"] == "done" and p["data"] == source.identity
+    assert p["data_description"] == source.description
+    with session_scope(eager) as s:
+        assert {row.data for row in s.scalars(select(ProxyScore))} == {source.identity}
 
 
 @pytest.mark.parametrize("raw, fragment", [

@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import sysconfig
 import time
 import tomllib
 import urllib.request
@@ -92,11 +91,13 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_holds_the_package_data_pages_and_migrations(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "knas_core" / "bundled").rglob("*") if p.is_file()}
+    bundled = (ROOT / "knas_core" / "bundled").rglob("*")
+    shipped = {p.relative_to(ROOT).as_posix() for p in bundled if p.is_file()}
     assert shipped and shipped <= names
     pages = {p.relative_to(ROOT).as_posix() for p in (ROOT / "app" / "screens").glob("*.py")}
     assert pages and pages <= names and "app/main.py" in names
-    migrations = {p.relative_to(ROOT).as_posix() for p in (ROOT / "db" / "migrations" / "versions").glob("*.py")}
+    versions = (ROOT / "db" / "migrations" / "versions").glob("*.py")
+    migrations = {p.relative_to(ROOT).as_posix() for p in versions}
     assert migrations <= names and "db/migrations/env.py" in names
     assert not any(n.startswith(("tests/", "benchmarks/", "scripts/")) for n in names)
 
@@ -150,7 +151,8 @@ def test_a_non_editable_install_runs_score_web_and_up_from_its_package_data(whee
                              check=True).stdout
     assert version.strip().endswith(f"from {purelib}"), version
 
-    score = subprocess.run([knas, "score", "--archs", "2", "--C", "4", "--N", "1", "--proxies", "synflow,params"],
+    score = subprocess.run([knas, "score", "--archs", "2", "--C", "4", "--N", "1",
+                            "--proxies", "synflow,params"],
                            cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert score.returncode == 0, score.stderr[-2000:]
     records = [json.loads(line) for line in score.stdout.splitlines()]
