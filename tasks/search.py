@@ -385,6 +385,8 @@ def run_strategy(search_id: int) -> str:
             row.stage = "evaluate" if stage == "evaluate" else "score"
             if stage != "evaluate":
                 row.scored, row.total = done, total
+                if row.score_started_at is None:  # the rate and ETA count from the first report
+                    row.score_started_at = utcnow()
             else:
                 row.evaluated = done
 

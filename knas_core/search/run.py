@@ -23,14 +23,18 @@ class ProxyScorer:
     An ensemble ranks each new architecture against every architecture scored so far (the
     member values are kept), so strategies that score one architecture at a time (evolution)
     get comparable values. All members of one architecture are scored by one call, so they
-    share its network and passes (:meth:`Scorer.score`).
+    share its network and passes (:meth:`Scorer.score`). ``progress("score", done, expected)``
+    follows every newly scored architecture (``expected``: the strategy's scoring budget, raised
+    if a strategy scores more).
     """
 
     def __init__(self, scorer: Scorer, proxies: list[str],
-                 score_many: Callable[[str, list[str]], dict[str, float | None]] | None = None) -> None:
+                 score_many: Callable[[str, list[str]], dict[str, float | None]] | None = None,
+                 progress: ProgressFn | None = None, expected: int = 0) -> None:
         if not proxies:
             raise ValueError("name at least one proxy")
         self.scorer, self.proxies = scorer, proxies
+        self.progress, self.expected = progress, expected
         self.score_many = score_many or (
             lambda arch, names: {p: r.value for p, r in scorer.score(arch, names).results.items()})
         self.directions = {p: get_proxy(p).higher_is_better for p in proxies}
@@ -40,6 +44,9 @@ class ProxyScorer:
         if arch not in self.seen:
             values = self.score_many(arch, list(self.proxies))
             self.seen[arch] = {p: values[p] for p in self.proxies}
+            if self.progress is not None:
+                done = len(self.seen)
+                self.progress("score", done, max(done, self.expected))
         return self.seen[arch]
 
     def __call__(self, archs: list[str]) -> list[float | None]:
@@ -90,7 +97,8 @@ class SearchRun:
                         device=self.device, data_source=self.data_source, data_dir=self.data_dir,
                         model_options=self.model_options)
         hook = (lambda arch, names: score_many(scorer, arch, names)) if score_many else None
-        score = ProxyScorer(scorer, list(self.proxies), hook)
+        score = ProxyScorer(scorer, list(self.proxies), hook, progress,
+                            self.samples if self.strategy != "random" else 0)
         ctx = SearchContext(space, score, self._evaluator(truth, space),
                             self.seed, progress, scorer.source.batch, str(scorer.device))
         options = {"samples": self.samples, "topk": self.topk, **(self.strategy_options or {})}
