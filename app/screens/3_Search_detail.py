@@ -49,6 +49,8 @@ def live() -> None:
     cols[3].metric("best index", best.get("index") if best.get("index") is not None else "-")
     if best.get("arch"):
         st.caption(f"best so far: `{best['arch']}`")
+    if p.get("data_description"):
+        st.caption(f"images: {p['data_description']} · `{p['data']}`")
     if p["error"]:
         st.error(p["error"])
     if first["status"] in ACTIVE and p["status"] not in ACTIVE:
