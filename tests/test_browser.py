@@ -15,41 +15,21 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.dashboard_seed import seed
+from tests.processes import free_port, stop, wait_http
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,2200"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen | None = None) -> bytes:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"{proc.args[0]} exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read()
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError(f"{url} did not answer within {timeout:.0f} s")
 
 
 def _cdp_render(ws_url: str, url: str, ready: list[str], timeout: float) -> tuple[str, bytes]:
@@ -87,21 +67,16 @@ def _cdp_render(ws_url: str, url: str, ready: list[str], timeout: float) -> tupl
 
 
 def _render(url: str, ready: list[str], tmp: Path, timeout: float = 60.0) -> tuple[str, bytes]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'chromium'}",
                              f"--remote-debugging-port={port}", "about:blank"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        targets = json.loads(_wait_http(f"http://127.0.0.1:{port}/json/list", 30, proc))
+        targets = json.loads(wait_http(f"http://127.0.0.1:{port}/json/list", 30, proc))
         page = next(t for t in targets if t.get("type") == "page")
         return _cdp_render(page["webSocketDebuggerUrl"], url, ready, timeout)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -113,13 +88,13 @@ def dashboard(tmp_path_factory, truth):
     tmp = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{tmp / 'knas.db'}"
     ids = seed(url, truth)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "KNAS_DATABASE_URL": url, "KNAS_STATE_DIR": str(tmp / "state"),
            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     proc = subprocess.Popen([sys.executable, "-m", "knas_cli", "web", "--port", str(port)], env=env,
                             cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60, proc)
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60, proc)
         yield f"http://127.0.0.1:{port}", ids, tmp
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -11,25 +11,17 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from .conftest import IN_CI, ROOT
+from .processes import free_port, wait_http
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()
@@ -38,7 +30,7 @@ def fresh_dashboard(tmp_path):
         if IN_CI:
             pytest.fail(f"{CHROMIUM} is missing; CI=true requires it (apt-get install -y chromium)")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KNAS_DATA_DIR",)}
     env.update({"KNAS_CACHE_DIR": str(tmp_path / "empty-cache"),
                 "KNAS_DATABASE_URL": f"sqlite:///{tmp_path / 'knas.db'}",
@@ -47,15 +39,7 @@ def fresh_dashboard(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "knas_cli", "up", "--port", str(port)], env=env,
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the dashboard did not answer within 120 s"
-                time.sleep(0.5)
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", 120, proc)
         yield f"http://127.0.0.1:{port}", tmp_path
     finally:
         proc.send_signal(signal.SIGINT)

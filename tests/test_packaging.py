@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import IN_CI, ROOT
+from .processes import free_port, stop, wait_http
 
 
 def test_pyproject_dependencies_match_requirements():
@@ -102,33 +102,6 @@ def test_the_wheel_holds_the_package_data_pages_and_migrations(wheel):
     assert not any(n.startswith(("tests/", "benchmarks/", "scripts/")) for n in names)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_health(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited before answering"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
-                return r.read().decode()
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"no answer on port {port} within {timeout} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def test_a_non_editable_install_runs_score_web_and_up_from_its_package_data(wheel, tmp_path):
     """A fresh environment with the wheel installed (dependencies from the shared layer), run in
     a folder with no data, no KNAS_DATA_DIR and an empty user cache."""
@@ -160,11 +133,11 @@ def test_a_non_editable_install_runs_score_web_and_up_from_its_package_data(whee
     assert all(r["data"].startswith("npz:cifar10_scoring_2k500-train:") for r in records)
     assert "package" in score.stderr
 
-    port = _free_port()
+    port = free_port()
     up = subprocess.Popen([knas, "up", "--port", str(port)], cwd=work, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        assert _wait_for_health(port, up) == "ok"
+        assert wait_http(f"http://127.0.0.1:{port}/_stcore/health", 120, up) == b"ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as r:
             assert r.status == 200 and b"<html" in r.read().lower()
         deadline = time.monotonic() + 120
@@ -173,5 +146,5 @@ def test_a_non_editable_install_runs_score_web_and_up_from_its_package_data(whee
             time.sleep(0.5)
         assert "ready" in log.read_text(), log.read_text()[-2000:]
     finally:
-        _stop(up)
+        stop(up)
     assert (work / "knas.db").exists()
