@@ -409,3 +409,79 @@ def test_stored_benchmark_percentile(store, truth):
     assert mine["n"] == 12 and mine["accuracy"] == pytest.approx(acc.loc[ids["best_index"]])
     assert mine["percentile"] == pytest.approx(100.0 * (acc <= mine["accuracy"]).mean())
     assert rows[("cifar10", "test")]["percentile"] == 100.0  # seeded as the best on CIFAR-10
+
+
+# --- sharing: access that holds for the visit ---------------------------------------------------------
+
+def labels(at: AppTest) -> list[str]:
+    return [b.label for b in at.button]
+
+
+def visit(**params) -> AppTest:
+    """A browser session opening ``/?params`` (the Searches page), not yet switched anywhere."""
+    at = AppTest.from_file(MAIN, default_timeout=30)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def go(at: AppTest, path: str) -> AppTest:
+    """Follow a sidebar link: the page changes, the link's query string does not follow."""
+    at.query_params.clear()
+    at.switch_page(f"screens/{path}")
+    return at.run()
+
+
+def test_read_only_link_stays_read_only_on_every_page(store):
+    at = visit(view="readonly")
+    no_exception(at)
+    assert not {"Cancel", "Clone as new"} & set(labels(at))
+    at = go(at, "2_New_search.py")
+    no_exception(at)
+    assert "Submit search" not in labels(at)
+    assert any("Read-only" in t for t in texts(at, "info"))
+    assert at.query_params.get("view") == "readonly"  # the address (and its share link) says so too
+    at = go(at, "1_Searches.py")
+    assert not {"Cancel", "Clone as new"} & set(labels(at))
+
+
+def test_lab_token_link_grants_the_session_and_leaves_the_address(store, monkeypatch):
+    monkeypatch.setenv("KNAS_LAB_TOKEN", "s3cret")
+    at = visit(token="s3cret")
+    no_exception(at)
+    assert "token" not in at.query_params  # not left in the address bar, history or a screenshot
+    assert {"Cancel", "Clone as new"} <= set(labels(at))
+    at = go(at, "2_New_search.py")
+    assert "Submit search" in labels(at)  # one entry: writing lasts for the session
+    at = go(at, "1_Searches.py")
+    assert "Cancel" in labels(at)
+    wrong = visit(token="nope")
+    assert "token" not in wrong.query_params and "Cancel" not in labels(wrong)
+    assert "Submit search" not in labels(go(wrong, "2_New_search.py"))
+
+
+@pytest.mark.parametrize("tokens", [["x", "s3cret"], ["s3cret", "s3cret"]])
+def test_a_token_given_more_than_once_grants_nothing(store, monkeypatch, tokens):
+    monkeypatch.setenv("KNAS_LAB_TOKEN", "s3cret")
+    at = visit(token=tokens)
+    no_exception(at)
+    assert "token" not in at.query_params
+    assert "Cancel" not in labels(at)
+    assert "Submit search" not in labels(go(at, "2_New_search.py"))
+
+
+def test_read_only_link_wins_over_a_lab_token(store, monkeypatch):
+    monkeypatch.setenv("KNAS_LAB_TOKEN", "s3cret")
+    at = visit(view="readonly", token="s3cret")
+    assert "Cancel" not in labels(at)
+    at = go(at, "2_New_search.py")
+    at.query_params["token"] = "s3cret"  # a token later in the visit does not lift it
+    assert "Submit search" not in labels(at.run())
+
+
+def test_typed_lab_token_still_grants_writing(store, monkeypatch):
+    monkeypatch.setenv("KNAS_LAB_TOKEN", "s3cret")
+    at = page("2_New_search.py")
+    assert "Submit search" not in labels(at)
+    at.text_input(key="lab_token").input("s3cret").run()
+    assert "Submit search" in labels(at)

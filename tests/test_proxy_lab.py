@@ -123,3 +123,14 @@ def test_page_starts_a_run(store, monkeypatch):
     run = lab.runs(url)[0]
     assert sent == [[run["id"]]] and run["name"] == "from the page" and run["status"] == "queued"
     assert any(f"run {run['id']} queued" in s.value for s in at.success)
+
+
+def test_page_fails_closed_without_the_access_check(store, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "app.ui", None)  # `from app.ui import writable` raises ImportError
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    start = next(b for b in at.button if b.label == "Start")
+    assert start.disabled
+

@@ -22,11 +22,11 @@ from knas_core.data import SOURCES  # noqa: E402
 from knas_core.discovery.tensors import KINDS  # noqa: E402
 from knas_core.groundtruth import DATASETS  # noqa: E402
 
-try:  # the dashboard's access control, where present
+try:  # the dashboard's access control
     from app.ui import writable
-except ImportError:  # pragma: no cover - page used on its own
+except ImportError:  # fail closed: without the access check nothing is written
     def writable() -> bool:
-        return True
+        return False
 
 st.title("Proxy lab")
 st.caption("Evolve a zero-cost proxy as a program over per-layer tensors (EZNAS, Akhauri et al., "
@@ -54,7 +54,7 @@ with st.expander("Start a discovery run", expanded=False):
         source = c12.selectbox("Data source", list(SOURCES), key="pl-source")
         name = st.text_input("Run name", key="pl-name")
         submitted = st.form_submit_button("Start", disabled=not can_write)
-    if submitted:
+    if submitted and writable():  # checked again when the action runs
         config = {"archs": int(archs), "heldout": int(heldout), "generations": int(generations),
                   "population": int(population), "C": int(channels), "N": int(cells),
                   "images": int(images) or None, "seed": int(seed), "dataset": dataset,
@@ -92,7 +92,7 @@ if detail["status"] in ("queued", "running"):
                     text=f"gathering tensors: {detail['gathered']}/{detail['total']} architectures")
     left, right = st.columns(2)
     right.button("Refresh", key="pl-refresh")
-    if left.button("Cancel run", key="pl-cancel", disabled=not can_write):
+    if left.button("Cancel run", key="pl-cancel", disabled=not can_write) and writable():
         st.info(f"Run {run_id}: {lab.cancel(run_id)} (stops after the current architecture or generation)")
 if detail["error"]:
     st.error(f"Run failed: {detail['error']}")
@@ -113,7 +113,7 @@ if detail["best_formula"]:
         proxy_name = st.text_input("Proxy name", key="pl-proxy-name",
                                    help="letters, digits, '_' or '-'; then use it as --proxies NAME")
         promote = st.form_submit_button("Promote to the proxy list", disabled=not can_write)
-    if promote:
+    if promote and writable():
         try:
             row = lab.promote(run_id, proxy_name, url)
         except (ValueError, KeyError) as exc:
