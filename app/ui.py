@@ -13,6 +13,7 @@ import streamlit as st
 
 from app.views import access, correlation, detail
 from app.views.export import to_csv, to_json
+from app.views.markup import md_code, md_text  # noqa: F401 - the pages' helpers for user text
 from db.models import TERMINAL
 from db.queries import RankingFilter
 from db.session import database_url

@@ -1,5 +1,6 @@
 """Sharing in a real browser (Playwright driving Debian's Chromium, never a downloaded one): a
-read-only link stays read-only after the sidebar's navigation.
+read-only link stays read-only after the sidebar's navigation, and user text from the store is
+shown as text (a search named as a Markdown image makes no browser fetch its URL).
 
 Skipped without /usr/bin/chromium, a failure with ``CI=true``, as in tests/test_first_search.py.
 """
@@ -15,6 +16,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -110,3 +112,22 @@ def test_read_only_link_offers_no_submit_after_navigating(dashboard, browser_pag
     assert page.get_by_role("button", name="Submit search").count() == 0
     assert page.locator('[data-testid="stException"]').count() == 0
 
+
+def test_a_search_named_as_an_image_fetches_nothing(dashboard, browser_page):
+    from playwright.sync_api import expect
+
+    base, search_id = dashboard
+    page = browser_page
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{base}/search_detail?search={search_id}")
+    expect(page.get_by_text(re.compile(r"· failed · stage"))).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert not [u for u in requested if PIXEL_HOST in u], requested  # the name and error fetch nothing
+    expect(page.get_by_text(f"#{search_id} {PIXEL} · failed")).to_be_visible()  # shown as typed
+    expect(page.get_by_text(PIXEL.replace("px", "err"))).to_be_visible()
+    page.goto(f"{base}/architecture?arch={quote(PIXEL)}")  # a link's text comes back in an error
+    expect(page.get_by_text(re.compile(r"Not an architecture"))).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert not [u for u in requested if PIXEL_HOST in u], requested
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -23,8 +23,10 @@ from knas_core.discovery.tensors import KINDS  # noqa: E402
 from knas_core.groundtruth import DATASETS  # noqa: E402
 
 try:  # the dashboard's access control
-    from app.ui import writable
+    from app.ui import md_code, md_text, writable
 except ImportError:  # fail closed: without the access check nothing is written
+    from app.views.markup import md_code, md_text
+
     def writable() -> bool:
         return False
 
@@ -62,7 +64,7 @@ with st.expander("Start a discovery run", expanded=False):
         try:
             run_id = lab.start_run(config, name)
         except (ValueError, ConnectionError) as exc:
-            st.error(f"Not started: {exc}")
+            st.error(f"Not started: {md_text(exc)}")
         else:
             st.session_state["pl-run"] = run_id
             st.success(f"Discovery run {run_id} queued; a worker on queue `score` will pick it up.")
@@ -93,9 +95,10 @@ if detail["status"] in ("queued", "running"):
     left, right = st.columns(2)
     right.button("Refresh", key="pl-refresh")
     if left.button("Cancel run", key="pl-cancel", disabled=not can_write) and writable():
-        st.info(f"Run {run_id}: {lab.cancel(run_id)} (stops after the current architecture or generation)")
+        st.info(f"Run {run_id}: {md_text(lab.cancel(run_id))} (stops after the current architecture or "
+                "generation)")
 if detail["error"]:
-    st.error(f"Run failed: {detail['error']}")
+    st.error(f"Run failed: {md_text(detail['error'])}")
 
 if detail["history"]:
     st.subheader("Fitness per generation")
@@ -117,9 +120,9 @@ if detail["best_formula"]:
         try:
             row = lab.promote(run_id, proxy_name, url)
         except (ValueError, KeyError) as exc:
-            st.error(f"Not promoted: {exc}")
+            st.error(f"Not promoted: {md_text(exc)}")
         else:
-            st.success(f"Proxy {row['name']!r} added: use it in searches, correlations and ensembles.")
+            st.success(f"Proxy {md_code(row['name'])} added: use it in searches, correlations and ensembles.")
 
 st.subheader("Discovered proxies")
 promoted = lab.discovered(url)
