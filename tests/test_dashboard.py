@@ -554,3 +554,18 @@ def test_typed_lab_token_still_grants_writing(store, monkeypatch):
     assert "Submit search" not in labels(at)
     at.text_input(key="lab_token").input("s3cret").run()
     assert "Submit search" in labels(at)
+
+
+def test_markup_helpers_make_user_text_inert():
+    import string
+
+    from app.views.markup import md_code, md_text
+
+    escaped = md_text(PIXEL)
+    assert escaped == "\\!\\[px\\]\\(http\\:\\/\\/127\\.0\\.0\\.1\\:8799\\/pixel\\.png\\)"
+    assert md_text("a_b") == "a\\_b" and md_text("plain words 12") == "plain words 12"
+    # CommonMark drops the backslash before any ASCII punctuation: the reader sees the text
+    assert all(md_text(c) == "\\" + c for c in string.punctuation)
+    assert md_code("|nor_conv_3x3~0|") == "`|nor_conv_3x3~0|`"
+    assert md_code("a`b") == "``a`b``" and md_code("``x") == "``` ``x ```"
+    assert md_code("two\nlines") == "`two lines`" and md_code("") == ""
