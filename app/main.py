@@ -36,15 +36,18 @@ def discover() -> list[st.Page]:
 
 
 def sidebar() -> None:
-    from app.ui import params, writable
+    from app.ui import GRANT_KEY, TOKEN_NOTE_KEY, params, read_only, writable
 
     with st.sidebar:
-        if access.env_read_only() or st.query_params.get("view") == "readonly":
+        if read_only():
             st.caption("Read-only dashboard: nothing can be submitted or cancelled here.")
         elif access.lab_token() is not None:
-            st.text_input("Lab token", type="password", key="lab_token",
-                          help="write actions (submit, cancel) need the lab's token (KNAS_LAB_TOKEN)")
+            if not st.session_state.get(GRANT_KEY):  # a link's token already granted this session
+                st.text_input("Lab token", type="password", key="lab_token",
+                              help="write actions (submit, cancel) need the lab's token (KNAS_LAB_TOKEN)")
             st.caption("Write actions enabled." if writable() else "Read-only until the lab token is given.")
+        if st.session_state.get(TOKEN_NOTE_KEY):
+            st.caption(st.session_state[TOKEN_NOTE_KEY])
         st.caption("Share a read-only link to this view:")
         base = (st.context.url or "").split("?")[0]
         st.code(f"{base}?{access.read_only_query(params())}", language=None, wrap_lines=True)
@@ -52,5 +55,8 @@ def sidebar() -> None:
 
 st.set_page_config(page_title="KNAS Studio", layout="wide")
 navigation = st.navigation(discover())
+from app.ui import sync_access  # noqa: E402
+
+sync_access()  # before any page draws: a link's read-only view or token, taken once per session
 sidebar()
 navigation.run()

@@ -13,6 +13,7 @@ import streamlit as st
 
 from app.views import access, correlation, detail
 from app.views.export import to_csv, to_json
+from app.views.markup import md_code, md_text  # noqa: F401 - the pages' helpers for user text
 from db.models import TERMINAL
 from db.queries import RankingFilter
 from db.session import database_url
@@ -22,9 +23,52 @@ def params() -> dict[str, str]:
     return {k: st.query_params.get(k, "") for k in st.query_params.keys()}
 
 
+# session-state keys of the access rules (not widget keys: they outlive every page)
+READ_ONLY_KEY = "knas_read_only"
+GRANT_KEY = "knas_lab_grant"
+TOKEN_NOTE_KEY = "knas_token_note"
+
+
+def sync_access() -> None:
+    """Carry the link's access into the browser session (idempotent; every run calls it).
+
+    ``?view=readonly`` makes the session read-only for the rest of the visit: kept in session
+    state, and put back into the address on every page (so a reload or a copied address stays
+    read-only). ``?token=`` is taken once: the lab token grants writing for the session (never
+    over a read-only one); a token given more than once grants nothing. Either way it is removed
+    from the address."""
+    query = st.query_params
+    if access.link_read_only({"view": query.get_all("view")}):
+        st.session_state[READ_ONLY_KEY] = True
+    tokens = query.get_all("token")
+    if tokens:
+        given = access.link_token({"token": tokens})
+        if given is None:
+            st.session_state[TOKEN_NOTE_KEY] = "The link gave a token more than once: refused."
+        elif st.session_state.get(READ_ONLY_KEY):
+            st.session_state[TOKEN_NOTE_KEY] = "A read-only link: the token grants nothing here."
+        elif access.token_matches(given):
+            st.session_state[GRANT_KEY] = given
+            st.session_state.pop(TOKEN_NOTE_KEY, None)
+        elif access.lab_token() is not None:
+            st.session_state[TOKEN_NOTE_KEY] = "The link's token is not the lab token."
+        del query["token"]
+    if st.session_state.get(READ_ONLY_KEY) and query.get_all("view") != ["readonly"]:
+        query["view"] = "readonly"
+
+
+def read_only() -> bool:
+    """Whether the whole dashboard, or this browser session, is read-only."""
+    sync_access()
+    return access.env_read_only() or bool(st.session_state.get(READ_ONLY_KEY))
+
+
 def writable() -> bool:
     """Whether this viewer may submit or cancel (see :mod:`app.views.access`)."""
-    return access.can_write(params(), st.session_state.get("lab_token"))
+    sync_access()
+    return access.can_write({"view": st.query_params.get_all("view")}, st.session_state.get("lab_token"),
+                            read_only=bool(st.session_state.get(READ_ONLY_KEY)),
+                            tokens=(st.session_state.get(GRANT_KEY),))
 
 
 def int_param(name: str) -> int | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.views.markup import md_text
 from tests.dashboard_seed import INDICES, seed
 
 MAIN = str(Path(__file__).resolve().parent.parent / "app" / "main.py")
@@ -192,13 +193,13 @@ def test_new_search_names_the_images_it_will_use(tmp_path, monkeypatch):
     monkeypatch.setenv("KNAS_CACHE_DIR", str(tmp_path))  # empty: the package data is what is left
     found, text = newsearch.images_note("cifar10", "auto", "")
     assert found and text.startswith("Images: 2,000 train images of cifar10_scoring_2k500.npz (package: ")
-    assert f"`{load_source('cifar10').identity}`" in text
+    assert text.endswith(f"identity {load_source('cifar10').identity}")
     found, text = newsearch.images_note("cifar10", "npz", str(tmp_path / "nope"))
     assert not found and "does not exist" in text
     found, text = newsearch.images_note("cifar100", "torchvision", "")
     assert not found and "knas data fetch cifar100" in text
     found, text = newsearch.images_note("imagenet16-120", "auto", "")
-    assert found and text.endswith("`synthetic:imagenet16-120:normal`")
+    assert found and text.endswith("identity synthetic:imagenet16-120:normal")
 
 
 def test_write_access_rules():
@@ -312,14 +313,14 @@ def test_new_search_page_shows_the_images(store):
     at = page("2_New_search.py")
     no_exception(at)
     expected = newsearch.images_note("cifar10", "auto", "")
-    assert expected[0] and expected[1] in texts(at, "caption")
+    assert expected[0] and md_text(expected[1]) in texts(at, "caption")
     at.text_input(key="ns_data_dir").set_value("/definitely/missing").run()
     no_exception(at)
-    assert any(w.startswith("No images for this search:") and "does not exist" in w
+    assert any(w.startswith("No images for this search\\:") and "does not exist" in w
                for w in texts(at, "warning"))
     at.text_input(key="ns_data_dir").set_value("")
     at.selectbox(key="ns_dataset").set_value("imagenet16-120").run()
-    assert newsearch.images_note("imagenet16-120", "auto", "")[1] in texts(at, "caption")
+    assert md_text(newsearch.images_note("imagenet16-120", "auto", "")[1]) in texts(at, "caption")
     assert not any(w.startswith("No images") for w in texts(at, "warning"))
 
 
@@ -409,3 +410,162 @@ def test_stored_benchmark_percentile(store, truth):
     assert mine["n"] == 12 and mine["accuracy"] == pytest.approx(acc.loc[ids["best_index"]])
     assert mine["percentile"] == pytest.approx(100.0 * (acc <= mine["accuracy"]).mean())
     assert rows[("cifar10", "test")]["percentile"] == 100.0  # seeded as the best on CIFAR-10
+
+
+# --- sharing: access that holds for the visit, user text rendered as text ---------------------------
+
+def labels(at: AppTest) -> list[str]:
+    return [b.label for b in at.button]
+
+
+def visit(**params) -> AppTest:
+    """A browser session opening ``/?params`` (the Searches page), not yet switched anywhere."""
+    at = AppTest.from_file(MAIN, default_timeout=30)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def go(at: AppTest, path: str) -> AppTest:
+    """Follow a sidebar link: the page changes, the link's query string does not follow."""
+    at.query_params.clear()
+    at.switch_page(f"screens/{path}")
+    return at.run()
+
+
+def test_read_only_link_stays_read_only_on_every_page(store):
+    at = visit(view="readonly")
+    no_exception(at)
+    assert not {"Cancel", "Clone as new"} & set(labels(at))
+    at = go(at, "2_New_search.py")
+    no_exception(at)
+    assert "Submit search" not in labels(at)
+    assert any("Read-only" in t for t in texts(at, "info"))
+    assert at.query_params.get("view") == "readonly"  # the address (and its share link) says so too
+    at = go(at, "1_Searches.py")
+    assert not {"Cancel", "Clone as new"} & set(labels(at))
+
+
+def test_lab_token_link_grants_the_session_and_leaves_the_address(store, monkeypatch):
+    monkeypatch.setenv("KNAS_LAB_TOKEN", "s3cret")
+    at = visit(token="s3cret")
+    no_exception(at)
+    assert "token" not in at.query_params  # not left in the address bar, history or a screenshot
+    assert {"Cancel", "Clone as new"} <= set(labels(at))
+    at = go(at, "2_New_search.py")
+    assert "Submit search" in labels(at)  # one entry: writing lasts for the session
+    at = go(at, "1_Searches.py")
+    assert "Cancel" in labels(at)
+    wrong = visit(token="nope")
+    assert "token" not in wrong.query_params and "Cancel" not in labels(wrong)
+    assert "Submit search" not in labels(go(wrong, "2_New_search.py"))
+
+
+@pytest.mark.parametrize("tokens", [["x", "s3cret"], ["s3cret", "s3cret"]])
+def test_a_token_given_more_than_once_grants_nothing(store, monkeypatch, tokens):
+    monkeypatch.setenv("KNAS_LAB_TOKEN", "s3cret")
+    at = visit(token=tokens)
+    no_exception(at)
+    assert "token" not in at.query_params
+    assert "Cancel" not in labels(at)
+    assert "Submit search" not in labels(go(at, "2_New_search.py"))
+
+
+def test_read_only_link_wins_over_a_lab_token(store, monkeypatch):
+    monkeypatch.setenv("KNAS_LAB_TOKEN", "s3cret")
+    at = visit(view="readonly", token="s3cret")
+    assert "Cancel" not in labels(at)
+    at = go(at, "2_New_search.py")
+    at.query_params["token"] = "s3cret"  # a token later in the visit does not lift it
+    assert "Submit search" not in labels(at.run())
+
+
+PIXEL = "![px](http://127.0.0.1:8799/pixel.png)"
+
+
+def markdown_bodies(at: AppTest) -> list[str]:
+    """The Markdown source of every element Streamlit renders as Markdown."""
+    kinds = ("title", "header", "subheader", "markdown", "caption", "error", "warning", "info", "success")
+    return [str(e.value) for kind in kinds for e in getattr(at, kind)]
+
+
+def assert_text_only(at: AppTest, needle: str = "127.0.0.1:8799") -> None:
+    """``needle`` is shown (escaped) and no image or link syntax around it survives."""
+    bodies = [b for b in markdown_bodies(at) if needle.replace(".", "\\.").replace(":", "\\:") in b
+              or needle in b]
+    assert bodies, markdown_bodies(at)
+    for body in bodies:
+        assert "![" not in body and "](" not in body and "<img" not in body, body
+
+
+@pytest.fixture()
+def hostile_store(tmp_path, monkeypatch):
+    """A store whose user text is Markdown that fetches a URL when rendered."""
+    from db import repository as repo
+    from db.migrate import upgrade
+    from db.session import session_scope
+
+    url = f"sqlite:///{tmp_path / 'hostile.db'}"
+    upgrade(url)
+    with session_scope(url) as s:
+        search = repo.create_search(s, {"name": PIXEL, "space": "nb201", "strategy": "knas",
+                                        "dataset": "cifar10", "proxy": "synflow", "samples": 4, "topk": 1,
+                                        "eval": "lookup", "seed": 0, "device": "cpu",
+                                        "data_source": "npz", "data_dir": f"/tmp/{PIXEL}"})
+        search.finish("failed", error=f"ValueError: {PIXEL.replace('px', 'err')}")
+        search_id = search.id
+    monkeypatch.setenv("KNAS_DATABASE_URL", url)
+    monkeypatch.delenv("KNAS_READ_ONLY", raising=False)
+    monkeypatch.delenv("KNAS_LAB_TOKEN", raising=False)
+    import streamlit as st
+
+    st.cache_data.clear()
+    yield search_id
+    from db.session import _ENGINES
+
+    engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
+def test_search_names_and_errors_render_as_text(hostile_store):
+    at = page("3_Search_detail.py", search=str(hostile_store))
+    no_exception(at)
+    heading = at.subheader[0].value
+    assert "\\!\\[px\\]\\(http" in heading and "![" not in heading  # the name, escaped
+    assert_text_only(at)
+    errors = [e for e in texts(at, "error") if "err" in e]
+    assert errors and all("![" not in e for e in errors)
+
+
+def test_store_and_link_text_render_as_text_on_other_pages(hostile_store):
+    clone = page("2_New_search.py", clone=str(hostile_store))  # the stored data_dir is shown
+    no_exception(clone)
+    assert_text_only(clone)
+    arch = page("5_Architecture.py", arch=PIXEL)  # a link's text comes back in the error
+    no_exception(arch)
+    assert any("Not an architecture" in e for e in texts(arch, "error"))
+    assert_text_only(arch)
+
+
+def test_typed_lab_token_still_grants_writing(store, monkeypatch):
+    monkeypatch.setenv("KNAS_LAB_TOKEN", "s3cret")
+    at = page("2_New_search.py")
+    assert "Submit search" not in labels(at)
+    at.text_input(key="lab_token").input("s3cret").run()
+    assert "Submit search" in labels(at)
+
+
+def test_markup_helpers_make_user_text_inert():
+    import string
+
+    from app.views.markup import md_code, md_text
+
+    escaped = md_text(PIXEL)
+    assert escaped == "\\!\\[px\\]\\(http\\:\\/\\/127\\.0\\.0\\.1\\:8799\\/pixel\\.png\\)"
+    assert md_text("a_b") == "a\\_b" and md_text("plain words 12") == "plain words 12"
+    # CommonMark drops the backslash before any ASCII punctuation: the reader sees the text
+    assert all(md_text(c) == "\\" + c for c in string.punctuation)
+    assert md_code("|nor_conv_3x3~0|") == "`|nor_conv_3x3~0|`"
+    assert md_code("a`b") == "``a`b``" and md_code("``x") == "``` ``x ```"
+    assert md_code("two\nlines") == "`two lines`" and md_code("") == ""

@@ -123,3 +123,25 @@ def test_page_starts_a_run(store, monkeypatch):
     run = lab.runs(url)[0]
     assert sent == [[run["id"]]] and run["name"] == "from the page" and run["status"] == "queued"
     assert any(f"run {run['id']} queued" in s.value for s in at.success)
+
+
+def test_page_fails_closed_without_the_access_check(store, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "app.ui", None)  # `from app.ui import writable` raises ImportError
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    start = next(b for b in at.button if b.label == "Start")
+    assert start.disabled
+
+
+def test_page_renders_stored_text_as_text(store):
+    url, ids = store
+    pixel = "![px](http://127.0.0.1:8799/pixel.png)"
+    with session_scope(url) as s:
+        run = repo.create_run(s, {"archs": 5, "heldout": 0, "generations": 1}, pixel)
+        run.finish("failed", error=f"ValueError: {pixel}")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    failed = [e.value for e in at.error if "ValueError" in e.value]
+    assert failed and all("![" not in e and "](" not in e for e in failed), failed

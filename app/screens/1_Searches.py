@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.ui import export_buttons, writable
+from app.ui import export_buttons, md_text, writable
 from app.views.searches import any_active, overview_rows
 from tasks.api import cancel_search
 
@@ -71,4 +71,4 @@ if ids:
     else:
         cols[1].caption("Read-only: cancel and clone are not offered.")
     if st.session_state.get("cancel_message"):
-        st.info(st.session_state.pop("cancel_message"))
+        st.info(md_text(st.session_state.pop("cancel_message")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.ui import int_param, writable
+from app.ui import int_param, md_text, writable
 from app.views import newsearch
 from app.views.detail import search_config
 from knas_core.proxies import proxy_names
@@ -39,7 +39,7 @@ errors: dict[str, str] = st.session_state.get("ns_errors", {})
 def note(field: str) -> None:
     """The validation message of ``field``, right under its widget."""
     if field in errors:
-        st.error(errors[field], icon="⚠️")
+        st.error(md_text(errors[field]), icon="⚠️")
 
 
 def values() -> dict:
@@ -88,9 +88,9 @@ with left:
     found, images = _images(st.session_state[K + "dataset"], st.session_state[K + "data_source"],
                             st.session_state.get(K + "data_dir") or "")
     if found:
-        st.caption(images)
+        st.caption(md_text(images))
     else:
-        st.warning(images)
+        st.warning(md_text(images))
     st.selectbox("Strategy", ["knas", "nasi", "evolution", "random"], key=K + "strategy",
                  help="knas: score a sample, evaluate the top-k; nasi: one-shot supernet; evolution: "
                       "regularised evolution with the proxy as fitness; random: the baseline")

@@ -37,7 +37,8 @@ proxy = "+".join(config.get("proxies") or [config.get("proxy", "knas")])
 def live() -> None:
     p = search_progress(search_id)
     p["topk"] = config.get("topk")
-    st.subheader(f"#{p['id']} {p['name'] or ''} · {p['status']} · stage {p['stage']}")
+    st.subheader(f"#{p['id']} {ui.md_text(p['name'] or '')} · {ui.md_text(p['status'])} · "
+                 f"stage {ui.md_text(p['stage'])}")
     st.progress(progress_fraction(p), text=f"scored {p['scored']}/{p['total']} ({p['failed']} failed), "
                 f"evaluated {p['evaluated']}")
     cols = st.columns(4)
@@ -48,11 +49,11 @@ def live() -> None:
     cols[2].metric("best accuracy (%)", f"{acc:.2f}" if acc is not None else "-")
     cols[3].metric("best index", best.get("index") if best.get("index") is not None else "-")
     if best.get("arch"):
-        st.caption(f"best so far: `{best['arch']}`")
+        st.caption(f"best so far: {ui.md_code(best['arch'])}")
     if p.get("data_description"):
-        st.caption(f"images: {p['data_description']} · `{p['data']}`")
+        st.caption(f"images: {ui.md_text(p['data_description'])} · {ui.md_code(p['data'])}")
     if p["error"]:
-        st.error(p["error"])
+        st.error(ui.md_text(p["error"]))
     if first["status"] in ACTIVE and p["status"] not in ACTIVE:
         st.rerun()  # finished: redraw the whole page once (charts, cached ranking)
 
@@ -111,7 +112,7 @@ else:
     c1, c2 = st.columns([3, 2])
     title = f"cell of index {chosen['index']} (rank {chosen['rank']})"
     c1.plotly_chart(cell_figure(chosen["arch"], title=title), key="cell")
-    c2.markdown(f"`{chosen['arch']}`")
+    c2.markdown(ui.md_code(chosen["arch"]))
     if chosen["index"] is not None:
         c2.page_link("screens/5_Architecture.py", label="Everything about this architecture",
                      query_params={"arch": str(chosen["index"])})

@@ -37,7 +37,8 @@ rows = ui.scatter_rows(url, proxy, dataset, metric)
 if rows:
     st.plotly_chart(corr.scatter_figure(rows, proxy, dataset, log_x), key="scatter")
 else:
-    st.info(f"No {proxy} scores on {dataset} have a benchmark accuracy: run `knas db load-groundtruth`.")
+    st.info(f"No {ui.md_code(proxy)} scores on {ui.md_text(dataset)} have a benchmark accuracy: "
+            "run `knas db load-groundtruth`.")
 
 st.subheader("Rank correlation of every proxy x dataset")
 stats = ui.statistics_rows(url, metric)
@@ -58,7 +59,7 @@ st.subheader("Proxy vs proxy")
 names, matrix, n = ui.proxy_matrix(url, dataset)
 if len(names) >= 2:
     st.plotly_chart(corr.proxy_matrix_figure(names, matrix, dataset), key="matrix")
-    st.caption(f"{n} architectures with a score on {dataset}; "
+    st.caption(f"{n} architectures with a score on {ui.md_text(dataset)}; "
                "each pair uses the architectures both proxies scored.")
 else:
-    st.info(f"Only one proxy scored on {dataset}: score more proxies to compare them.")
+    st.info(f"Only one proxy scored on {ui.md_text(dataset)}: score more proxies to compare them.")

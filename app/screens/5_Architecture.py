@@ -17,7 +17,7 @@ if not ref.strip():
 try:
     found = architecture.lookup(ref)
 except ValueError as exc:
-    st.error(f"Not an architecture: {exc}")
+    st.error(f"Not an architecture: {ui.md_text(exc)}")
     st.stop()
 if found is None:
     st.info("Nothing stored about this architecture yet: run `knas db load-groundtruth`, or a search "

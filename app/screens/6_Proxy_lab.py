@@ -22,11 +22,13 @@ from knas_core.data import SOURCES  # noqa: E402
 from knas_core.discovery.tensors import KINDS  # noqa: E402
 from knas_core.groundtruth import DATASETS  # noqa: E402
 
-try:  # the dashboard's access control, where present
-    from app.ui import writable
-except ImportError:  # pragma: no cover - page used on its own
+try:  # the dashboard's access control
+    from app.ui import md_code, md_text, writable
+except ImportError:  # fail closed: without the access check nothing is written
+    from app.views.markup import md_code, md_text
+
     def writable() -> bool:
-        return True
+        return False
 
 st.title("Proxy lab")
 st.caption("Evolve a zero-cost proxy as a program over per-layer tensors (EZNAS, Akhauri et al., "
@@ -54,7 +56,7 @@ with st.expander("Start a discovery run", expanded=False):
         source = c12.selectbox("Data source", list(SOURCES), key="pl-source")
         name = st.text_input("Run name", key="pl-name")
         submitted = st.form_submit_button("Start", disabled=not can_write)
-    if submitted:
+    if submitted and writable():  # checked again when the action runs
         config = {"archs": int(archs), "heldout": int(heldout), "generations": int(generations),
                   "population": int(population), "C": int(channels), "N": int(cells),
                   "images": int(images) or None, "seed": int(seed), "dataset": dataset,
@@ -62,7 +64,7 @@ with st.expander("Start a discovery run", expanded=False):
         try:
             run_id = lab.start_run(config, name)
         except (ValueError, ConnectionError) as exc:
-            st.error(f"Not started: {exc}")
+            st.error(f"Not started: {md_text(exc)}")
         else:
             st.session_state["pl-run"] = run_id
             st.success(f"Discovery run {run_id} queued; a worker on queue `score` will pick it up.")
@@ -92,10 +94,11 @@ if detail["status"] in ("queued", "running"):
                     text=f"gathering tensors: {detail['gathered']}/{detail['total']} architectures")
     left, right = st.columns(2)
     right.button("Refresh", key="pl-refresh")
-    if left.button("Cancel run", key="pl-cancel", disabled=not can_write):
-        st.info(f"Run {run_id}: {lab.cancel(run_id)} (stops after the current architecture or generation)")
+    if left.button("Cancel run", key="pl-cancel", disabled=not can_write) and writable():
+        st.info(f"Run {run_id}: {md_text(lab.cancel(run_id))} (stops after the current architecture or "
+                "generation)")
 if detail["error"]:
-    st.error(f"Run failed: {detail['error']}")
+    st.error(f"Run failed: {md_text(detail['error'])}")
 
 if detail["history"]:
     st.subheader("Fitness per generation")
@@ -113,13 +116,13 @@ if detail["best_formula"]:
         proxy_name = st.text_input("Proxy name", key="pl-proxy-name",
                                    help="letters, digits, '_' or '-'; then use it as --proxies NAME")
         promote = st.form_submit_button("Promote to the proxy list", disabled=not can_write)
-    if promote:
+    if promote and writable():
         try:
             row = lab.promote(run_id, proxy_name, url)
         except (ValueError, KeyError) as exc:
-            st.error(f"Not promoted: {exc}")
+            st.error(f"Not promoted: {md_text(exc)}")
         else:
-            st.success(f"Proxy {row['name']!r} added: use it in searches, correlations and ensembles.")
+            st.success(f"Proxy {md_code(row['name'])} added: use it in searches, correlations and ensembles.")
 
 st.subheader("Discovered proxies")
 promoted = lab.discovered(url)

@@ -61,11 +61,13 @@ def values_from_config(config: dict[str, Any]) -> dict[str, Any]:
 def images_note(dataset: str, data_source: str, data_dir: str | None) -> tuple[bool, str]:
     """``(found, text)``: which images a search with these form values would score, as found on
     this machine (the data look-up order of :mod:`knas_core.paths`; a worker elsewhere uses its
-    own), or why there are none. Opening the images can take a second (a large npz is hashed)."""
+    own), or why there are none. Opening the images can take a second (a large npz is hashed).
+
+    Plain text (it holds a typed or stored data directory): the page renders it escaped."""
     info = images_used(dataset, data_source, data_dir or None)  # as config_from_values passes it
     if "error" in info:
         return False, f"No images for this search: {info['error']}"
-    return True, f"Images: {info['description']} — identity `{info['identity']}`"
+    return True, f"Images: {info['description']} — identity {info['identity']}"
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -1,0 +1,133 @@
+"""Sharing in a real browser (Playwright driving Debian's Chromium, never a downloaded one): a
+read-only link stays read-only after the sidebar's navigation, and user text from the store is
+shown as text (a search named as a Markdown image makes no browser fetch its URL).
+
+Skipped without /usr/bin/chromium, a failure with ``CI=true``, as in tests/test_first_search.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from .conftest import IN_CI, ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+PIXEL_HOST = "127.0.0.1:8799"
+PIXEL = f"![px](http://{PIXEL_HOST}/pixel.png)"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        if IN_CI:
+            pytest.fail(f"{CHROMIUM} is missing; CI=true requires it (apt-get install -y chromium)")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    from db import repository as repo
+    from db.migrate import upgrade
+    from db.session import session_scope
+
+    tmp = tmp_path_factory.mktemp("sharing")
+    url = f"sqlite:///{tmp / 'knas.db'}"
+    upgrade(url)
+    with session_scope(url) as s:
+        search = repo.create_search(s, {"name": PIXEL, "space": "nb201", "strategy": "knas",
+                                        "dataset": "cifar10", "proxy": "synflow", "samples": 4, "topk": 1,
+                                        "eval": "lookup", "seed": 0, "device": "cpu"})
+        search.finish("failed", error=f"ValueError: {PIXEL.replace('px', 'err')}")
+        search_id = search.id
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("KNAS_READ_ONLY", "KNAS_LAB_TOKEN")}
+    env.update({"KNAS_DATABASE_URL": url, "KNAS_STATE_DIR": str(tmp / "state"),
+                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)})
+    proc = subprocess.Popen([sys.executable, "-m", "knas_cli", "web", "--port", str(port)], env=env,
+                            cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the dashboard did not answer within 90 s"
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}", search_id
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture()
+def browser_page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1400})
+        finally:
+            browser.close()
+
+
+def test_read_only_link_offers_no_submit_after_navigating(dashboard, browser_page):
+    from playwright.sync_api import expect
+
+    base, _ = dashboard
+    page = browser_page
+    page.goto(f"{base}/?view=readonly")
+    expect(page.get_by_role("heading", name="Searches")).to_be_visible(timeout=60_000)
+    page.get_by_role("link", name="New search").click()  # the sidebar, as the link's reader would
+    expect(page.get_by_role("heading", name="New search")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Read-only dashboard: searches cannot be submitted here.")).to_be_visible(
+        timeout=30_000)
+    submit = page.get_by_role("button", name="Submit search")
+    assert submit.count() == 0 or not any(submit.nth(i).is_enabled() for i in range(submit.count()))
+    page.wait_for_url(re.compile(r"new_search\?(.*&)?view=readonly"), timeout=10_000)
+    page.reload()  # the address it now shows is read-only too
+    expect(page.get_by_text("Read-only dashboard: searches cannot be submitted here.")).to_be_visible(
+        timeout=60_000)
+    assert page.get_by_role("button", name="Submit search").count() == 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_search_named_as_an_image_fetches_nothing(dashboard, browser_page):
+    from playwright.sync_api import expect
+
+    base, search_id = dashboard
+    page = browser_page
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{base}/search_detail?search={search_id}")
+    expect(page.get_by_text(re.compile(r"· failed · stage"))).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert not [u for u in requested if PIXEL_HOST in u], requested  # the name and error fetch nothing
+    expect(page.get_by_text(f"#{search_id} {PIXEL} · failed")).to_be_visible()  # shown as typed
+    expect(page.get_by_text(PIXEL.replace("px", "err"))).to_be_visible()
+    page.goto(f"{base}/architecture?arch={quote(PIXEL)}")  # a link's text comes back in an error
+    expect(page.get_by_text(re.compile(r"Not an architecture"))).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(1000)
+    assert not [u for u in requested if PIXEL_HOST in u], requested
+    assert page.locator('[data-testid="stException"]').count() == 0
