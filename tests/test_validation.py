@@ -169,3 +169,69 @@ def test_submit_prints_the_device_warning_and_submits(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["id"] == 1
     assert "knas: warning: device: cuda requested but this machine sees no CUDA GPU" in proc.stderr
+
+
+# --- item 10: a deleted SQLite file -----------------------------------------------------------
+
+def test_a_deleted_or_replaced_sqlite_file_stops_every_session(tmp_path):
+    import shutil
+
+    from sqlalchemy import func, select
+
+    from db import repository as repo
+    from db.migrate import upgrade
+    from db.models import Search
+    from db.session import DatabaseFileGoneError, get_engine, session_scope
+
+    path = tmp_path / "knas.db"
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    with session_scope(url) as s:
+        repo.create_search(s, validate_config({}).model_dump(mode="json"), "kept")
+    get_engine(url).dispose()  # the last connection closes: the WAL is checkpointed into the file
+    shutil.copy(path, tmp_path / "copy.db")
+    with pytest.raises(DatabaseFileGoneError, match=f"the database file {path} was deleted or replaced"):
+        with session_scope(url) as s:  # the file goes while a worker holds a session: no commit
+            repo.create_search(s, validate_config({}).model_dump(mode="json"), "lost")
+            s.flush()
+            path.unlink()
+    with pytest.raises(DatabaseFileGoneError):
+        with session_scope(url):
+            pass
+    shutil.copy(tmp_path / "copy.db", path)  # the same content under another inode: still refused
+    with pytest.raises(DatabaseFileGoneError):
+        with session_scope(url):
+            pass
+    other = f"sqlite:///{tmp_path / 'copy.db'}"
+    with session_scope(other) as s:
+        assert s.scalar(select(func.count()).select_from(Search)) == 1
+
+
+def test_status_of_a_database_without_tables_is_one_line(tmp_path):
+    proc = knas(tmp_path, "status", "1")
+    assert proc.returncode == 1
+    line = one_error_line(proc)
+    assert "has no KNAS tables (no such table: searches)" in line and "knas db upgrade" in line
+    assert "SQL" not in line
+
+
+def test_a_worker_stops_when_its_database_file_is_deleted(tmp_path):
+    import time
+
+    from .test_workers import SMALL, Stack
+
+    stack = Stack(tmp_path, f"sqlite:///{tmp_path / 'knas.db'}", broker=None)
+    try:
+        worker = stack.start_worker("w", "--concurrency", "1")
+        search_id = stack.submit({**SMALL, "samples": 300, "topk": 3, "chunk_size": 2})
+        stack.wait(search_id, lambda s: s["scored"] >= 2, timeout=180)
+        (tmp_path / "knas.db").unlink()
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the worker kept running on a deleted database") from None
+        time.sleep(0.5)
+        log = (tmp_path / "w.log").read_text()
+        assert "was deleted or replaced while in use" in log and "stopping the worker" in log
+    finally:
+        stack.close()
