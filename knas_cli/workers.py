@@ -35,7 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--json", action="store_true")
     st.set_defaults(run=run_status)
 
-    c = sub.add_parser("cancel", help="stop a search (workers stop between architectures)")
+    c = sub.add_parser("cancel", help="stop a search (workers stop between architectures)",
+                       description="Stop a search; one that has already ended is left as it is "
+                                   "(says so, exit status 0).")
     c.add_argument("id", type=int)
     c.set_defaults(run=run_cancel)
 
@@ -225,6 +227,9 @@ def run_cancel(args: argparse.Namespace) -> int:
         p = cancel_search(args.id)
     except KeyError:
         raise UsageError(f"no search with id {args.id}") from None
+    if p["already_ended"]:  # exit 0: cancel is idempotent, and a search may end just before
+        print(f"search {p['id']} already ended: {p['status']}; nothing to cancel")
+        return 0
     print(f"search {p['id']}: {p['status']}" + (" (stopping)" if p["status"] == "running" else ""),
           file=sys.stdout)
     return 0

@@ -75,17 +75,22 @@ def submit_search(config: dict[str, Any] | SearchConfig) -> SubmittedSearch:
 
 
 def cancel_search(search_id: int) -> dict[str, Any]:
-    """Ask a search to stop; workers check the flag between architectures."""
+    """Ask a search to stop; workers check the flag between architectures. Returns its progress
+    with ``already_ended``: True when it had ended before (done, failed or cancelled: left as is)."""
     with session_scope() as session:
-        if repo.request_cancel(session, search_id) is None:
+        search = repo.get_search(session, search_id)
+        if search is None:
             raise KeyError(f"no search with id {search_id}")
-    from tasks.search import advance_search
+        ended = search.status in TERMINAL
+        search.request_cancel()  # leaves an ended search as it is
+    if not ended:
+        from tasks.search import advance_search
 
-    try:
-        advance_search.apply_async(args=[search_id], retry=False)
-    except Exception:  # noqa: BLE001 - the flag alone stops the work; the broker may be down
-        pass
-    return search_progress(search_id)
+        try:
+            advance_search.apply_async(args=[search_id], retry=False)
+        except Exception:  # noqa: BLE001 - the flag alone stops the work; the broker may be down
+            pass
+    return {**search_progress(search_id), "already_ended": ended}
 
 
 def search_progress(search_id: int) -> dict[str, Any]:

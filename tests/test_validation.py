@@ -235,3 +235,28 @@ def test_a_worker_stops_when_its_database_file_is_deleted(tmp_path):
         assert "was deleted or replaced while in use" in log and "stopping the worker" in log
     finally:
         stack.close()
+
+
+# --- item 11: knas cancel of an ended search --------------------------------------------------
+
+def test_cancel_of_an_ended_search_says_so_and_leaves_it(tmp_path):
+    from db import repository as repo
+    from db.migrate import upgrade
+    from db.session import session_scope
+
+    url = f"sqlite:///{tmp_path / 'knas.db'}"
+    upgrade(url)
+    with session_scope(url) as s:
+        done = repo.create_search(s, validate_config({}).model_dump(mode="json"), "done")
+        done.finish("done")
+        queued = repo.create_search(s, validate_config({}).model_dump(mode="json"), "queued")
+        ids = done.id, queued.id
+    proc = knas(tmp_path, "cancel", str(ids[0]))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"search {ids[0]} already ended: done; nothing to cancel"
+    proc = knas(tmp_path, "cancel", str(ids[1]))
+    assert proc.returncode == 0 and proc.stdout.strip() == f"search {ids[1]}: cancelled", proc.stderr
+    with session_scope(url) as s:
+        assert repo.get_search(s, ids[0]).status == "done"
+        assert not repo.get_search(s, ids[0]).cancel_requested
+        assert repo.get_search(s, ids[1]).status == "cancelled"
