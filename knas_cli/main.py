@@ -12,6 +12,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from db.session import DatabaseFileGoneError
 from knas_cli import correlate, data, evolve, score, search, web, workers
 from knas_core.device import DeviceUnavailableError
 from knas_core.paths import DataNotFoundError
@@ -28,7 +31,22 @@ class UsageError(Exception):
 
 
 EXPECTED = (UsageError, UnknownNameError, InvalidArchitectureError, DataNotFoundError,
-            DeviceUnavailableError, FileNotFoundError, ValueError, ConnectionError)
+            DeviceUnavailableError, FileNotFoundError, ValueError, ConnectionError, DatabaseFileGoneError)
+
+
+def database_error_line(exc: SQLAlchemyError) -> str:
+    """One line for a database error (SQLAlchemy's text carries the SQL and its parameters)."""
+    from sqlalchemy import make_url
+
+    from db.session import database_url
+
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    text = reason[0] if reason else type(exc).__name__
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        where = make_url(database_url()).render_as_string(hide_password=True)
+        return (f"the database {where} has no KNAS tables ({text}): a new, deleted or never "
+                "migrated database; `knas db upgrade` creates them")
+    return f"database error: {text} (rerun with --debug for details)"
 
 
 def version_line() -> str:
@@ -73,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"knas: error: {exc}", file=sys.stderr)
         return 2
+    except SQLAlchemyError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"knas: error: {database_error_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("knas: interrupted", file=sys.stderr)
         return 130

@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         get_proxy(name)  # unknown names fail here, before any work
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be positive, got {args.batch_size}")
+    if not 1 <= args.channels <= 256:  # the bounds of a search's model options
+        raise UsageError(f"--C (stem width) must be between 1 and 256, got {args.channels}")
+    if not 0 <= args.cells <= 20:
+        raise UsageError(f"--N (cells per stage) must be between 0 and 20, got {args.cells}")
     # With an ImageFolder, --data-dir names the images; the index table is looked up as usual.
     table_dir = None if args.data_source == "imagefolder" else args.data_dir
     space = get_space(args.space, data_dir=table_dir)

@@ -32,11 +32,63 @@ def app_path() -> Path:
     return Path(app.__file__).resolve().parent / "main.py"
 
 
-def _check_port(port: int) -> None:
+def _check_port(port: int, host: str = "127.0.0.1") -> None:
+    """A usable port that nothing listens on, or :class:`UsageError` naming the process holding it
+    (checked before anything starts, so a busy port leaves no half-started worker behind)."""
     from knas_cli.main import UsageError
 
     if not 1 <= port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {port}")
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host!r} is not an address of this machine ({exc.strerror})") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the dashboard's server does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
+            holder = port_holder(port)
+            who = f"process {holder[0]} ({holder[1]})" if holder else \
+                "another process (one this user cannot see)"
+            raise UsageError(f"port {port} is in use by {who}; stop it or choose another --port") from None
+
+
+def port_holder(port: int) -> tuple[int, str] | None:
+    """``(pid, command line)`` of a process listening on TCP ``port``, from ``/proc`` (Linux), or
+    None where it cannot be told (another user's process, no ``/proc``)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])  # state 0A: LISTEN
+    if not inodes:
+        return None
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    proc = Path("/proc")
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            for fd in (entry / "fd").iterdir():
+                if os.readlink(fd) in targets:
+                    raw = (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip()
+                    command = raw.decode(errors="replace") or "?"
+                    return int(entry.name), command if len(command) <= 120 else command[:117] + "..."
+        except OSError:  # gone, or another user's: skip
+            continue
+    return None
 
 
 def web_command(port: int, host: str) -> list[str]:
@@ -55,7 +107,7 @@ def _env() -> dict[str, str]:
 
 
 def run_web(args: argparse.Namespace) -> int:
-    _check_port(args.port)
+    _check_port(args.port, args.host)
     from db.migrate import upgrade
 
     upgrade()
@@ -66,9 +118,9 @@ def run_web(args: argparse.Namespace) -> int:
 def run_up(args: argparse.Namespace) -> int:
     from knas_cli.main import UsageError
 
-    _check_port(args.port)
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
+    _check_port(args.port, args.host)
     from db.migrate import current_revision, upgrade
 
     upgrade()
@@ -78,6 +130,29 @@ def run_up(args: argparse.Namespace) -> int:
           file=sys.stderr, flush=True)
     return _supervise({"worker": worker, "web": web_command(args.port, args.host)},
                       logs={"worker": "knas-worker.log"})
+
+
+def _die_with_parent() -> object:
+    """A ``preexec_fn`` that has the kernel SIGKILL the child when this process dies, however it
+    dies (SIGKILL included: no handler of ours runs then), so that no worker or dashboard outlives
+    ``knas up``/``knas web`` holding the port. Linux only (``PR_SET_PDEATHSIG``); elsewhere None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, before the fork
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
 
 
 def _supervise(commands: dict[str, list[str]], logs: dict[str, str] | None = None,
@@ -101,7 +176,7 @@ def _supervise(commands: dict[str, list[str]], logs: dict[str, str] | None = Non
                 files.append(out)
             children[name] = subprocess.Popen(cmd, env=_env(), stdout=out,
                                               stderr=subprocess.STDOUT if out else None,
-                                              start_new_session=True)
+                                              start_new_session=True, preexec_fn=_die_with_parent())
         status = 0
         while not stop["signal"]:
             ended = [(n, p.returncode) for n, p in children.items() if p.poll() is not None]

@@ -35,7 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     st.add_argument("--json", action="store_true")
     st.set_defaults(run=run_status)
 
-    c = sub.add_parser("cancel", help="stop a search (workers stop between architectures)")
+    c = sub.add_parser("cancel", help="stop a search (workers stop between architectures)",
+                       description="Stop a search; one that has already ended is left as it is "
+                                   "(says so, exit status 0).")
     c.add_argument("id", type=int)
     c.set_defaults(run=run_cancel)
 
@@ -90,6 +92,36 @@ def run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unique_key_loader():  # noqa: ANN202 - a yaml.SafeLoader subclass
+    """A safe YAML loader that rejects a key given twice in one mapping (plain PyYAML keeps the
+    last one silently: ``seed: 1`` then ``seed: 2`` would run seed 2)."""
+    import yaml
+
+    class DuplicateKeyError(yaml.YAMLError):
+        pass
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden by the keys beside it
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the standard constructor says so
+                continue
+            if duplicate:
+                raise DuplicateKeyError(f"key {key!r} is given twice (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return loader.construct_mapping(node, deep)
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return UniqueKeyLoader
+
+
 def _load_config(path: str) -> dict:
     from knas_cli.main import UsageError
 
@@ -99,7 +131,7 @@ def _load_config(path: str) -> dict:
     import yaml
 
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_unique_key_loader())  # noqa: S506 - safe
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
@@ -112,12 +144,15 @@ def run_submit(args: argparse.Namespace) -> int:
     from tasks.api import submit_search
 
     config = _load_config(args.config)
+    from tasks.preflight import check_data_dir
     from tasks.schema import validate_config
 
-    validate_config(config)  # field errors before touching the database
+    check_data_dir(validate_config(config))  # field errors before touching the database
     upgrade()
     search_id = submit_search(config)
-    print(json.dumps({"id": search_id}) if args.json else search_id, flush=True)
+    for warning in search_id.warnings:
+        print(f"knas: warning: {warning}", file=sys.stderr)
+    print(json.dumps({"id": int(search_id)}) if args.json else int(search_id), flush=True)
     if not args.wait:
         return 0
     final = _follow(search_id)
@@ -192,6 +227,9 @@ def run_cancel(args: argparse.Namespace) -> int:
         p = cancel_search(args.id)
     except KeyError:
         raise UsageError(f"no search with id {args.id}") from None
+    if p["already_ended"]:  # exit 0: cancel is idempotent, and a search may end just before
+        print(f"search {p['id']} already ended: {p['status']}; nothing to cancel")
+        return 0
     print(f"search {p['id']}: {p['status']}" + (" (stopping)" if p["status"] == "running" else ""),
           file=sys.stdout)
     return 0

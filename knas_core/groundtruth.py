@@ -30,6 +30,10 @@ DATASETS: dict[str, str] = {"cifar10": "cifar10", "cifar100": "cifar100",
 METRICS: dict[str, str] = {"test": "test_acc", "valid": "valid_acc", "valid_12ep": "valid_acc_12ep"}
 
 
+class BenchmarkFileError(ValueError):
+    """A file given as the NAS-Bench-201 benchmark that is not one (or cannot be read as one)."""
+
+
 def canonical_dataset(name: str) -> str:
     """Normalise a dataset name (``ImageNet16-120``, ``imagenet16_120`` -> ``imagenet16-120``)."""
     key = name.strip().lower().replace("_", "-")
@@ -94,10 +98,27 @@ class GroundTruth:
 
     @classmethod
     def from_pth(cls, path: str | os.PathLike[str]) -> GroundTruth:
-        """Load an official NAS-Bench-201 ``.pth`` file with the ``nas-bench-201`` package."""
-        from nas_201_api import NASBench201API
+        """Load an official NAS-Bench-201 ``.pth`` file with the ``nas-bench-201`` package.
 
-        return cls.from_api(NASBench201API(str(path), verbose=False))
+        Raises :class:`FileNotFoundError` for a missing file and :class:`BenchmarkFileError` for one
+        the package cannot read as the benchmark (any other file: its loader fails deep inside
+        ``torch.load`` with an ``IndexError`` or an unpickling error)."""
+        from pathlib import Path
+
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"benchmark file {str(path)!r} not found")
+        try:
+            from nas_201_api import NASBench201API
+        except ImportError:
+            raise BenchmarkFileError("reading a NAS-Bench-201 .pth needs the nas-bench-201 package "
+                                     "(pip install nas-bench-201)") from None
+        try:
+            return cls.from_api(NASBench201API(str(path), verbose=False))
+        except Exception as exc:  # noqa: BLE001 - whatever the loader trips over, the file is wrong
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise BenchmarkFileError(
+                f"{path} is not a NAS-Bench-201 benchmark file (e.g. NAS-Bench-201-v1_0-e61699.pth): "
+                f"{type(exc).__name__}{': ' + reason if reason else ''}") from None
 
     @property
     def archs(self) -> list[str]:

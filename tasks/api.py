@@ -14,7 +14,8 @@ from db.models import TERMINAL, as_utc, utcnow
 from db.session import session_scope
 from tasks.schema import ConfigError, SearchConfig, validate_config
 
-__all__ = ["BrokerUnavailableError", "ConfigError", "cancel_search", "search_progress", "submit_search"]
+__all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "search_progress",
+           "submit_search"]
 
 
 class BrokerUnavailableError(ConnectionError):
@@ -34,13 +35,30 @@ def _check_broker(timeout: float = 5.0) -> None:
         ) from None
 
 
-def submit_search(config: dict[str, Any] | SearchConfig) -> int:
-    """Validate ``config``, store a queued search and enqueue it; returns the search id.
+class SubmittedSearch(int):
+    """The id of a submitted search (an ``int``) with the submit-time ``warnings`` (e.g. a GPU
+    asked for that this machine does not see: the workers may have one)."""
+
+    warnings: tuple[str, ...]
+
+    def __new__(cls, search_id: int, warnings: tuple[str, ...] | list[str] = ()) -> SubmittedSearch:
+        obj = super().__new__(cls, search_id)
+        obj.warnings = tuple(warnings)
+        return obj
+
+
+def submit_search(config: dict[str, Any] | SearchConfig) -> SubmittedSearch:
+    """Validate ``config``, check it against this machine (:func:`tasks.preflight.preflight`), store
+    a queued search and enqueue it; returns the search id, an ``int`` whose ``warnings`` attribute
+    lists what may fail on a worker.
 
     Raises :class:`ConfigError` (naming the field) or :class:`BrokerUnavailableError`; in both
     cases nothing is left in the database.
     """
+    from tasks.preflight import preflight
+
     cfg = validate_config(config)
+    warnings = preflight(cfg)
     _check_broker()
     from tasks.search import advance_search
 
@@ -53,21 +71,26 @@ def submit_search(config: dict[str, Any] | SearchConfig) -> int:
         with session_scope() as session:
             repo.delete_search(session, search_id)
         raise BrokerUnavailableError(f"could not enqueue the search: {exc}") from None
-    return search_id
+    return SubmittedSearch(search_id, warnings)
 
 
 def cancel_search(search_id: int) -> dict[str, Any]:
-    """Ask a search to stop; workers check the flag between architectures."""
+    """Ask a search to stop; workers check the flag between architectures. Returns its progress
+    with ``already_ended``: True when it had ended before (done, failed or cancelled: left as is)."""
     with session_scope() as session:
-        if repo.request_cancel(session, search_id) is None:
+        search = repo.get_search(session, search_id)
+        if search is None:
             raise KeyError(f"no search with id {search_id}")
-    from tasks.search import advance_search
+        ended = search.status in TERMINAL
+        search.request_cancel()  # leaves an ended search as it is
+    if not ended:
+        from tasks.search import advance_search
 
-    try:
-        advance_search.apply_async(args=[search_id], retry=False)
-    except Exception:  # noqa: BLE001 - the flag alone stops the work; the broker may be down
-        pass
-    return search_progress(search_id)
+        try:
+            advance_search.apply_async(args=[search_id], retry=False)
+        except Exception:  # noqa: BLE001 - the flag alone stops the work; the broker may be down
+            pass
+    return {**search_progress(search_id), "already_ended": ended}
 
 
 def search_progress(search_id: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import task_failure, worker_init, worker_process_init, worker_ready
 from kombu import Queue
 
 from knas_core.plugins import load_plugins
@@ -68,6 +68,30 @@ def apply_thread_budget() -> int | None:
     torch.set_num_threads(int(value))
     log.info("torch threads per worker process: %s", value)
     return int(value)
+
+
+_IN_WORKER = {"yes": False}  # a worker process (not eager tasks in a client or a test)
+
+
+@worker_init.connect
+def _mark_worker(**_: object) -> None:
+    _IN_WORKER["yes"] = True  # inherited by the forked pool processes
+
+
+@task_failure.connect
+def _stop_on_lost_database(exception: BaseException | None = None, **_: object) -> None:
+    """The SQLite file was deleted or replaced: every further task would fail, or worse write
+    into an unlinked file, so the worker stops (warm shutdown of the main process)."""
+    from db.session import DatabaseFileGoneError
+
+    if not isinstance(exception, DatabaseFileGoneError) or not _IN_WORKER["yes"]:
+        return
+    import multiprocessing
+    import signal
+
+    log.critical("stopping the worker: %s", exception)
+    main = os.getpid() if multiprocessing.current_process().name == "MainProcess" else os.getppid()
+    os.kill(main, signal.SIGTERM)
 
 
 @worker_process_init.connect

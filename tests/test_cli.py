@@ -1,9 +1,11 @@
 """The ``knas`` command-line contract, through the installed entry point."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,12 +15,14 @@ from knas_core.stats import correlate
 
 from .conftest import ARCH
 
+ROOT = Path(__file__).resolve().parents[1]
 KNAS = shutil.which("knas") or str(__import__("pathlib").Path(sys.executable).with_name("knas"))
 SMALL = ["--C", "4", "--N", "1", "--batch-size", "16"]
 
 
-def knas(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([KNAS, *args], capture_output=True, text=True, timeout=300)
+def knas(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([KNAS, *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **env} if env else None)
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +86,12 @@ def test_score_by_arch_and_indices_agree(tmp_path, truth):
     (["score", "--indices", "1,x"], "comma-separated integers"),
     (["score", "--indices", "99999"], "out of range"),
     (["correlate", "/no/such/file.jsonl"], "not found"),
+    (["correlate", "/etc/passwd", "--benchmark-file", "/etc/passwd"],
+     "/etc/passwd is not a NAS-Bench-201 benchmark file"),
+    (["correlate", "/etc/passwd", "--benchmark-file", "/no/such.pth"],
+     "benchmark file '/no/such.pth' not found"),
+    (["score", "--C", "0"], "--C (stem width) must be between 1 and 256, got 0"),
+    (["score", "--N", "-1"], "--N (cells per stage) must be between 0 and 20, got -1"),
 ])
 def test_bad_input_exits_nonzero_with_one_line(args, fragment):
     proc = knas(*args)
@@ -98,11 +108,12 @@ def test_failed_proxy_is_recorded_not_fatal(tmp_path):
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert record["scores"]["params"] > 0 and record["scores"]["knas_official"] is not None
-    broken = knas("score", "--indices", "0", "--proxies", "knas,params", "--C", "0", "--N", "1")
+    broken = knas("score", "--indices", "0", "--proxies", "oom_proxy,params", "--C", "4", "--N", "1",
+                  env={"KNAS_PLUGINS": "tests.plugins.faulty", "PYTHONPATH": str(ROOT)})
     assert broken.returncode == 0, broken.stderr
     record = json.loads(broken.stdout)
-    assert record["scores"] == {"knas": None, "params": None}
-    assert "C >= 1" in record["errors"]["knas"]
+    assert record["scores"]["oom_proxy"] is None and record["scores"]["params"] > 0
+    assert record["errors"]["oom_proxy"].startswith("out of memory")
 
 
 def test_correlate_rejects_malformed_lines(tmp_path):

@@ -195,7 +195,7 @@ def test_new_search_names_the_images_it_will_use(tmp_path, monkeypatch):
     assert found and text.startswith("Images: 2,000 train images of cifar10_scoring_2k500.npz (package: ")
     assert text.endswith(f"identity {load_source('cifar10').identity}")
     found, text = newsearch.images_note("cifar10", "npz", str(tmp_path / "nope"))
-    assert not found and "does not exist" in text
+    assert not found and "data_dir: no usable data under the given path" in text  # not "does not exist"
     found, text = newsearch.images_note("cifar100", "torchvision", "")
     assert not found and "knas data fetch cifar100" in text
     found, text = newsearch.images_note("imagenet16-120", "auto", "")
@@ -307,6 +307,19 @@ def test_new_search_shows_messages_next_to_fields_and_submits(store, published):
         assert published == [[row.id]]
 
 
+def test_a_submit_warning_is_shown_before_leaving_the_page(store, published, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    at = page("2_New_search.py")
+    at.selectbox(key="ns_device").set_value("cuda")
+    at.number_input(key="ns_samples").set_value(5)
+    at.number_input(key="ns_topk").set_value(3)
+    at.button(key="ns_submit").click().run()
+    no_exception(at)
+    assert len(published) == 1  # submitted all the same: the workers may have a GPU
+    assert any(w.startswith("device: cuda requested but this machine sees no CUDA GPU")
+               for w in texts(at, "warning"))
+
+
 def test_new_search_page_shows_the_images(store):
     from app.views import newsearch
 
@@ -316,8 +329,11 @@ def test_new_search_page_shows_the_images(store):
     assert expected[0] and md_text(expected[1]) in texts(at, "caption")
     at.text_input(key="ns_data_dir").set_value("/definitely/missing").run()
     no_exception(at)
-    assert any(w.startswith("No images for this search\\:") and "does not exist" in w
-               for w in texts(at, "warning"))
+    missing = [w for w in texts(at, "warning") if w.startswith("No images for this search\\:")]
+    at.text_input(key="ns_data_dir").set_value("/etc").run()  # exists, holds no data: the same words
+    no_exception(at)
+    assert len(missing) == 1 and "no usable data under the given path" in missing[0]
+    assert missing == [w for w in texts(at, "warning") if w.startswith("No images for this search\\:")]
     at.text_input(key="ns_data_dir").set_value("")
     at.selectbox(key="ns_dataset").set_value("imagenet16-120").run()
     assert md_text(newsearch.images_note("imagenet16-120", "auto", "")[1]) in texts(at, "caption")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from tests.test_browser import _free_port, _wait_http
 
@@ -52,3 +55,65 @@ def test_up_runs_worker_and_dashboard_and_sigterm_stops_both(tmp_path):
         raise AssertionError("the dashboard still answers after knas up stopped")
     except OSError:
         pass
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a reaper that never comes, in a container, counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_sigkill_of_up_takes_worker_and_dashboard_with_it(tmp_path):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "knas_cli", "up", "--port", str(port)],
+                            env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    children: list[int] = []
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90, proc)
+        children = _children(proc.pid)
+        assert len(children) == 2, children  # the worker and the dashboard
+    finally:
+        proc.kill()  # SIGKILL: no handler of knas up runs
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = [pid for pid in children if _alive(pid)]
+    for pid in left:  # clean up before failing
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "children outlived knas up"
+    with socket.socket() as s:  # the port is free for the next knas up
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))
+
+
+@pytest.mark.parametrize("command", ["web", "up"])
+def test_a_busy_port_names_its_holder_before_starting_anything(tmp_path, command):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "knas_cli", command, "--port", str(port)],
+                              env=_env(tmp_path), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"knas: error: port {port} is in use by process "
+                                                   f"{os.getpid()} ("), done.stderr
+    assert "choose another --port" in lines[0]
+    assert not (tmp_path / "knas.db").exists() and not (tmp_path / "knas-worker.log").exists()

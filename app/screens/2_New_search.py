@@ -67,6 +67,7 @@ def _submit() -> None:
         return
     st.session_state["ns_errors"] = {}
     st.session_state["ns_submitted"] = ids
+    st.session_state["ns_warnings"] = sorted({w for i in ids for w in getattr(i, "warnings", ())})
 
 
 @st.cache_data(ttl=60, show_spinner="Opening the images…")
@@ -136,6 +137,12 @@ else:
     st.info("Read-only dashboard: searches cannot be submitted here.")
 
 submitted = st.session_state.pop("ns_submitted", None)
+warned = st.session_state.pop("ns_warnings", None)
 if submitted:
     st.success(f"Submitted search {', '.join(map(str, submitted))}.")
-    st.switch_page("screens/3_Search_detail.py", query_params={"search": str(submitted[0])})
+    if not warned:
+        st.switch_page("screens/3_Search_detail.py", query_params={"search": str(submitted[0])})
+    for warning in warned:  # e.g. cuda where this machine sees no GPU: stay to show it
+        st.warning(warning, icon="⚠️")
+    st.page_link("screens/3_Search_detail.py", label=f"Open search {submitted[0]}",
+                 query_params={"search": str(submitted[0])})

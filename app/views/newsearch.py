@@ -64,6 +64,15 @@ def images_note(dataset: str, data_source: str, data_dir: str | None) -> tuple[b
     own), or why there are none. Opening the images can take a second (a large npz is hashed).
 
     Plain text (it holds a typed or stored data directory): the page renders it escaped."""
+    if data_dir:  # a path on the server: say only whether it is usable, never why not
+        from tasks.preflight import check_data_dir
+        from tasks.schema import ConfigError, validate_config
+
+        try:
+            check_data_dir(validate_config({"dataset": dataset, "data_source": data_source,
+                                            "data_dir": data_dir}))
+        except ConfigError as exc:
+            return False, f"No images for this search: {exc}"
     info = images_used(dataset, data_source, data_dir or None)  # as config_from_values passes it
     if "error" in info:
         return False, f"No images for this search: {info['error']}"
