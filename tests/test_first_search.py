@@ -10,79 +10,53 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from .conftest import IN_CI, ROOT
-from .processes import free_port, wait_http
+from .conftest import ROOT
+from .processes import chromium_page, knas_server, require_chromium
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 
 @pytest.fixture()
 def fresh_dashboard(tmp_path):
-    if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing; CI=true requires it (apt-get install -y chromium)")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("KNAS_DATA_DIR",)}
+    """`knas up` on an empty store, with no data folder and an empty user cache."""
+    require_chromium()
+    env = {k: v for k, v in os.environ.items() if k != "KNAS_DATA_DIR"}
     env.update({"KNAS_CACHE_DIR": str(tmp_path / "empty-cache"),
                 "KNAS_DATABASE_URL": f"sqlite:///{tmp_path / 'knas.db'}",
-                "KNAS_STATE_DIR": str(tmp_path / ".knas"),
-                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)})
-    proc = subprocess.Popen([sys.executable, "-m", "knas_cli", "up", "--port", str(port)], env=env,
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/_stcore/health", 120, proc)
-        yield f"http://127.0.0.1:{port}", tmp_path
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+                "KNAS_STATE_DIR": str(tmp_path / ".knas")})
+    with knas_server("up", env, tmp_path) as base:
+        yield base, tmp_path
 
 
 @pytest.mark.timeout(900)  # 45 s on an idle machine; a loaded one scored 40x slower
 def test_a_new_user_runs_the_default_search_from_the_dashboard(fresh_dashboard):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, tmp = fresh_dashboard
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            page.goto(f"{base}/")
-            page.get_by_role("link", name="New search").click()  # the sidebar, as a user would
-            expect(page.get_by_role("button", name="Submit search")).to_be_visible(timeout=60_000)
-            # the page says which images the search will score: the shipped scoring set
-            expect(page.get_by_text(re.compile(r"2,000 train images of cifar10_scoring_2k500\.npz"))
-                   ).to_be_visible(timeout=30_000)
-            page.get_by_role("button", name="Submit search").click()
+    with chromium_page(1400, 1800) as page:
+        page.goto(f"{base}/")
+        page.get_by_role("link", name="New search").click()  # the sidebar, as a user would
+        expect(page.get_by_role("button", name="Submit search")).to_be_visible(timeout=60_000)
+        # the page says which images the search will score: the shipped scoring set
+        expect(page.get_by_text(re.compile(r"2,000 train images of cifar10_scoring_2k500\.npz"))
+               ).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Submit search").click()
 
-            # submitting opens the search; it runs and finishes without anything else to do
-            page.wait_for_url(re.compile(r"search_detail\?search=1"), timeout=60_000)
-            expect(page.get_by_text(re.compile(r"#1 .*· done · stage done"))).to_be_visible(timeout=840_000)
-            expect(page.get_by_text(re.compile(r"scored 100/100 \(0 failed\), evaluated 10"))).to_be_visible()
-            expect(page.get_by_text(re.compile(r"images: 2,000 train images"))).to_be_visible()
-            page.screenshot(path=str(SCREENSHOTS / "first-search.png"), full_page=True)
+        # submitting opens the search; it runs and finishes without anything else to do
+        page.wait_for_url(re.compile(r"search_detail\?search=1"), timeout=60_000)
+        expect(page.get_by_text(re.compile(r"#1 .*· done · stage done"))).to_be_visible(timeout=840_000)
+        expect(page.get_by_text(re.compile(r"scored 100/100 \(0 failed\), evaluated 10"))).to_be_visible()
+        expect(page.get_by_text(re.compile(r"images: 2,000 train images"))).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "first-search.png"), full_page=True)
 
-            # and the list of searches shows it done
-            page.get_by_role("link", name="Searches").click()
-            expect(page.get_by_role("heading", name="Searches")).to_be_visible(timeout=60_000)
-            # the table is a canvas grid: its accessible cells hold the values
-            status = page.locator('[role="gridcell"]').filter(has_text=re.compile(r"^done$"))
-            expect(status.first).to_be_attached(timeout=30_000)
-            assert page.locator('[data-testid="stException"]').count() == 0
-        finally:
-            browser.close()
+        # and the list of searches shows it done
+        page.get_by_role("link", name="Searches").click()
+        expect(page.get_by_role("heading", name="Searches")).to_be_visible(timeout=60_000)
+        # the table is a canvas grid: its accessible cells hold the values
+        status = page.locator('[role="gridcell"]').filter(has_text=re.compile(r"^done$"))
+        expect(status.first).to_be_attached(timeout=30_000)
+        assert page.locator('[data-testid="stException"]').count() == 0

@@ -9,36 +9,19 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
-from .conftest import IN_CI, ROOT
+from .processes import chromium_page, knas_server, require_chromium
 
-CHROMIUM = "/usr/bin/chromium"
 PIXEL_HOST = "127.0.0.1:8799"
 PIXEL = f"![px](http://{PIXEL_HOST}/pixel.png)"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        if IN_CI:
-            pytest.fail(f"{CHROMIUM} is missing; CI=true requires it (apt-get install -y chromium)")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    require_chromium()
     from db import repository as repo
     from db.migrate import upgrade
     from db.session import session_scope
@@ -52,44 +35,16 @@ def dashboard(tmp_path_factory):
                                         "eval": "lookup", "seed": 0, "device": "cpu"})
         search.finish("failed", error=f"ValueError: {PIXEL.replace('px', 'err')}")
         search_id = search.id
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KNAS_READ_ONLY", "KNAS_LAB_TOKEN")}
-    env.update({"KNAS_DATABASE_URL": url, "KNAS_STATE_DIR": str(tmp / "state"),
-                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)})
-    proc = subprocess.Popen([sys.executable, "-m", "knas_cli", "web", "--port", str(port)], env=env,
-                            cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "the dashboard did not answer within 90 s"
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}", search_id
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    env.update({"KNAS_DATABASE_URL": url, "KNAS_STATE_DIR": str(tmp / "state")})
+    with knas_server("web", env, tmp, timeout=90) as base:
+        yield base, search_id
 
 
 @pytest.fixture()
 def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1400})
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        yield page
 
 
 def test_read_only_link_offers_no_submit_after_navigating(dashboard, browser_page):
