@@ -62,10 +62,20 @@ def _insert(session: Session):
     raise NotImplementedError(f"unsupported database dialect {dialect!r}; use SQLite or PostgreSQL")
 
 
+#: Bound parameters per statement: PostgreSQL's protocol allows 65,535, SQLite 32,766.
+MAX_PARAMETERS = 30_000
+
+
 def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows``, silently skipping those that violate a unique constraint."""
-    if rows:
-        session.execute(_insert(session)(model).values(list(rows)).on_conflict_do_nothing())
+    """Insert ``rows``, silently skipping those that violate a unique constraint (in batches
+    that stay under the databases' limits on bound parameters, column defaults included)."""
+    rows = list(rows)
+    if not rows:
+        return
+    columns = len(model.__table__.columns)  # an upper bound: given values and column defaults
+    step = max(1, MAX_PARAMETERS // columns)
+    for start in range(0, len(rows), step):
+        session.execute(_insert(session)(model).values(rows[start:start + step]).on_conflict_do_nothing())
 
 
 # --- searches ---------------------------------------------------------------------------------

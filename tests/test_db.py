@@ -7,7 +7,7 @@ from sqlalchemy import func, inspect, select, text
 
 from db import repository as repo
 from db.migrate import current_revision, head_revision
-from db.models import Architecture, BenchmarkAccuracy, ProxyScore
+from db.models import Architecture, BenchmarkAccuracy, ProxyScore, SearchCandidate
 from db.session import get_engine, session_scope
 
 KEY = repo.ScoreKey("knas", "cifar10", 64, 0, "cpu", "C=16,N=5",
@@ -244,3 +244,15 @@ def test_upgrade_from_0003_marks_stored_out_of_memory_failures_transient(tmp_pat
     command.downgrade(alembic_config(url), "0003")  # and back
     upgrade(url)
     get_engine(url).dispose()
+
+
+def test_a_search_of_the_whole_space_stores_its_candidates(db_url):
+    """15,625 candidates (every NAS-Bench-201 cell) in one insert exceeded PostgreSQL's 65,535
+    bound parameters once candidates gained a column with a default; inserts go in batches."""
+    archs = [(f"|arch~{i}|", i) for i in range(15625)]
+    with session_scope(db_url) as s:
+        ids = repo.ensure_architectures(s, "test", archs)
+        search = repo.create_search(s, {"samples": 15625})
+        repo.add_candidates(s, search.id, [ids[a] for a, _ in archs])
+        assert s.scalar(select(func.count()).select_from(SearchCandidate)
+                        .where(SearchCandidate.search_id == search.id)) == 15625
