@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -154,6 +155,10 @@ class ProxyScore(Base):
     value: Mapped[float | None] = mapped_column(Float, default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    #: A failure that may not recur (out of memory, a dead worker; see
+    #: :func:`knas_core.scoring.is_transient`): it fails its search, but is no cache entry for a
+    #: later one, which scores the architecture again.
+    transient: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     architecture: Mapped[Architecture] = relationship()
@@ -204,7 +209,15 @@ class SearchCandidate(Base):
     accuracy: Mapped[float | None] = mapped_column(Float, default=None)
     eval_source: Mapped[str | None] = mapped_column(String(16), default=None)
     training_run_id: Mapped[int | None] = mapped_column(ForeignKey("training_runs.id"), default=None)
+    #: When it was last sent or taken for work; the claim lasts the search's ``lease_seconds``.
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: ``host:pid`` of the worker process scoring it (None while its chunk waits in the queue);
+    #: a claim of a process that no longer runs on this host has expired.
+    claimed_by: Mapped[str | None] = mapped_column(String(255), default=None)
+    #: The chunk message (numbered per search) that was last sent with it.
+    chunk: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: How often a worker started scoring it; after ``KNAS_MAX_ATTEMPTS`` it fails.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     search: Mapped[Search] = relationship(back_populates="candidates")
     architecture: Mapped[Architecture] = relationship(lazy="joined")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -62,10 +62,20 @@ def _insert(session: Session):
     raise NotImplementedError(f"unsupported database dialect {dialect!r}; use SQLite or PostgreSQL")
 
 
+#: Bound parameters per statement: PostgreSQL's protocol allows 65,535, SQLite 32,766.
+MAX_PARAMETERS = 30_000
+
+
 def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows``, silently skipping those that violate a unique constraint."""
-    if rows:
-        session.execute(_insert(session)(model).values(list(rows)).on_conflict_do_nothing())
+    """Insert ``rows``, silently skipping those that violate a unique constraint (in batches
+    that stay under the databases' limits on bound parameters, column defaults included)."""
+    rows = list(rows)
+    if not rows:
+        return
+    columns = len(model.__table__.columns)  # an upper bound: given values and column defaults
+    step = max(1, MAX_PARAMETERS // columns)
+    for start in range(0, len(rows), step):
+        session.execute(_insert(session)(model).values(rows[start:start + step]).on_conflict_do_nothing())
 
 
 # --- searches ---------------------------------------------------------------------------------
@@ -121,6 +131,10 @@ def incomplete_searches(session: Session) -> list[int]:
     return list(session.scalars(select(Search.id).where(Search.status.in_(("queued", "running")))))
 
 
+def running_searches(session: Session) -> list[Search]:
+    return list(session.scalars(select(Search).where(Search.status == "running").order_by(Search.id)))
+
+
 # --- architectures and candidates --------------------------------------------------------------
 
 def ensure_architectures(session: Session, space: str,
@@ -162,9 +176,31 @@ def unscored_candidates(session: Session, search_id: int, key: ScoreKey, *,
     return list(session.scalars(stmt.order_by(SearchCandidate.position)))
 
 
-def claim(session: Session, candidate_ids: Sequence[int]) -> None:
-    session.execute(update(SearchCandidate).where(SearchCandidate.id.in_(candidate_ids))
-                    .values(claimed_at=utcnow()))
+def unscored_claims(session: Session, search_id: int, key: ScoreKey) -> list[Any]:
+    """``(id, chunk, claimed_at, claimed_by)`` rows of the candidates with no score row for
+    ``key``, in sampling order (light rows: the orchestrator reads them after every chunk)."""
+    has_score = select(ProxyScore.id).where(ProxyScore.architecture_id == SearchCandidate.architecture_id,
+                                            key.as_filter()).exists()
+    return list(session.execute(
+        select(SearchCandidate.id, SearchCandidate.chunk, SearchCandidate.claimed_at,
+               SearchCandidate.claimed_by)
+        .where(SearchCandidate.search_id == search_id, ~has_score).order_by(SearchCandidate.position)))
+
+
+def claim(session: Session, candidate_ids: Sequence[int], *, by: str | None = None,
+          chunk: int | None = None) -> None:
+    """Claim candidates from now: sent in chunk message ``chunk`` (``by`` None: queued), or
+    taken by the worker process ``by`` (``host:pid``)."""
+    values: dict[str, Any] = {"claimed_at": utcnow(), "claimed_by": by}
+    if chunk is not None:
+        values["chunk"] = chunk
+    session.execute(update(SearchCandidate).where(SearchCandidate.id.in_(candidate_ids)).values(**values))
+
+
+def last_chunk(session: Session, search_id: int) -> int:
+    """The number of the last chunk message sent for the search (0 before the first)."""
+    return session.scalar(select(func.max(SearchCandidate.chunk))
+                          .where(SearchCandidate.search_id == search_id)) or 0
 
 
 # --- scores -----------------------------------------------------------------------------------
@@ -175,16 +211,31 @@ def get_score(session: Session, architecture_id: int, key: ScoreKey) -> ProxySco
 
 
 def save_score(session: Session, architecture_id: int, key: ScoreKey, value: float | None,
-               error: str | None, seconds: float) -> ProxyScore:
-    """Store a score unless an identical key exists (then the stored one wins: a cache hit)."""
+               error: str | None, seconds: float, transient: bool = False) -> ProxyScore:
+    """Store a score unless an identical key exists (then the stored one wins: a cache hit).
+
+    ``transient``: a failure that may not recur (see :attr:`ProxyScore.transient`)."""
     insert_ignore(session, ProxyScore, [{
         "architecture_id": architecture_id, "proxy": key.proxy, "dataset": key.dataset, "data": key.data,
         "batch_size": key.batch_size, "seed": key.seed, "device_type": key.device_type,
         "model": key.model, "value": value, "error": error, "seconds": seconds,
-        "created_at": utcnow()}])
+        "transient": bool(transient and error is not None), "created_at": utcnow()}])
     stored = get_score(session, architecture_id, key)
     assert stored is not None
     return stored
+
+
+def forget_transient(session: Session, key: ScoreKey, architecture_ids: Sequence[int]) -> int:
+    """Delete the transient failures stored under ``key`` for these architectures, so that they
+    are scored again (a new search asks for them); returns how many there were."""
+    gone = 0
+    ids = list(architecture_ids)
+    for start in range(0, len(ids), 500):
+        result = session.execute(delete(ProxyScore).where(
+            ProxyScore.architecture_id.in_(ids[start:start + 500]), key.as_filter(),
+            ProxyScore.transient.is_(True)))
+        gone += result.rowcount or 0
+    return gone
 
 
 def refresh_counters(session: Session, search: Search, key: ScoreKey) -> None:

@@ -79,6 +79,21 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else 'no message'}"
 
 
+#: Fragments of a failure's description (:func:`describe_exception`) that mark it transient:
+#: the same score may succeed on another try (memory pressure, a worker that died).
+TRANSIENT_MARKS = ("out of memory", "memoryerror", "cannot allocate memory", "can't allocate memory",
+                   "failed to allocate", "worker died")
+
+
+def is_transient(error: str | None) -> bool:
+    """Whether a failure described as ``error`` may not recur: out of memory, an allocation
+    failure, a ``MemoryError`` or a dead worker. Deterministic failures (a proxy that raises
+    on an architecture) are stored as cache entries; transient ones are tried again by the
+    next search that needs the score."""
+    text = (error or "").lower()
+    return bool(text) and any(mark in text for mark in TRANSIENT_MARKS)
+
+
 class Scorer:
     """Scores architectures of one space on one dataset.
 

@@ -2,18 +2,21 @@
 
 Reliability settings: late acknowledgement (a task is acknowledged after it ran), prefetch 1,
 re-queue on worker loss, exponential-backoff retries for transient database errors, and time
-limits. The database, not the queue, is the source of truth: every task is idempotent, and a
-starting worker re-dispatches the unfinished work of every running search, so work lost with
-a killed worker (e.g. on the embedded broker, which cannot re-deliver) is picked up again.
+limits. The database, not the queue, is the source of truth: every task is idempotent, a
+starting worker advances every unfinished search, and every worker sweeps for expired leases
+every ``KNAS_SWEEP_SECONDS`` (see :func:`tasks.search.sweep`), so work lost with a killed
+worker (e.g. on the embedded broker, which cannot re-deliver) is picked up again while any
+worker lives, without queueing work that is still in flight.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from celery import Celery
-from celery.signals import task_failure, worker_init, worker_process_init, worker_ready
+from celery.signals import task_failure, worker_init, worker_process_init, worker_ready, worker_shutdown
 from kombu import Queue
 
 from knas_core.plugins import load_plugins
@@ -106,7 +109,12 @@ def _fresh_connections(**_: object) -> None:
 
 @worker_ready.connect
 def _resume_unfinished(sender: object = None, **_: object) -> None:
-    """Re-dispatch every queued or running search: work held by a dead worker is redone."""
+    """Advance every queued or running search: work held by a dead worker is redone.
+
+    Chunked scoring sends only candidates no live claim holds (never sent, lease expired, or
+    taken by a process of this host that is gone), within the dispatch window, so starting
+    workers never duplicates the messages in flight; a whole-strategy task or training is
+    sent again (it resumes from what it stored)."""
     from db.discovery import incomplete_runs
     from db.repository import incomplete_searches
     from db.session import session_scope
@@ -117,8 +125,43 @@ def _resume_unfinished(sender: object = None, **_: object) -> None:
         ids = incomplete_searches(session)
         runs = incomplete_runs(session)
     for search_id in ids:
-        advance_search.apply_async(args=[search_id], kwargs={"force": True})
+        advance_search.apply_async(args=[search_id], kwargs={"restart": True})
     for run_id in runs:
         discover.apply_async(args=[run_id])
     if ids or runs:
         log.info("resumed searches %s, discovery runs %s", ids, runs)
+
+
+_SWEEPER_STOP = threading.Event()
+
+
+def _sweep_forever(interval: float) -> None:
+    from tasks.search import sweep
+
+    while not _SWEEPER_STOP.wait(interval):
+        try:
+            due = sweep()
+        except Exception:  # noqa: BLE001 - e.g. the database is briefly away: try next time
+            log.exception("lease sweep failed")
+            continue
+        if due:
+            log.info("lease sweep: advancing searches %s", due)
+
+
+@worker_ready.connect
+def _start_sweeper(sender: object = None, **_: object) -> None:
+    """Enforce leases while this worker lives: every ``KNAS_SWEEP_SECONDS`` a thread of the
+    main process advances the running searches whose chunks are lost (see
+    :func:`tasks.search.sweep`), so a chunk that died with another worker is sent again even
+    when nothing else would call the orchestrator."""
+    interval = settings.sweep_seconds()
+    if interval <= 0:
+        return
+    _SWEEPER_STOP.clear()
+    threading.Thread(target=_sweep_forever, args=(interval,), name="knas-lease-sweeper", daemon=True).start()
+    log.info("lease sweeper: every %s s", interval)
+
+
+@worker_shutdown.connect
+def _stop_sweeper(**_: object) -> None:
+    _SWEEPER_STOP.set()

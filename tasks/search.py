@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 from datetime import timedelta
 from functools import lru_cache
@@ -24,11 +26,12 @@ from db.models import TERMINAL, Search, SearchCandidate, TrainingRun, as_utc, ut
 from db.session import session_scope
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
-from knas_core.scoring import Scorer, describe_exception
+from knas_core.scoring import Scorer, describe_exception, is_transient
 from knas_core.spaces import get_space
+from tasks import settings
 from tasks.celery_app import app
 from tasks.progress import ProgressThrottle
-from tasks.schema import SearchConfig, validate_config
+from tasks.schema import ConfigError, SearchConfig, validate_config
 
 log = logging.getLogger(__name__)
 RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": True,
@@ -77,12 +80,17 @@ def _fail(search_id: int, reason: str) -> None:
 # --- the orchestrator ---------------------------------------------------------------------------
 
 @app.task(name="knas.advance_search", **RETRY)
-def advance_search(search_id: int, force: bool = False) -> str:
-    """Move search ``search_id`` forward; ``force`` re-dispatches all unfinished work."""
+def advance_search(search_id: int, force: bool = False, restart: bool = False) -> str:
+    """Move search ``search_id`` forward.
+
+    ``force`` re-dispatches unfinished work whatever its claims (an operator's override);
+    ``restart`` (a worker started) re-dispatches a whole-strategy task and training, whose
+    progress is not tracked per item, while chunked scoring sends only what no live claim holds.
+    """
     outbox: list[tuple[Any, list[Any]]] = []
     try:
         with session_scope() as session:
-            state = _advance(session, search_id, force, outbox)
+            state = _advance(session, search_id, force, outbox, restart)
     except OperationalError:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken search must not take the worker down
@@ -93,7 +101,7 @@ def advance_search(search_id: int, force: bool = False) -> str:
     return state
 
 
-def _advance(session: Session, search_id: int, force: bool, outbox: list) -> str:
+def _advance(session: Session, search_id: int, force: bool, outbox: list, restart: bool = False) -> str:
     search = repo.get_search(session, search_id, lock=True)
     if search is None:
         return "missing"
@@ -104,7 +112,7 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list) -> str
         return "cancelled"
     cfg = validate_config(search.config)
     if not cfg.staged:
-        if search.stage == "queued" or force:
+        if search.stage == "queued" or force or restart:
             repo.set_stage(session, search, "search")
             outbox.append((run_strategy, [search.id]))
         return "searching"
@@ -115,7 +123,7 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list) -> str
             return "scoring"
         _select(session, search, cfg)
     if search.stage == "evaluate":
-        if not _evaluate(session, search, cfg, force, outbox):
+        if not _evaluate(session, search, cfg, force or restart, outbox):
             return "evaluating"
     return search.status
 
@@ -129,23 +137,90 @@ def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     repo.add_candidates(session, search.id, [ids[a] for a in archs])
     source = scorer_for(cfg).source  # the images every chunk of this search must score on
     search.data_id, search.data_description = source.identity, source.description
+    # a failure that may not recur (out of memory, a dead worker) is no cache entry: try again
+    repo.forget_transient(session, score_key(cfg, device_type(cfg), source.identity), list(ids.values()))
     repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
     repo.set_stage(session, search, "score", total=len(archs), score_started_at=utcnow())
 
 
+@lru_cache(maxsize=1)
+def _host() -> str:
+    """This host's name, with its PID namespace where known (containers that share a host name
+    do not share process ids)."""
+    try:
+        namespace = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}/{namespace}" if namespace else socket.gethostname()
+
+
+def worker_identity() -> str:
+    """``host:pid`` of this process, as recorded on the candidates it scores."""
+    return f"{_host()}:{os.getpid()}"
+
+
+def _process_gone(pid: int) -> bool:
+    if os.path.isdir("/proc/self"):
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                state = handle.read().rsplit(")", 1)[1].split()[0]
+            return state in ("Z", "X")  # a zombie no longer works
+        except FileNotFoundError:
+            return True
+        except (OSError, IndexError):
+            pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def claimant_dead(claimed_by: str | None) -> bool:
+    """Whether the worker process that took a candidate is known to be gone: it ran on this
+    host and its process no longer runs. Claims from other hosts live out their lease."""
+    host, _, pid = (claimed_by or "").rpartition(":")
+    return bool(host) and host == _host() and pid.isdigit() and _process_gone(int(pid))
+
+
+def live_claim(cand: Any, lease: timedelta) -> bool:
+    """Whether a candidate is held by a chunk in flight: claimed within the lease by a worker
+    not known to be dead (or sent and waiting in the queue)."""
+    if cand.claimed_at is None or as_utc(cand.claimed_at) < utcnow() - lease:
+        return False
+    return not claimant_dead(cand.claimed_by)
+
+
+def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo.ScoreKey,
+                  force: bool) -> tuple[list[list[int]], bool]:
+    """The chunks to send now (candidate ids), and whether every candidate has a score row.
+
+    At most :func:`tasks.settings.dispatch_window` chunks of a search are in flight; only
+    candidates no live claim holds (never sent, lease expired, worker dead) are sent."""
+    unscored = repo.unscored_claims(session, search.id, key)
+    if not unscored:
+        return [], True
+    lease = timedelta(seconds=cfg.lease_seconds)
+    live = [] if force else [c for c in unscored if live_claim(c, lease)]
+    held = {c.id for c in live}
+    free = settings.dispatch_window() - len({c.chunk for c in live})
+    todo = [c.id for c in unscored if c.id not in held][:max(free, 0) * cfg.chunk_size]
+    return [todo[i:i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)], False
+
+
 def _dispatch_scoring(session: Session, search: Search, cfg: SearchConfig, force: bool, outbox: list) -> bool:
-    """Queue chunks for unscored candidates; True when every candidate has a score row."""
+    """Fill the window of chunks for unscored candidates; True when every candidate has a score row."""
     key = score_key(cfg, device_type(cfg), search.data_id or "")
     repo.refresh_counters(session, search, key)
-    lease = None if force else timedelta(seconds=cfg.lease_seconds)
-    todo = repo.unscored_candidates(session, search.id, key, lease=lease)
-    if todo:
-        ids = [c.id for c in todo]
-        repo.claim(session, ids)
-        for start in range(0, len(ids), cfg.chunk_size):
-            outbox.append((score_chunk, [search.id, ids[start:start + cfg.chunk_size]]))
-        return False
-    return not repo.unscored_candidates(session, search.id, key)
+    chunks, finished = _plan_scoring(session, search, cfg, key, force)
+    number = repo.last_chunk(session, search.id)
+    for ids in chunks:
+        number += 1
+        repo.claim(session, ids, chunk=number)  # sent, not yet taken: claimed by nobody
+        outbox.append((score_chunk, [search.id, ids]))
+    return finished
 
 
 def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
@@ -157,7 +232,7 @@ def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
     for cand, s in rows:
         cand.score = s.value
         cand.stage = "scored"
-        cand.claimed_at = None  # the claim was for scoring; evaluation claims afresh
+        cand.claimed_at = cand.claimed_by = None  # the claim was for scoring; evaluation claims afresh
     if not ok:
         first = next((s.error for _, s in rows if s.error), "no scores")
         raise RuntimeError(f"every architecture failed to score ({first})")
@@ -182,8 +257,8 @@ def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, 
         lease = timedelta(seconds=cfg.lease_seconds)
         now = utcnow()
         for cand in waiting:
-            if force or cand.claimed_at is None or as_utc(cand.claimed_at) < now - lease:
-                cand.claimed_at = now
+            if force or not live_claim(cand, lease):
+                cand.claimed_at, cand.claimed_by = now, None
                 outbox.append((train_candidate, [search.id, cand.id]))
         if waiting:
             search.evaluated = len(selected) - len(waiting)
@@ -207,6 +282,39 @@ def _result(session: Session, best: SearchCandidate, cfg: SearchConfig) -> dict[
             "percentile": truth.percentile(acc, dataset) if acc is not None else None}
 
 
+def sweep() -> list[int]:
+    """Advance every running search that has work no live claim holds: a chunk whose worker
+    died or whose lease expired, room in the window, or training whose claim expired.
+
+    Each worker runs this every ``KNAS_SWEEP_SECONDS`` (:mod:`tasks.celery_app`), so leases are
+    enforced while any worker lives, not only when a chunk finishes or a worker starts.
+    Returns the ids of the searches it sent ``advance_search`` for.
+    """
+    due: list[int] = []
+    with session_scope() as session:
+        for search in repo.running_searches(session):
+            try:
+                cfg = validate_config(search.config)
+            except ConfigError:  # e.g. a plugin proxy this worker lacks; another worker's job
+                continue
+            if not cfg.staged or search.cancel_requested:
+                if search.cancel_requested:
+                    due.append(search.id)
+                continue
+            lease = timedelta(seconds=cfg.lease_seconds)
+            if search.stage == "score":
+                key = score_key(cfg, device_type(cfg), search.data_id or "")
+                chunks, finished = _plan_scoring(session, search, cfg, key, force=False)
+                if chunks or finished:
+                    due.append(search.id)
+            elif search.stage == "evaluate" and cfg.eval == "train":
+                if any(not live_claim(c, lease) for c in repo.candidates(session, search.id, "selected")):
+                    due.append(search.id)
+    for search_id in due:
+        advance_search.apply_async(args=[search_id])
+    return due
+
+
 # --- workers' tasks -----------------------------------------------------------------------------
 
 @app.task(name="knas.score_chunk", **RETRY)
@@ -221,6 +329,8 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
             return 0
         cfg = validate_config(search.config)
         data_id = search.data_id or ""
+        me = worker_identity()
+        repo.claim(session, candidate_ids, by=me)  # taken: the lease runs from now, held by this process
     try:
         scorer = scorer_for(cfg)
     except Exception as exc:  # noqa: BLE001 - e.g. data not found: the search fails, the worker lives
@@ -232,6 +342,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
                          "the same data (KNAS_DATA_DIR or the search's data_dir)")
         return 0
     key = score_key(cfg, scorer.device.type, data_id)
+    limit = settings.max_attempts()
     done = 0
     for cand_id in candidate_ids:
         with session_scope() as session:
@@ -243,15 +354,21 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
             cand = session.get(SearchCandidate, cand_id)
             if cand is None or repo.get_score(session, cand.architecture_id, key) is not None:
                 continue  # already scored (a cache hit, or another worker got there first)
-            arch_id, arch = cand.architecture_id, cand.architecture.arch
+            arch_id, arch, attempts = cand.architecture_id, cand.architecture.arch, cand.attempts
+            if attempts < limit:  # counted before scoring: a delivery that dies leaves it counted
+                cand.attempts += 1
+                cand.claimed_at, cand.claimed_by = utcnow(), me
         start = time.perf_counter()
-        try:
-            result = scorer.score_one(scorer.space.validate(arch), cfg.proxy)
-            value, error, seconds = result.value, result.error, result.seconds
-        except Exception as exc:  # noqa: BLE001 - e.g. a malformed architecture row
-            value, error, seconds = None, describe_exception(exc), time.perf_counter() - start
+        if attempts >= limit:  # every earlier delivery died on it (e.g. the OOM killer): give up
+            value, error, seconds = None, f"worker died {attempts} times scoring this architecture", 0.0
+        else:
+            try:
+                result = scorer.score_one(scorer.space.validate(arch), cfg.proxy)
+                value, error, seconds = result.value, result.error, result.seconds
+            except Exception as exc:  # noqa: BLE001 - e.g. a malformed architecture row
+                value, error, seconds = None, describe_exception(exc), time.perf_counter() - start
         with session_scope() as session:
-            repo.save_score(session, arch_id, key, value, error, seconds)
+            repo.save_score(session, arch_id, key, value, error, seconds, transient=is_transient(error))
             search = repo.get_search(session, search_id)
             repo.refresh_counters(session, search, key)
         done += 1
@@ -338,7 +455,7 @@ def stored_scores(cfg: SearchConfig, scorer: Scorer, arch: str,
         arch_id = repo.ensure_architectures(s, cfg.space, [(arch, scorer.space.index_of(arch))])[arch]
         for p, key in keys.items():
             cached = repo.get_score(s, arch_id, key)
-            if cached is not None:
+            if cached is not None and not cached.transient:  # a transient failure is tried again
                 values[p] = cached.value
     missing = [p for p in proxies if p not in values]
     if missing:
@@ -346,7 +463,9 @@ def stored_scores(cfg: SearchConfig, scorer: Scorer, arch: str,
         with session_scope() as s:
             for p in missing:
                 r = fresh[p]
-                values[p] = repo.save_score(s, arch_id, keys[p], r.value, r.error, r.seconds).value
+                repo.forget_transient(s, keys[p], [arch_id])
+                values[p] = repo.save_score(s, arch_id, keys[p], r.value, r.error, r.seconds,
+                                            transient=is_transient(r.error)).value
     return values
 
 

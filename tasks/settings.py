@@ -8,6 +8,9 @@
 | ``KNAS_STATE_DIR`` | ``.knas`` (broker, results, training checkpoints) |
 | ``KNAS_VISIBILITY_TIMEOUT`` | ``3600`` s: Redis re-delivers an unacknowledged task after it |
 | ``KNAS_TASK_TIME_LIMIT`` | ``86400`` s hard limit per task (soft limit 60 s earlier) |
+| ``KNAS_DISPATCH_WINDOW`` | ``4`` chunk messages in flight per search (refilled as chunks finish) |
+| ``KNAS_MAX_ATTEMPTS`` | ``3`` deliveries of an architecture whose worker died; then it fails |
+| ``KNAS_SWEEP_SECONDS`` | ``60`` s between a worker's checks for expired leases (0: none) |
 
 The embedded default keeps broker, result backend and app tables in three SQLite files (one
 writer each) and is meant for one machine; use Redis and PostgreSQL to scale out.
@@ -40,6 +43,21 @@ def visibility_timeout() -> int:
 
 def task_time_limit() -> int:
     return int(os.environ.get("KNAS_TASK_TIME_LIMIT", "86400"))
+
+
+def dispatch_window() -> int:
+    """Chunk messages of one search in flight at once (at least 1)."""
+    return max(1, int(os.environ.get("KNAS_DISPATCH_WINDOW", "4")))
+
+
+def max_attempts() -> int:
+    """Deliveries of one architecture that may die with their worker before it is failed."""
+    return max(1, int(os.environ.get("KNAS_MAX_ATTEMPTS", "3")))
+
+
+def sweep_seconds() -> float:
+    """Interval of a worker's lease sweeper; 0 turns it off."""
+    return max(0.0, float(os.environ.get("KNAS_SWEEP_SECONDS", "60")))
 
 
 def checkpoint_dir() -> Path:

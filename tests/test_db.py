@@ -7,7 +7,7 @@ from sqlalchemy import func, inspect, select, text
 
 from db import repository as repo
 from db.migrate import current_revision, head_revision
-from db.models import Architecture, BenchmarkAccuracy, ProxyScore
+from db.models import Architecture, BenchmarkAccuracy, ProxyScore, SearchCandidate
 from db.session import get_engine, session_scope
 
 KEY = repo.ScoreKey("knas", "cifar10", 64, 0, "cpu", "C=16,N=5",
@@ -21,7 +21,7 @@ def test_migrations_create_every_table(db_url):
     assert {"searches", "architectures", "proxy_scores", "training_runs", "search_candidates",
             "benchmark_accuracies", "alembic_version", "discovery_runs", "discovery_generations",
             "discovered_proxies"} <= tables
-    assert current_revision(db_url) == head_revision() == "0003"
+    assert current_revision(db_url) == head_revision() == "0004"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -218,3 +218,41 @@ def test_concurrent_upgrades_are_serialised(tmp_path):
         finally:
             if ctx:
                 ctx.__exit__(None, None, None)
+
+
+def test_upgrade_from_0003_marks_stored_out_of_memory_failures_transient(tmp_path):
+    """0004: failures stored before it that ran out of memory become transient (no cache entry);
+    candidates start with no attempts."""
+    from alembic import command
+
+    from db.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0003")
+    with get_engine(url).begin() as conn:
+        conn.execute(text("INSERT INTO architectures (id, space, arch, \"index\") "
+                          "VALUES (1, 'nb201', :a, 1), (2, 'nb201', :b, 2)"), {"a": A1, "b": A2})
+        for arch, error in ((1, "out of memory: CUDA out of memory."), (2, "ValueError: x")):
+            conn.execute(text("INSERT INTO proxy_scores (architecture_id, proxy, dataset, data, batch_size, "
+                              "seed, device_type, model, error, seconds, created_at) VALUES "
+                              "(:a, 'knas', 'cifar10', :d, 64, 0, 'cpu', 'C=16,N=5', :e, 0.1, '2026-11-01')"),
+                         {"a": arch, "d": KEY.data, "e": error})
+    upgrade(url)
+    with session_scope(url) as s:
+        assert repo.get_score(s, 1, KEY).transient and not repo.get_score(s, 2, KEY).transient
+        assert repo.forget_transient(s, KEY, [1, 2]) == 1
+    command.downgrade(alembic_config(url), "0003")  # and back
+    upgrade(url)
+    get_engine(url).dispose()
+
+
+def test_a_search_of_the_whole_space_stores_its_candidates(db_url):
+    """15,625 candidates (every NAS-Bench-201 cell) in one insert exceeded PostgreSQL's 65,535
+    bound parameters once candidates gained a column with a default; inserts go in batches."""
+    archs = [(f"|arch~{i}|", i) for i in range(15625)]
+    with session_scope(db_url) as s:
+        ids = repo.ensure_architectures(s, "test", archs)
+        search = repo.create_search(s, {"samples": 15625})
+        repo.add_candidates(s, search.id, [ids[a] for a, _ in archs])
+        assert s.scalar(select(func.count()).select_from(SearchCandidate)
+                        .where(SearchCandidate.search_id == search.id)) == 15625

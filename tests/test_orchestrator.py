@@ -222,3 +222,119 @@ def test_other_strategies_run_as_one_task(eager, strategy, extra, truth):
 def test_strategy_options_are_checked():
     with pytest.raises(ConfigError, match="strategy_options: unknown option"):
         validate_config({"strategy": "evolution", "strategy_options": {"populace": 3}})
+
+
+def _claimed(url, search_id):
+    with session_scope(url) as s:
+        return s.scalar(select(func.count()).select_from(SearchCandidate)
+                        .where(SearchCandidate.search_id == search_id,
+                               SearchCandidate.claimed_at.is_not(None)))
+
+
+def test_dispatch_keeps_a_bounded_window_of_chunks_in_flight(eager, monkeypatch):
+    """Issue 14.3: at most KNAS_DISPATCH_WINDOW chunk messages per search are out; a finished
+    chunk tops the window up; a starting worker does not queue work in flight again; a
+    cancel leaves at most the window to drain."""
+    from tasks import search as tasks_search
+    from tasks.api import cancel_search, search_progress, submit_search
+    from tasks.celery_app import _resume_unfinished
+
+    monkeypatch.setenv("KNAS_DISPATCH_WINDOW", "3")
+    queued = []  # chunk messages sent and not yet run (a broker's queue)
+    monkeypatch.setattr(tasks_search.score_chunk, "apply_async", lambda args=None, **kw: queued.append(args))
+    search_id = submit_search({**TINY, "samples": 30, "chunk_size": 2})
+    assert len(queued) == 3 and _claimed(eager, search_id) == 6
+    _resume_unfinished()  # a worker starts: nothing in flight is sent again
+    _resume_unfinished()
+    assert len(queued) == 3 and _claimed(eager, search_id) == 6
+    tasks_search.score_chunk(*queued.pop(0))  # one chunk done: the window is topped up
+    assert len(queued) == 3 and _claimed(eager, search_id) == 8
+    assert search_progress(search_id)["scored"] == 2
+    cancel_search(search_id)
+    assert search_progress(search_id)["status"] == "cancelled"
+    assert len(queued) <= 3  # all that is left to drain
+    for args in queued:
+        assert tasks_search.score_chunk(*args) == 0
+
+
+@pytest.mark.parametrize("error, cached", [("out of memory: simulated", False),
+                                           ("MemoryError: no message", False),
+                                           ("ValueError: a deterministic failure", True)])
+def test_only_deterministic_failures_are_cached(eager, monkeypatch, error, cached):
+    """Issue 14.4: a transient failure (out of memory, a dead worker) fails its search with the
+    reason, but the next identical search scores the architectures again."""
+    from knas_core.scoring import ProxyResult
+    from tasks import search as tasks_search
+    from tasks.api import search_progress, submit_search
+
+    calls = []
+    real = tasks_search.Scorer.score_one
+
+    def failing(self, arch, proxy):
+        calls.append(arch)
+        return ProxyResult(proxy, None, error, 0.0, 16)
+
+    monkeypatch.setattr(tasks_search.Scorer, "score_one", failing)
+    first = search_progress(submit_search(TINY))
+    assert first["status"] == "failed" and error in first["error"] and first["failed"] == 8
+    assert len(calls) == 8
+
+    def counting(self, arch, proxy):
+        calls.append(arch)
+        return real(self, arch, proxy)
+
+    monkeypatch.setattr(tasks_search.Scorer, "score_one", counting)
+    second = search_progress(submit_search({**TINY, "name": "again"}))
+    if cached:
+        assert second["status"] == "failed" and len(calls) == 8  # no retry of a deterministic failure
+    else:
+        assert second["status"] == "done" and second["failed"] == 0 and second["scored"] == 8
+        assert len(calls) == 16
+
+
+def test_a_candidate_out_of_attempts_fails_with_the_reason_as_a_transient_failure(eager, monkeypatch):
+    """Issue 14.2 in one process: a delivery that finds the architecture started
+    KNAS_MAX_ATTEMPTS times without a score records the failure instead of scoring it."""
+    from tasks.search import score_chunk, scorer_for
+
+    monkeypatch.setenv("KNAS_MAX_ATTEMPTS", "2")
+    with session_scope(eager) as s:
+        search = repo.create_search(s, validate_config(TINY).model_dump(mode="json"))
+        search.data_id = scorer_for(validate_config(TINY)).source.identity
+        repo.set_stage(s, search, "score", total=1)
+        ids = repo.ensure_architectures(s, "nb201", [(ARCH, 1)])
+        repo.add_candidates(s, search.id, [ids[ARCH]])
+        cand = s.scalars(select(SearchCandidate).where(SearchCandidate.search_id == search.id)).one()
+        cand.attempts = 2  # two deliveries died on it
+        search_id, cand_id = search.id, cand.id
+    score_chunk(search_id, [cand_id])
+    with session_scope(eager) as s:
+        row = s.scalars(select(ProxyScore)).one()
+        assert row.value is None and row.error == "worker died 2 times scoring this architecture"
+        assert row.transient
+        assert repo.get_search(s, search_id).status == "failed"
+
+
+def test_a_claim_of_a_gone_process_on_this_host_has_expired():
+    import os
+    import subprocess
+    import sys
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from db.models import utcnow
+    from tasks.search import claimant_dead, live_claim, worker_identity
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = worker_identity().rpartition(":")[0]
+    assert worker_identity() == f"{host}:{os.getpid()}"
+    assert claimant_dead(f"{host}:{gone.pid}")
+    assert not claimant_dead(f"{host}:{os.getpid()}")
+    assert not claimant_dead(f"another-host:{gone.pid}")  # lives out its lease
+    assert not claimant_dead(None)
+    lease = timedelta(seconds=60)
+    assert live_claim(SimpleNamespace(claimed_at=utcnow(), claimed_by=None), lease)  # queued
+    assert not live_claim(SimpleNamespace(claimed_at=utcnow() - 2 * lease, claimed_by=None), lease)
+    assert not live_claim(SimpleNamespace(claimed_at=utcnow(), claimed_by=f"{host}:{gone.pid}"), lease)
+    assert not live_claim(SimpleNamespace(claimed_at=None, claimed_by=None), lease)

@@ -177,3 +177,24 @@ def test_stored_scores_are_not_recomputed(sqlite_store, scorer, monkeypatch):
     assert {k: again[k] for k in first} == first
     stored_scores(cfg, scorer, ARCH, ["synflow", "knas", "nasi"])
     assert len(requested) == 2  # everything cached: no network built, no pass run
+
+
+def test_a_stored_transient_failure_is_scored_again(sqlite_store, scorer, monkeypatch):
+    """Issue 14.4 for the whole-strategy searches: an out-of-memory failure in the store is no
+    cache entry; a deterministic failure is."""
+    from knas_core.scoring import ArchScores, ProxyResult
+    from tasks.schema import validate_config
+    from tasks.search import stored_scores
+
+    cfg = validate_config({"proxies": ["knas", "nasi"], "batch_size": 16, "seed": 3,
+                           "model": SMALL, "device": "cpu", "samples": 4, "topk": 1})
+    errors = {"knas": "out of memory: simulated", "nasi": "ValueError: deterministic"}
+    score = scorer.score
+    monkeypatch.setattr(scorer, "score", lambda arch, names: ArchScores(arch, None, {
+        n: ProxyResult(n, None, errors[n], 0.0, 16) for n in names}))
+    assert stored_scores(cfg, scorer, ARCH, ["knas", "nasi"]) == {"knas": None, "nasi": None}
+    requested: list[list[str]] = []
+    monkeypatch.setattr(scorer, "score",
+                        lambda arch, names: requested.append(list(names)) or score(arch, names))
+    again = stored_scores(cfg, scorer, ARCH, ["knas", "nasi"])
+    assert requested == [["knas"]] and again["knas"] is not None and again["nasi"] is None

@@ -279,3 +279,61 @@ def test_progress_throttle_lets_one_report_a_second_and_always_the_last():
     assert not throttle.due(3, 10)
     now[0] += 1.0
     assert throttle.due(4, 10)
+
+
+FAULTY = "tests.plugins.faulty"
+
+
+def _finished_a_chunk(stack: Stack, name: str) -> bool:
+    text = (stack.tmp / f"{name}.log").read_text()
+    return any("knas.score_chunk[" in line and "succeeded" in line for line in text.splitlines())
+
+
+def test_a_lost_chunk_is_redone_while_another_worker_lives(embedded):
+    """Issue 14.1: a chunk dies with its worker after the other worker finished its own chunk
+    (within the lease); nothing else would call the orchestrator, so the survivor's lease
+    sweeper must (it sees the dead process at once, or the lease expire)."""
+    embedded.env.update(KNAS_PLUGINS=FAULTY, KNAS_SWEEP_SECONDS="1", KNAS_TEST_SLOW_SECONDS="2")
+    workers = {}
+    for name in ("a", "b"):  # one after the other: the embedded broker creates its tables once
+        workers[name] = embedded.start_worker(name)
+        embedded.wait_ready(name)
+    search_id = embedded.submit({**SMALL, "proxy": "slow_proxy", "samples": 7, "topk": 1, "chunk_size": 5,
+                                 "lease_seconds": 20, "model": {"C": 4, "N": 1}})
+    deadline = time.monotonic() + 90  # until the chunk of 2 is done (the logs: faster than `knas status`)
+    while time.monotonic() < deadline and not any(_finished_a_chunk(embedded, n) for n in workers):
+        time.sleep(0.2)
+    short = [n for n in workers if _finished_a_chunk(embedded, n)]
+    assert len(short) == 1, short
+    busy = next(n for n in workers if n not in short)
+    embedded.kill(workers[busy])  # mid-chunk: the survivor is idle from now on
+    assert embedded.rows(search_id)[1] < 7
+    status = embedded.wait(search_id, done, timeout=60)
+    assert status["status"] == "done" and status["scored"] == 7
+    assert embedded.rows(search_id) == (7, 7, 7)
+
+
+def test_a_poison_architecture_fails_after_max_attempts_and_the_search_goes_on(embedded):
+    """Issue 14.2: a proxy whose process is SIGKILLed on one architecture (as the OOM killer
+    does) is re-delivered only KNAS_MAX_ATTEMPTS times; then that architecture fails with the
+    reason and the others are scored."""
+    from knas_core.spaces import get_space
+
+    space = get_space("nb201")
+    poison = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+    good = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+            "|nor_conv_1x1~0|+|nor_conv_1x1~0|nor_conv_1x1~1|+|nor_conv_1x1~0|nor_conv_1x1~1|nor_conv_1x1~2|"]
+    params = sum(p.numel() for p in space.build_model(poison, 10, C=4, N=1).parameters())
+    embedded.env.update(KNAS_PLUGINS=FAULTY, KNAS_MAX_ATTEMPTS="2", KNAS_TEST_POISON_PARAMS=str(params))
+    embedded.start_worker("w")
+    search_id = embedded.submit({**SMALL, "proxy": "poison_proxy", "archs": [good[0], poison, good[1]],
+                                 "topk": 1, "chunk_size": 3, "model": {"C": 4, "N": 1}})
+    status = embedded.wait(search_id, done, timeout=90)
+    assert status["status"] == "done" and status["scored"] == 3 and status["failed"] == 1, status
+    with session_scope(embedded.db_url) as s:
+        rows = {r.architecture.arch: r for r in s.scalars(select(ProxyScore))}
+        cand = s.scalars(select(SearchCandidate).join(SearchCandidate.architecture)
+                         .where(SearchCandidate.search_id == search_id)).all()
+    assert rows[poison].error == "worker died 2 times scoring this architecture"
+    assert rows[poison].value is None and all(rows[a].value for a in good)
+    assert {c.architecture.arch: c.attempts for c in cand}[poison] == 2
