@@ -59,6 +59,11 @@ def scorer_for(cfg: SearchConfig) -> Scorer:
 
 
 def device_type(cfg: SearchConfig) -> str:
+    """The device type part of the score key: ``cpu`` or ``cuda`` as configured, ``auto`` as
+    this machine resolves it. Never raises, so a reader without a GPU (the dashboard) can show a
+    ``cuda`` search; the worker that scores fails the search if it has no GPU."""
+    if cfg.device in ("cpu", "cuda"):
+        return cfg.device
     from knas_core.device import resolve_device
 
     return resolve_device(cfg.device).type

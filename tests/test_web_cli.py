@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import _free_port, _wait_http
+from tests.processes import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,13 +32,13 @@ def test_web_rejects_a_bad_port(tmp_path):
 
 
 def test_up_runs_worker_and_dashboard_and_sigterm_stops_both(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "knas_cli", "up", "--port", str(port)],
                             env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     log = tmp_path / "knas-worker.log"
     try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90, proc)
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90, proc)
         deadline = time.monotonic() + 90
         while not (log.exists() and " ready." in log.read_text(errors="replace")):
             assert time.monotonic() < deadline, "the worker did not report ready"
@@ -79,13 +79,13 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_sigkill_of_up_takes_worker_and_dashboard_with_it(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "knas_cli", "up", "--port", str(port)],
                             env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     children: list[int] = []
     try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90, proc)
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", 90, proc)
         children = _children(proc.pid)
         assert len(children) == 2, children  # the worker and the dashboard
     finally:
