@@ -164,6 +164,24 @@ def test_a_search_records_its_images_and_its_scores_carry_them(eager):
         assert {row.data for row in s.scalars(select(ProxyScore))} == {source.identity}
 
 
+def test_a_synthetic_search_does_not_reuse_scores_computed_on_images(eager):
+    """The same architectures, proxy, seed and set-up on other inputs are other scores (issue:
+    a synthetic-data search finished at once on the CIFAR scores of an earlier search)."""
+    from tasks.api import search_progress, submit_search
+
+    first = search_progress(submit_search(TINY))
+    second = search_progress(submit_search({**TINY, "data_source": "synthetic"}))
+    assert first["status"] == second["status"] == "done"
+    assert second["data"].startswith("synthetic:") and first["data"] != second["data"]
+    with session_scope(eager) as s:
+        rows = s.scalars(select(ProxyScore)).all()
+    assert len(rows) == 16 and {r.data for r in rows} == {first["data"], second["data"]}
+    by_arch: dict[int, set[float]] = {}
+    for r in rows:
+        by_arch.setdefault(r.architecture_id, set()).add(r.value)
+    assert all(len(values) == 2 for values in by_arch.values())  # two values per architecture
+
+
 @pytest.mark.parametrize("raw, fragment", [
     ({"samples": 0}, "samples: Input should be greater than or equal to 1"),
     ({"samples": 5, "topk": 9}, "topk (9) cannot exceed"),

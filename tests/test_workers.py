@@ -148,28 +148,30 @@ def test_quick_search_on_redis_and_postgresql(scaled):
 
 
 def test_sigkill_mid_search_then_a_new_worker_finishes_it(scaled):
+    # a proxy that takes 0.5 s per architecture on tiny networks: the kill lands mid-search
+    scaled.env.update(KNAS_PLUGINS=FAULTY, KNAS_TEST_SLOW_SECONDS="0.5")
     first = scaled.start_worker("doomed")
-    search_id = scaled.submit({"samples": 30, "topk": 3, "chunk_size": 2, "batch_size": 32,
-                               "device": "cpu", "model": {"C": 16, "N": 2}})
+    search_id = scaled.submit({**SMALL, "proxy": "slow_proxy", "samples": 14, "topk": 3, "chunk_size": 2,
+                               "model": {"C": 4, "N": 1}})
     scaled.wait(search_id, lambda s: s["scored"] >= 4)
     scaled.kill(first)
     before = scaled.status(search_id)
-    assert before["status"] == "running" and before["scored"] < 30
+    assert before["status"] == "running" and before["scored"] < 14
     scaled.start_worker("rescuer")
     status = scaled.wait(search_id, done)
-    assert status["status"] == "done" and status["scored"] == 30
-    assert scaled.rows(search_id) == (30, 30, 30)  # every architecture exactly once, none missing
+    assert status["status"] == "done" and status["scored"] == 14
+    assert scaled.rows(search_id) == (14, 14, 14)  # every architecture exactly once, none missing
 
 
 def test_two_workers_share_a_search_without_duplicates(scaled):
     scaled.start_worker("a")
     scaled.start_worker("b")
     scaled.wait_ready("a", "b")  # otherwise the first one up may finish before the second starts
-    search_id = scaled.submit({**SMALL, "samples": 30, "topk": 3, "chunk_size": 2,
-                               "model": {"C": 16, "N": 1}})
+    search_id = scaled.submit({**SMALL, "samples": 20, "topk": 3, "chunk_size": 2,
+                               "model": {"C": 8, "N": 1}})
     status = scaled.wait(search_id, done)
-    assert status["status"] == "done" and status["scored"] == status["total"] == 30
-    assert scaled.rows(search_id) == (30, 30, 30)
+    assert status["status"] == "done" and status["scored"] == status["total"] == 20
+    assert scaled.rows(search_id) == (20, 20, 20)
     worked = [(scaled.tmp / f"{n}.log").read_text().count("knas.score_chunk") for n in ("a", "b")]
     assert all(w > 0 for w in worked), worked  # both workers took chunks
 
