@@ -381,11 +381,9 @@ def deployment(setup: str, args: argparse.Namespace) -> Iterator[Stack]:
             finally:
                 if stack is not None:
                     stack.close()
-                from db.session import _ENGINES
+                from db.session import dispose_engine
 
-                engine = _ENGINES.pop(url, None)
-                if engine is not None:
-                    engine.dispose()
+                dispose_engine(url)
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 admin.dispose()

@@ -96,6 +96,13 @@ def get_engine(url: str | None = None) -> Engine:
     return _ENGINES[url]
 
 
+def dispose_engine(url: str) -> None:
+    """Close and forget the engine of ``url`` (e.g. before its database is dropped or deleted)."""
+    engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
 def dispose_engines() -> None:
     """Forget pooled connections inherited across ``fork`` (call in a new worker child)."""
     for engine in _ENGINES.values():

@@ -80,11 +80,9 @@ def db_url(request, tmp_path):
         url = f"sqlite:///{tmp_path / 'knas.db'}"
         upgrade(url)
         yield url
-        from db.session import _ENGINES
+        from db.session import dispose_engine
 
-        engine = _ENGINES.pop(url, None)
-        if engine is not None:
-            engine.dispose()
+        dispose_engine(url)
     else:
         with postgres_database() as url:
             upgrade(url)

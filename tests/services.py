@@ -38,11 +38,9 @@ def postgres_database() -> Iterator[str]:
     try:
         yield url
     finally:
-        from db.session import _ENGINES
+        from db.session import dispose_engine
 
-        engine = _ENGINES.pop(url, None)
-        if engine is not None:
-            engine.dispose()
+        dispose_engine(url)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

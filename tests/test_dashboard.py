@@ -538,11 +538,9 @@ def hostile_store(tmp_path, monkeypatch):
 
     st.cache_data.clear()
     yield search_id
-    from db.session import _ENGINES
+    from db.session import dispose_engine
 
-    engine = _ENGINES.pop(url, None)
-    if engine is not None:
-        engine.dispose()
+    dispose_engine(url)
 
 
 def test_search_names_and_errors_render_as_text(hostile_store):

@@ -35,14 +35,12 @@ def tiny(cache_dir):
 def eager_sqlite(tmp_path, monkeypatch):
     """Tasks run in-process on SQLite only (what the store adds is covered above on both)."""
     from db.migrate import upgrade
-    from db.session import _ENGINES
+    from db.session import dispose_engine
 
     url = f"sqlite:///{tmp_path / 'knas.db'}"
     upgrade(url)
     yield from eager_tasks(url, monkeypatch)
-    engine = _ENGINES.pop(url, None)
-    if engine is not None:
-        engine.dispose()
+    dispose_engine(url)
 
 
 def test_run_on_worker_records_generations_and_promotes_a_proxy(eager, tiny):

@@ -42,11 +42,9 @@ def store(tmp_path, monkeypatch):
     ids = _seed(url)
     monkeypatch.setenv("KNAS_DATABASE_URL", url)
     yield url, ids
-    from db.session import _ENGINES
+    from db.session import dispose_engine
 
-    engine = _ENGINES.pop(url, None)
-    if engine is not None:
-        engine.dispose()
+    dispose_engine(url)
 
 
 def test_data_functions(store):

@@ -149,15 +149,13 @@ def test_a_failed_shared_pass_fails_its_proxies_only(scorer, monkeypatch):
 def sqlite_store(tmp_path, monkeypatch):
     pytest.importorskip("sqlalchemy")
     from db.migrate import upgrade
-    from db.session import _ENGINES
+    from db.session import dispose_engine
 
     url = f"sqlite:///{tmp_path / 'knas.db'}"
     upgrade(url)
     monkeypatch.setenv("KNAS_DATABASE_URL", url)
     yield url
-    engine = _ENGINES.pop(url, None)
-    if engine is not None:
-        engine.dispose()
+    dispose_engine(url)
 
 
 def test_stored_scores_are_not_recomputed(sqlite_store, scorer, monkeypatch):
