@@ -384,7 +384,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
 @app.task(name="knas.train_candidate", **RETRY)
 def train_candidate(search_id: int, candidate_id: int) -> float | None:
     """Train one selected candidate (resuming from its checkpoint), then advance the search."""
-    from knas_core.training import TrainConfig, TrainingCancelled, train_architecture
+    from knas_core.training import TrainingCancelled, train_architecture
     from tasks.settings import checkpoint_dir
 
     with session_scope() as session:
@@ -397,7 +397,7 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
             advance_search.apply_async(args=[search_id])
             return cand.accuracy
         arch_id, arch = cand.architecture_id, cand.architecture.arch
-        tcfg = TrainConfig(epochs=cfg.epochs, seed=cfg.seed, device=cfg.device, train_subset=cfg.train_subset)
+        tcfg = cfg.train_config()
         setup = f"{cfg.model.key()},subset={cfg.train_subset},bs={tcfg.batch_size}"
         run = repo.get_or_create_training_run(session, arch_id, canonical_dataset(cfg.dataset), cfg.epochs,
                                               cfg.seed, setup, device_type(cfg))
@@ -492,11 +492,7 @@ def run_strategy(search_id: int) -> str:
         if search is None or search.status in TERMINAL:
             return "skipped"
         cfg = load_config(search.config)
-    run = SearchRun(cfg.strategy, cfg.dataset, len(cfg.archs) if cfg.archs else cfg.samples, cfg.topk,
-                    tuple(cfg.proxy_list()), cfg.eval, cfg.epochs, cfg.train_subset, cfg.batch_size,
-                    cfg.seed, cfg.device, cfg.data_source, cfg.data_dir,
-                    {"C": cfg.model.C, "N": cfg.model.N},
-                    {**cfg.strategy_options, "C": cfg.model.C, "N": cfg.model.N})
+    run = SearchRun(cfg)
     throttle = ProgressThrottle()
 
     def progress(stage: str, done: int, total: int) -> None:
