@@ -70,7 +70,7 @@ def images_note(dataset: str, data_source: str, data_dir: str | None) -> tuple[b
 
         try:
             check_data_dir(SearchConfig.parse({"dataset": dataset, "data_source": data_source,
-                                            "data_dir": data_dir}))
+                                               "data_dir": data_dir}))
         except ConfigError as exc:
             return False, f"No images for this search: {exc}"
     info = images_used(dataset, data_source, data_dir or None)  # as config_from_values passes it
