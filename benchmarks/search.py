@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from knas_core.search.config import SearchConfig
 from knas_core.search.run import SearchRun
 
 # Published mean test accuracy (%) of the architecture found, NAS-Bench-201.
@@ -68,10 +69,12 @@ def main() -> None:
                     proxies = None if default else args.proxies
                     key = (strategy, dataset, seed, steps, proxies)
                     if key not in done:
-                        run = SearchRun(strategy, dataset, args.samples, args.topk,
-                                        tuple(args.proxies.split(",")), "lookup", seed=seed,
-                                        device=args.device,
-                                        strategy_options={"steps": args.nasi_steps})
+                        names = args.proxies.split(",")
+                        run = SearchRun(SearchConfig(
+                            strategy=strategy, dataset=dataset, samples=args.samples, topk=args.topk,
+                            **({"proxy": names[0]} if len(names) == 1 else {"proxies": names}),
+                            eval="lookup", seed=seed, device=args.device,
+                            strategy_options={"steps": args.nasi_steps}))
                         r = run.run()
                         r = {k: r[k] for k in ("arch", "index", "test_acc", "percentile", "seconds",
                                                "scored", "evaluated")}

@@ -46,23 +46,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+#: Field of :class:`~knas_core.discovery.run.DiscoveryConfig` -> the flag that sets it.
+FLAGS = {"archs": "--archs", "heldout": "--heldout", "generations": "--generations",
+         "population": "--population", "seed": "--seed", "dataset": "--dataset", "C": "--C", "N": "--N",
+         "batch_size": "--batch-size", "images": "--images", "kinds": "--kinds", "device": "--device",
+         "data_source": "--data-source", "data_dir": "--data-dir", "cache_dir": "--cache-dir",
+         "memory_gib": "--memory-gib"}
+
+
 def run(args: argparse.Namespace) -> int:
+    from knas_cli.fields import parse_config
     from knas_cli.main import UsageError
     from knas_core.discovery.run import DiscoveryConfig, run_discovery
     from knas_core.proxies import PROXIES
 
     if args.name is not None and args.name in PROXIES:
         raise UsageError(f"proxy name {args.name!r} is taken; choose another --name")
-    try:
-        cfg = DiscoveryConfig(archs=args.archs, heldout=args.heldout, generations=args.generations,
-                              population=args.population, seed=args.seed, dataset=args.dataset,
-                              C=args.channels, N=args.cells, batch_size=args.batch_size,
-                              images=None if args.images == 0 else args.images,
-                              kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
-                              device=args.device, data_source=args.data_source, data_dir=args.data_dir,
-                              cache_dir=args.cache_dir, memory_gib=args.memory_gib)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    cfg = parse_config(DiscoveryConfig, {
+        "archs": args.archs, "heldout": args.heldout, "generations": args.generations,
+        "population": args.population, "seed": args.seed, "dataset": args.dataset, "C": args.channels,
+        "N": args.cells, "batch_size": args.batch_size, "images": None if args.images == 0 else args.images,
+        "kinds": [k.strip() for k in args.kinds.split(",") if k.strip()], "device": args.device,
+        "data_source": args.data_source, "data_dir": args.data_dir, "cache_dir": args.cache_dir,
+        "memory_gib": args.memory_gib}, FLAGS)
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int, total: int) -> None:

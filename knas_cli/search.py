@@ -11,7 +11,6 @@ from tqdm import tqdm
 from knas_core.data import SOURCES
 from knas_core.device import DEVICES
 from knas_core.groundtruth import DATASETS
-from knas_core.proxies import get_proxy
 from knas_core.search import STRATEGIES
 
 
@@ -38,22 +37,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+#: Field of :class:`~knas_core.search.config.SearchConfig` -> the flag that sets it.
+FLAGS = {"strategy": "--strategy", "dataset": "--dataset", "samples": "--samples", "topk": "--topk",
+         "eval": "--eval", "epochs": "--epochs", "train_subset": "--train-subset", "proxy": "--proxies",
+         "proxies": "--proxies", "seed": "--seed", "batch_size": "--batch-size", "device": "--device",
+         "data_source": "--data-source", "data_dir": "--data-dir", "model.C": "--C", "model.N": "--N",
+         "strategy_options.steps": "--steps"}
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    """The search's config fields from the options (validated by :class:`SearchConfig`)."""
+    proxies = [p.strip() for p in args.proxies.split(",") if p.strip()]
+    raw = {"strategy": args.strategy, "dataset": args.dataset, "samples": args.samples, "topk": args.topk,
+           "eval": args.eval, "epochs": args.epochs, "train_subset": args.train_subset, "seed": args.seed,
+           "batch_size": args.batch_size, "device": args.device, "data_source": args.data_source,
+           "data_dir": args.data_dir, "model": {"C": args.channels, "N": args.cells},
+           "strategy_options": {} if args.steps is None else {"steps": args.steps}}
+    if len(proxies) == 1:
+        raw["proxy"] = proxies[0]
+    else:
+        raw["proxies"] = proxies  # several: a log-rank ensemble; none: refused
+    return raw
+
+
 def run(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
+    from knas_cli.fields import parse_config
+    from knas_core.search.config import SearchConfig
     from knas_core.search.run import SearchRun
 
-    proxies = tuple(p.strip() for p in args.proxies.split(",") if p.strip())
-    for name in proxies:
-        get_proxy(name)
-    if args.samples < 1 or args.topk < 1:
-        raise UsageError("--samples and --topk must be at least 1")
-    if args.strategy in ("knas", "evolution") and args.topk > args.samples:
-        raise UsageError(f"--topk ({args.topk}) cannot exceed --samples ({args.samples})")
-    model = {"C": args.channels, "N": args.cells}
-    search = SearchRun(args.strategy, args.dataset, args.samples, args.topk, proxies, args.eval,
-                       args.epochs, args.train_subset, args.batch_size, args.seed, args.device,
-                       args.data_source, args.data_dir, model,
-                       {"steps": args.steps, "C": args.channels, "N": args.cells})
+    search = SearchRun(parse_config(SearchConfig, config_from_args(args), FLAGS))
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int, total: int) -> None:

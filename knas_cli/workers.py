@@ -145,9 +145,11 @@ def run_submit(args: argparse.Namespace) -> int:
 
     config = _load_config(args.config)
     from tasks.preflight import check_data_dir
-    from tasks.schema import validate_config
+    from tasks.schema import load_config
 
-    check_data_dir(validate_config(config))  # field errors before touching the database
+    # field errors before writing to the database (read only for a proxy this process lacks:
+    # one promoted into it)
+    check_data_dir(load_config(config))
     upgrade()
     search_id = submit_search(config)
     for warning in search_id.warnings:

@@ -237,17 +237,17 @@ def load_source(dataset: str, source: str = "auto", data_dir: str | os.PathLike[
         return SyntheticSource(ds)
     if source == "imagefolder":
         if data_dir is None:
-            raise DataNotFoundError("--data-source imagefolder needs --data-dir pointing at the folder")
+            raise DataNotFoundError("data_source imagefolder needs data_dir: the folder of images")
         if not Path(data_dir).is_dir():
             raise DataNotFoundError(f"image folder {str(data_dir)!r} does not exist")
         folder = ImageFolderSource(ds, data_dir)
         return folder.labelled("imagefolder", Path(data_dir).name,
                                f"{len(folder):,} images of the folder {data_dir}")
     if ds not in NPZ_SUBSETS:
-        raise DataNotFoundError(f"no images for {ds}; use --data-source synthetic or imagefolder")
+        raise DataNotFoundError(f"no images for {ds}; use data_source synthetic or imagefolder")
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise DataNotFoundError(f"data directory {str(data_dir)!r} does not exist; "
-                                "pass an existing directory with --data-dir")
+                                "set data_dir to an existing directory")
     roots = candidate_roots(data_dir, fallback=data_dir is None)
     for root in roots:
         found = _source_in(root, ds, source, split)
@@ -257,7 +257,7 @@ def load_source(dataset: str, source: str = "auto", data_dir: str | os.PathLike[
         (list(NPZ_SUBSETS[ds]) if source != "torchvision" else [])
     tried = ", ".join(str(r.path) for r in roots)
     raise DataNotFoundError(f"no {ds} images ({' or '.join(names)}) in: {tried}; "
-                            f"run `knas data fetch {ds}`, pass --data-dir DIR or set KNAS_DATA_DIR")
+                            f"run `knas data fetch {ds}`, set data_dir or KNAS_DATA_DIR")
 
 
 def _source_in(root: DataRoot, dataset: str, source: str, split: str) -> ImageSource | None:

@@ -19,8 +19,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceUnavailableError("--device cuda requested but no CUDA GPU is available; "
-                                         "use --device auto or cpu")
+            raise DeviceUnavailableError("device cuda requested but no CUDA GPU is available; "
+                                     "use device auto or cpu")
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")

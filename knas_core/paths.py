@@ -87,7 +87,7 @@ def find_data_in(names: str | Sequence[str], explicit: str | os.PathLike[str] | 
     names = [names] if isinstance(names, str) else list(names)
     if explicit is not None and not Path(explicit).expanduser().exists():
         raise DataNotFoundError(f"data directory {str(explicit)!r} does not exist; "
-                                "pass an existing directory with --data-dir")
+                                "set data_dir to an existing directory")
     roots = candidate_roots(explicit, fallback=fallback)
     for root in roots:
         for name in names:
@@ -96,7 +96,7 @@ def find_data_in(names: str | Sequence[str], explicit: str | os.PathLike[str] | 
                 return path, root
     tried = ", ".join(str(r / n) for r in roots for n in names)
     raise DataNotFoundError(f"cannot find {names[0]!r} (looked in: {tried}); "
-                            "pass --data-dir DIR or set KNAS_DATA_DIR")
+                            "set data_dir or KNAS_DATA_DIR")
 
 
 def find_data(names: str | Sequence[str], explicit: str | os.PathLike[str] | None = None, *,

@@ -12,7 +12,7 @@ from typing import Any
 from db import repository as repo
 from db.models import TERMINAL, as_utc, utcnow
 from db.session import session_scope
-from tasks.schema import ConfigError, SearchConfig, validate_config
+from tasks.schema import ConfigError, SearchConfig, load_config
 
 __all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "search_progress",
            "submit_search"]
@@ -52,12 +52,14 @@ def submit_search(config: dict[str, Any] | SearchConfig) -> SubmittedSearch:
     a queued search and enqueue it; returns the search id, an ``int`` whose ``warnings`` attribute
     lists what may fail on a worker.
 
-    Raises :class:`ConfigError` (naming the field) or :class:`BrokerUnavailableError`; in both
-    cases nothing is left in the database.
+    Proxies promoted into the database are registered before the config is validated
+    (:func:`tasks.schema.load_config`). Raises :class:`ConfigError` (its ``problems`` name the
+    fields, in the config's own field names) or :class:`BrokerUnavailableError`; in both cases
+    nothing is left in the database.
     """
     from tasks.preflight import preflight
 
-    cfg = validate_config(config)
+    cfg = load_config(config)
     warnings = preflight(cfg)
     _check_broker()
     from tasks.search import advance_search
@@ -102,7 +104,7 @@ def search_progress(search_id: int) -> dict[str, Any]:
         if search is None:
             raise KeyError(f"no search with id {search_id}")
         try:
-            cfg: SearchConfig | None = validate_config(search.config)
+            cfg: SearchConfig | None = load_config(search.config)
         except ConfigError:  # e.g. a plugin proxy this process has not loaded
             cfg = None
         rate = eta = None

@@ -31,7 +31,7 @@ from knas_core.spaces import get_space
 from tasks import settings
 from tasks.celery_app import app
 from tasks.progress import ProgressThrottle
-from tasks.schema import ConfigError, SearchConfig, validate_config
+from tasks.schema import ConfigError, SearchConfig, load_config
 
 log = logging.getLogger(__name__)
 RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": True,
@@ -115,7 +115,7 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list, restar
     if search.cancel_requested:
         search.finish("cancelled")
         return "cancelled"
-    cfg = validate_config(search.config)
+    cfg = load_config(search.config)
     if not cfg.staged:
         if search.stage == "queued" or force or restart:
             repo.set_stage(session, search, "search")
@@ -299,7 +299,7 @@ def sweep() -> list[int]:
     with session_scope() as session:
         for search in repo.running_searches(session):
             try:
-                cfg = validate_config(search.config)
+                cfg = load_config(search.config)
             except ConfigError:  # e.g. a plugin proxy this worker lacks; another worker's job
                 continue
             if not cfg.staged or search.cancel_requested:
@@ -332,7 +332,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
         if search.cancel_requested:
             search.finish("cancelled")
             return 0
-        cfg = validate_config(search.config)
+        cfg = load_config(search.config)
         data_id = search.data_id or ""
         me = worker_identity()
         repo.claim(session, candidate_ids, by=me)  # taken: the lease runs from now, held by this process
@@ -384,7 +384,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
 @app.task(name="knas.train_candidate", **RETRY)
 def train_candidate(search_id: int, candidate_id: int) -> float | None:
     """Train one selected candidate (resuming from its checkpoint), then advance the search."""
-    from knas_core.training import TrainConfig, TrainingCancelled, train_architecture
+    from knas_core.training import TrainingCancelled, train_architecture
     from tasks.settings import checkpoint_dir
 
     with session_scope() as session:
@@ -392,12 +392,12 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
         cand = session.get(SearchCandidate, candidate_id)
         if search is None or cand is None or search.status in TERMINAL:
             return None
-        cfg = validate_config(search.config)
+        cfg = load_config(search.config)
         if cand.stage == "evaluated":
             advance_search.apply_async(args=[search_id])
             return cand.accuracy
         arch_id, arch = cand.architecture_id, cand.architecture.arch
-        tcfg = TrainConfig(epochs=cfg.epochs, seed=cfg.seed, device=cfg.device, train_subset=cfg.train_subset)
+        tcfg = cfg.train_config()
         setup = f"{cfg.model.key()},subset={cfg.train_subset},bs={tcfg.batch_size}"
         run = repo.get_or_create_training_run(session, arch_id, canonical_dataset(cfg.dataset), cfg.epochs,
                                               cfg.seed, setup, device_type(cfg))
@@ -491,12 +491,8 @@ def run_strategy(search_id: int) -> str:
         search = repo.get_search(session, search_id)
         if search is None or search.status in TERMINAL:
             return "skipped"
-        cfg = validate_config(search.config)
-    run = SearchRun(cfg.strategy, cfg.dataset, len(cfg.archs) if cfg.archs else cfg.samples, cfg.topk,
-                    tuple(cfg.proxy_list()), cfg.eval, cfg.epochs, cfg.train_subset, cfg.batch_size,
-                    cfg.seed, cfg.device, cfg.data_source, cfg.data_dir,
-                    {"C": cfg.model.C, "N": cfg.model.N},
-                    {**cfg.strategy_options, "C": cfg.model.C, "N": cfg.model.N})
+        cfg = load_config(search.config)
+    run = SearchRun(cfg)
     throttle = ProgressThrottle()
 
     def progress(stage: str, done: int, total: int) -> None:
