@@ -57,7 +57,7 @@ FLAGS = {"archs": "--archs", "heldout": "--heldout", "generations": "--generatio
 def run(args: argparse.Namespace) -> int:
     from knas_cli.fields import parse_config
     from knas_cli.main import UsageError
-    from knas_core.discovery.run import DiscoveryConfig, run_discovery
+    from knas_core.discovery.run import DiscoveryConfig, DiscoveryProgress, run_discovery
     from knas_core.proxies import PROXIES
 
     if args.name is not None and args.name in PROXIES:
@@ -80,8 +80,8 @@ def run(args: argparse.Namespace) -> int:
 
     def on_generation(gen) -> None:  # noqa: ANN001
         held = "n/a" if gen.heldout_kendall is None else f"{gen.heldout_kendall:.3f}"
-        bars["evolve"].set_postfix_str(f"best {gen.best_fitness:.3f} mean {gen.mean_fitness:.3f} "
-                                       f"held-out {held}")
+        bars[DiscoveryProgress.EVOLVE].set_postfix_str(
+            f"best {gen.best_fitness:.3f} mean {gen.mean_fitness:.3f} held-out {held}")
 
     try:
         result = run_discovery(cfg, progress, on_generation)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -129,7 +130,16 @@ def sample_archs(cfg: DiscoveryConfig, truth: GroundTruth | None = None) -> Samp
     return Sample(pairs[:cfg.archs], values[:cfg.archs], pairs[cfg.archs:], values[cfg.archs:])
 
 
-Progress = Callable[[str, int, int], None]
+Progress = Callable[[str, int, int], None]  # (stage, done, total); stage: a DiscoveryProgress
+
+
+class DiscoveryProgress(StrEnum):
+    """The stages :func:`run_discovery` reports through its :data:`Progress` callback (a member
+    equals its value): ``gather``, architectures whose tensors are gathered or found cached;
+    ``evolve``, generations evolved."""
+
+    GATHER = "gather"
+    EVOLVE = "evolve"
 
 
 def open_cache(cfg: DiscoveryConfig) -> TensorCache:
@@ -143,7 +153,7 @@ def gather_sample(cfg: DiscoveryConfig, sample: Sample, progress: Progress | Non
     """Gather (or find cached) tensors of every sampled architecture: stage ``gather``."""
     cache = open_cache(cfg)
     gather_archs(sample.train + sample.heldout, cache, device=cfg.device, data_dir=cfg.data_dir,
-                 progress=(lambda d, t: progress("gather", d, t)) if progress else None)
+                 progress=(lambda d, t: progress(DiscoveryProgress.GATHER, d, t)) if progress else None)
     return cache
 
 
@@ -177,7 +187,7 @@ def run_discovery(cfg: DiscoveryConfig, progress: Progress | None = None,
 
     def report(gen: Any) -> None:
         if progress is not None:
-            progress("evolve", gen.generation, cfg.generations)
+            progress(DiscoveryProgress.EVOLVE, gen.generation, cfg.generations)
         if on_generation is not None:
             on_generation(gen)
 

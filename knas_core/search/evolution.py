@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from knas_core.search import register_strategy
-from knas_core.search.base import SearchContext, Strategy, evaluate_top_k
+from knas_core.search.base import ProgressStage, SearchContext, Strategy, evaluate_top_k
 from knas_core.spaces.nb201 import OPS, format_arch, parse_arch
 
 
@@ -50,7 +50,7 @@ class RegularisedEvolution(Strategy):
             if child not in fitness:
                 fitness[child] = ctx.score([child])[0]
                 history.append(child)
-                ctx.report("score", len(history), self.samples)
+                ctx.report(ProgressStage.SCORE, len(history), self.samples)
             alive.append(child)
             alive.popleft()
         return evaluate_top_k(ctx, history, [fitness[a] for a in history], self.topk)

@@ -30,7 +30,7 @@ from knas_core.models.nb201 import NB201SuperNetwork
 from knas_core.proxies.nasi import penalised_trace
 from knas_core.scoring import seed_everything
 from knas_core.search import register_strategy
-from knas_core.search.base import SearchContext, Strategy
+from knas_core.search.base import ProgressStage, SearchContext, Strategy
 from knas_core.spaces.nb201 import OPS, format_arch
 
 
@@ -67,7 +67,7 @@ def nasi_alpha(net: NB201SuperNetwork, batches, steps: int = 100, mu: float = 2.
         if largest > 0:
             total += g / largest
         if progress is not None:
-            progress("nasi", t + 1, steps)
+            progress(ProgressStage.NASI, t + 1, steps)
     return alpha0 + xi / steps * total
 
 

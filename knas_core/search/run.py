@@ -12,7 +12,7 @@ from knas_core.groundtruth import DATASETS, GroundTruth
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer
 from knas_core.search import SearchContext, get_strategy
-from knas_core.search.base import ProgressFn
+from knas_core.search.base import ProgressFn, ProgressStage
 from knas_core.search.config import SearchConfig
 from knas_core.search.ensemble import log_rank_aggregate
 from knas_core.spaces import SearchSpace, get_space
@@ -47,7 +47,7 @@ class ProxyScorer:
             self.seen[arch] = {p: values[p] for p in self.proxies}
             if self.progress is not None:
                 done = len(self.seen)
-                self.progress("score", done, max(done, self.expected))
+                self.progress(ProgressStage.SCORE, done, max(done, self.expected))
         return self.seen[arch]
 
     def __call__(self, archs: list[str]) -> list[float | None]:
