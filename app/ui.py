@@ -14,9 +14,9 @@ import streamlit as st
 from app.views import access, correlation, detail
 from app.views.export import to_csv, to_json
 from app.views.markup import md_code, md_text  # noqa: F401 - the pages' helpers for user text
-from db.models import TERMINAL
 from db.queries import RankingFilter
 from db.session import database_url
+from db.status import Status
 
 
 def params() -> dict[str, str]:
@@ -120,7 +120,7 @@ def _ranking_final(url: str, search_id: int, flt: RankingFilter, sort: str, desc
 
 def ranking(search_id: int, status: str, flt: RankingFilter, sort: str, desc: bool, page: int,
             size: int | None) -> tuple[list[dict[str, Any]], int]:
-    fn = _ranking_final if status in TERMINAL else _ranking_live
+    fn = _ranking_final if status in Status.ENDED else _ranking_live
     return fn(database_url(), search_id, flt, sort, desc, page, size)
 
 
@@ -142,7 +142,7 @@ def _charts(search_id: int, topk: int) -> dict[str, Any]:
 
 def search_charts(search_id: int, status: str, topk: int) -> dict[str, Any]:
     """Scores, accuracies, best-so-far trace and training curves of a search (cached)."""
-    fn = _charts_final if status in TERMINAL else _charts_live
+    fn = _charts_final if status in Status.ENDED else _charts_live
     return fn(database_url(), search_id, topk)
 
 

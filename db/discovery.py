@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from db.models import DiscoveredProxy, DiscoveryGeneration, DiscoveryRun, utcnow
 from db.repository import insert_ignore
+from db.status import DiscoveryStage, Status
 
 log = logging.getLogger(__name__)
 
 
 def create_run(session: Session, config: dict[str, Any], name: str = "") -> DiscoveryRun:
-    run = DiscoveryRun(config=config, name=name, status="queued", stage="queued",
+    run = DiscoveryRun(config=config, name=name, status=Status.QUEUED, stage=DiscoveryStage.QUEUED,
                        total=int(config.get("archs", 0)) + int(config.get("heldout", 0)))
     session.add(run)
     session.flush()
@@ -35,14 +36,15 @@ def list_runs(session: Session, limit: int = 100) -> list[DiscoveryRun]:
 
 
 def incomplete_runs(session: Session) -> list[int]:
-    active = DiscoveryRun.status.in_(("queued", "running"))
+    active = DiscoveryRun.status.in_(Status.ACTIVE)
     return list(session.scalars(select(DiscoveryRun.id).where(active)))
 
 
-def set_stage(run: DiscoveryRun, stage: str) -> None:
+def set_stage(run: DiscoveryRun, stage: DiscoveryStage) -> None:
+    """Move ``run`` to ``stage`` (a queued one is running from now)."""
     run.stage = stage
-    if run.status == "queued":
-        run.status = "running"
+    if run.status == Status.QUEUED:
+        run.status = Status.RUNNING
         run.started_at = run.started_at or utcnow()
     run.updated_at = utcnow()
 
@@ -54,7 +56,7 @@ def record_generation(session: Session, run: DiscoveryRun, gen: dict[str, Any]) 
         "mean_fitness": gen["mean_fitness"], "heldout_kendall": gen["heldout_kendall"],
         "best_formula": gen["best_formula"], "nonfinite_blocks": gen["nonfinite_blocks"],
         "seconds": gen["seconds"], "created_at": utcnow()}])
-    set_stage(run, "evolve")
+    set_stage(run, DiscoveryStage.EVOLVE)
     run.generation = gen["generation"]
     run.best_formula = gen["best_formula"]
     run.train_kendall = gen["best_fitness"]

@@ -26,6 +26,7 @@ from db.models import (
     TrainingRun,
     utcnow,
 )
+from db.status import CandidateStage, SearchStage, Status, TrainingStatus
 from knas_core.groundtruth import DATASETS, METRICS, GroundTruth
 
 
@@ -81,7 +82,8 @@ def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]])
 # --- searches ---------------------------------------------------------------------------------
 
 def create_search(session: Session, config: dict[str, Any], name: str = "") -> Search:
-    search = Search(config=config, name=name or config.get("name", ""), status="queued", stage="queued")
+    search = Search(config=config, name=name or config.get("name", ""), status=Status.QUEUED,
+                    stage=SearchStage.QUEUED)
     session.add(search)
     session.flush()
     return search
@@ -117,10 +119,11 @@ def cancel_requested(session: Session, search_id: int) -> bool:
     return bool(session.scalar(select(Search.cancel_requested).where(Search.id == search_id)))
 
 
-def set_stage(session: Session, search: Search, stage: str, **fields: Any) -> None:
+def set_stage(session: Session, search: Search, stage: SearchStage, **fields: Any) -> None:
+    """Move ``search`` to ``stage`` (a queued one is running from now) and set ``fields``."""
     search.stage = stage
-    if search.status == "queued":
-        search.status = "running"
+    if search.status == Status.QUEUED:
+        search.status = Status.RUNNING
         search.started_at = search.started_at or utcnow()
     for key, value in fields.items():
         setattr(search, key, value)
@@ -128,11 +131,11 @@ def set_stage(session: Session, search: Search, stage: str, **fields: Any) -> No
 
 
 def incomplete_searches(session: Session) -> list[int]:
-    return list(session.scalars(select(Search.id).where(Search.status.in_(("queued", "running")))))
+    return list(session.scalars(select(Search.id).where(Search.status.in_(Status.ACTIVE))))
 
 
 def running_searches(session: Session) -> list[Search]:
-    return list(session.scalars(select(Search).where(Search.status == "running").order_by(Search.id)))
+    return list(session.scalars(select(Search).where(Search.status == Status.RUNNING).order_by(Search.id)))
 
 
 # --- architectures and candidates --------------------------------------------------------------
@@ -153,11 +156,12 @@ def ensure_architectures(session: Session, space: str,
 
 def add_candidates(session: Session, search_id: int, architecture_ids: Sequence[int]) -> None:
     insert_ignore(session, SearchCandidate, [
-        {"search_id": search_id, "architecture_id": a, "position": p, "stage": "sampled"}
+        {"search_id": search_id, "architecture_id": a, "position": p, "stage": CandidateStage.SAMPLED}
         for p, a in enumerate(architecture_ids)])
 
 
-def candidates(session: Session, search_id: int, stage: str | None = None) -> list[SearchCandidate]:
+def candidates(session: Session, search_id: int,
+               stage: CandidateStage | None = None) -> list[SearchCandidate]:
     stmt = select(SearchCandidate).where(SearchCandidate.search_id == search_id)
     if stage is not None:
         stmt = stmt.where(SearchCandidate.stage == stage)
@@ -277,7 +281,7 @@ def get_or_create_training_run(session: Session, architecture_id: int, dataset: 
                                seed: int, setup: str, device: str) -> TrainingRun:
     insert_ignore(session, TrainingRun, [{
         "architecture_id": architecture_id, "dataset": dataset, "epochs": epochs, "seed": seed,
-        "setup": setup, "status": "running", "history": [], "device": device,
+        "setup": setup, "status": TrainingStatus.RUNNING, "history": [], "device": device,
         "created_at": utcnow(), "updated_at": utcnow()}])
     return session.scalars(select(TrainingRun).where(
         TrainingRun.architecture_id == architecture_id, TrainingRun.dataset == dataset,

@@ -9,6 +9,8 @@ import socket
 import sys
 from pathlib import Path
 
+from db.status import Status  # enum only: no SQLAlchemy
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     w = sub.add_parser("worker", help="run a Celery worker (scoring and/or training)")
@@ -159,7 +161,7 @@ def run_submit(args: argparse.Namespace) -> int:
         return 0
     final = _follow(search_id)
     print(json.dumps(final) if args.json else _describe(final))
-    return 0 if final["status"] == "done" else 1
+    return 0 if final["status"] == Status.DONE else 1
 
 
 def _follow(search_id: int, poll: float = 1.0) -> dict:
@@ -174,7 +176,7 @@ def _follow(search_id: int, poll: float = 1.0) -> dict:
             bar.total = p["total"] or None
             bar.n = p["scored"]
             bar.set_postfix_str(f"{p['status']}/{p['stage']}")
-            if p["status"] in ("done", "failed", "cancelled"):
+            if p["status"] in Status.ENDED:
                 bar.refresh()
                 return p
             time.sleep(poll)
@@ -232,7 +234,7 @@ def run_cancel(args: argparse.Namespace) -> int:
     if p["already_ended"]:  # exit 0: cancel is idempotent, and a search may end just before
         print(f"search {p['id']} already ended: {p['status']}; nothing to cancel")
         return 0
-    print(f"search {p['id']}: {p['status']}" + (" (stopping)" if p["status"] == "running" else ""),
+    print(f"search {p['id']}: {p['status']}" + (" (stopping)" if p["status"] == Status.RUNNING else ""),
           file=sys.stdout)
     return 0
 

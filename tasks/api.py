@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from db import repository as repo
-from db.models import TERMINAL, as_utc, utcnow
+from db.models import as_utc, utcnow
 from db.session import session_scope
+from db.status import SearchStage, Status
 from tasks.schema import ConfigError, SearchConfig, load_config
 
 __all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "search_progress",
@@ -83,7 +84,7 @@ def cancel_search(search_id: int) -> dict[str, Any]:
         search = repo.get_search(session, search_id)
         if search is None:
             raise KeyError(f"no search with id {search_id}")
-        ended = search.status in TERMINAL
+        ended = search.status in Status.ENDED
         search.request_cancel()  # leaves an ended search as it is
     if not ended:
         from tasks.search import advance_search
@@ -109,10 +110,10 @@ def search_progress(search_id: int) -> dict[str, Any]:
             cfg = None
         rate = eta = None
         if search.score_started_at is not None and search.scored:
-            stop = search.finished_at if search.status in TERMINAL else utcnow()
+            stop = search.finished_at if search.status in Status.ENDED else utcnow()
             elapsed = max((as_utc(stop) - as_utc(search.score_started_at)).total_seconds(), 1e-6)
             rate = search.scored / elapsed
-            eta = max(search.total - search.scored, 0) / rate if search.stage == "score" else 0.0
+            eta = max(search.total - search.scored, 0) / rate if search.stage == SearchStage.SCORE else 0.0
         if search.result:
             best = {k: search.result.get(k) for k in ("arch", "index", "score", "accuracy", "test_acc",
                                                       "percentile")}

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from db import discovery as repo
-from db.models import TERMINAL
 from db.session import session_scope
+from db.status import DiscoveryStage, Status
 from knas_core.scoring import describe_exception
 from tasks.celery_app import app
 from tasks.progress import ProgressThrottle
@@ -35,7 +35,7 @@ def _fail(run_id: int, reason: str) -> None:
     with session_scope() as session:
         run = repo.get_run(session, run_id)
         if run is not None:
-            run.finish("failed", error=reason)
+            run.finish(Status.FAILED, error=reason)
     log.warning("discovery run %s failed: %s", run_id, reason)
 
 
@@ -43,28 +43,28 @@ def _fail(run_id: int, reason: str) -> None:
 def discover(run_id: int) -> str:
     """Run (or continue) discovery run ``run_id``; returns its final status."""
     from knas_core.discovery.evolve import Cancelled, Generation
-    from knas_core.discovery.run import DiscoveryConfig, run_discovery
+    from knas_core.discovery.run import DiscoveryConfig, DiscoveryProgress, run_discovery
 
     with session_scope() as session:
         run = repo.get_run(session, run_id)
         if run is None:
             return "missing"
-        if run.status in TERMINAL:
+        if run.status in Status.ENDED:
             return run.status
         if run.cancel_requested:
-            run.finish("cancelled")
-            return "cancelled"
+            run.finish(Status.CANCELLED)
+            return Status.CANCELLED
         try:
             cfg = DiscoveryConfig.from_dict(run.config)
         except (TypeError, ValueError) as exc:
-            run.finish("failed", error=describe_exception(exc))
-            return "failed"
+            run.finish(Status.FAILED, error=describe_exception(exc))
+            return Status.FAILED
         resume = Generation(**run.state) if run.state else None
-        repo.set_stage(run, "gather")
+        repo.set_stage(run, DiscoveryStage.GATHER)
     throttle = ProgressThrottle()
 
     def progress(stage: str, done: int, total: int) -> None:
-        if stage != "gather" or not throttle.due(done, total):
+        if stage != DiscoveryProgress.GATHER or not throttle.due(done, total):
             return
         with session_scope() as s:
             row = repo.get_run(s, run_id)
@@ -83,17 +83,17 @@ def discover(run_id: int) -> str:
         result = run_discovery(cfg, progress, on_generation, resume)
     except (_Cancelled, Cancelled):
         with session_scope() as s:
-            repo.get_run(s, run_id).finish("cancelled")
-        return "cancelled"
+            repo.get_run(s, run_id).finish(Status.CANCELLED)
+        return Status.CANCELLED
     except OperationalError:
         raise
     except Exception as exc:  # noqa: BLE001 - the reason goes on the run; the worker lives
         _fail(run_id, describe_exception(exc))
-        return "failed"
+        return Status.FAILED
     with session_scope() as s:
         run = repo.get_run(s, run_id)
         result.pop("history", None)  # stored row by row already
-        run.finish("done", result=result)
+        run.finish(Status.DONE, result=result)
         return run.status
 
 

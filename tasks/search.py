@@ -22,11 +22,13 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from db import repository as repo
-from db.models import TERMINAL, Search, SearchCandidate, TrainingRun, as_utc, utcnow
+from db.models import Search, SearchCandidate, TrainingRun, as_utc, utcnow
 from db.session import session_scope
+from db.status import CandidateStage, SearchStage, Status, TrainingStatus
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer, describe_exception, is_transient
+from knas_core.search.base import ProgressStage
 from knas_core.spaces import get_space
 from tasks import settings
 from tasks.celery_app import app
@@ -78,7 +80,7 @@ def _fail(search_id: int, reason: str) -> None:
     with session_scope() as session:
         search = repo.get_search(session, search_id)
         if search is not None:
-            search.finish("failed", error=reason)
+            search.finish(Status.FAILED, error=reason)
     log.warning("search %s failed: %s", search_id, reason)
 
 
@@ -91,6 +93,10 @@ def advance_search(search_id: int, force: bool = False, restart: bool = False) -
     ``force`` re-dispatches unfinished work whatever its claims (an operator's override);
     ``restart`` (a worker started) re-dispatches a whole-strategy task and training, whose
     progress is not tracked per item, while chunked scoring sends only what no live claim holds.
+
+    Returns the search's :class:`~db.status.Status` once it has ended, else what it waits for
+    (``searching``, ``scoring``, ``evaluating``; ``missing`` for an unknown id): a task result
+    for logs, not a stored value.
     """
     outbox: list[tuple[Any, list[Any]]] = []
     try:
@@ -100,7 +106,7 @@ def advance_search(search_id: int, force: bool = False, restart: bool = False) -
         raise
     except Exception as exc:  # noqa: BLE001 - a broken search must not take the worker down
         _fail(search_id, describe_exception(exc))
-        return "failed"
+        return Status.FAILED
     for task, args in outbox:  # only after the commit, so workers see what we wrote
         task.apply_async(args=args)
     return state
@@ -110,31 +116,31 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list, restar
     search = repo.get_search(session, search_id, lock=True)
     if search is None:
         return "missing"
-    if search.status in TERMINAL:
+    if search.status in Status.ENDED:
         return search.status
     if search.cancel_requested:
-        search.finish("cancelled")
-        return "cancelled"
+        search.finish(Status.CANCELLED)
+        return Status.CANCELLED
     cfg = load_config(search.config)
     if not cfg.staged:
-        if search.stage == "queued" or force or restart:
-            repo.set_stage(session, search, "search")
+        if search.stage == SearchStage.QUEUED or force or restart:
+            repo.set_stage(session, search, SearchStage.SEARCH)
             outbox.append((run_strategy, [search.id]))
         return "searching"
-    if search.stage in ("queued", "sample"):
+    if search.stage in (SearchStage.QUEUED, SearchStage.SAMPLE):
         _sample(session, search, cfg)
-    if search.stage == "score":
+    if search.stage == SearchStage.SCORE:
         if not _dispatch_scoring(session, search, cfg, force, outbox):
             return "scoring"
         _select(session, search, cfg)
-    if search.stage == "evaluate":
+    if search.stage == SearchStage.EVALUATE:
         if not _evaluate(session, search, cfg, force or restart, outbox):
             return "evaluating"
     return search.status
 
 
 def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
-    repo.set_stage(session, search, "sample")
+    repo.set_stage(session, search, SearchStage.SAMPLE)
     space = get_space(cfg.space, data_dir=cfg.data_dir)
     archs = [space.validate(a) for a in cfg.archs] if cfg.archs else space.sample(cfg.samples, cfg.seed)
     pairs = [(a, space.index_of(a)) for a in archs]
@@ -145,7 +151,7 @@ def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     # a failure that may not recur (out of memory, a dead worker) is no cache entry: try again
     repo.forget_transient(session, score_key(cfg, device_type(cfg), source.identity), list(ids.values()))
     repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
-    repo.set_stage(session, search, "score", total=len(archs), score_started_at=utcnow())
+    repo.set_stage(session, search, SearchStage.SCORE, total=len(archs), score_started_at=utcnow())
 
 
 @lru_cache(maxsize=1)
@@ -229,14 +235,14 @@ def _dispatch_scoring(session: Session, search: Search, cfg: SearchConfig, force
 
 
 def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
-    repo.set_stage(session, search, "select")
+    repo.set_stage(session, search, SearchStage.SELECT)
     key = score_key(cfg, device_type(cfg), search.data_id or "")
     higher = get_proxy(cfg.proxy).higher_is_better
     rows = repo.candidate_scores(session, search.id, key)
     ok = [(c, s) for c, s in rows if s.value is not None]
     for cand, s in rows:
         cand.score = s.value
-        cand.stage = "scored"
+        cand.stage = CandidateStage.SCORED
         cand.claimed_at = cand.claimed_by = None  # the claim was for scoring; evaluation claims afresh
     if not ok:
         first = next((s.error for _, s in rows if s.error), "no scores")
@@ -245,8 +251,8 @@ def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
     for rank, (cand, _) in enumerate(ok, start=1):
         cand.rank = rank
         if rank <= cfg.topk:
-            cand.stage = "selected"
-    repo.set_stage(session, search, "evaluate")
+            cand.stage = CandidateStage.SELECTED
+    repo.set_stage(session, search, SearchStage.EVALUATE)
 
 
 def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, outbox: list) -> bool:
@@ -256,9 +262,9 @@ def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, 
     if cfg.eval == "lookup":
         for cand in selected:
             cand.accuracy = repo.benchmark_accuracy(session, cand.architecture_id, dataset, "valid_12ep")
-            cand.eval_source, cand.stage = "lookup", "evaluated"
+            cand.eval_source, cand.stage = "lookup", CandidateStage.EVALUATED
     else:
-        waiting = [c for c in selected if c.stage != "evaluated"]
+        waiting = [c for c in selected if c.stage != CandidateStage.EVALUATED]
         lease = timedelta(seconds=cfg.lease_seconds)
         now = utcnow()
         for cand in waiting:
@@ -270,7 +276,7 @@ def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, 
             return False
     search.evaluated = len(selected)
     best = max(selected, key=lambda c: (c.accuracy if c.accuracy is not None else -math.inf, -c.rank))
-    search.finish("done", result=_result(session, best, cfg))
+    search.finish(Status.DONE, result=_result(session, best, cfg))
     return True
 
 
@@ -307,13 +313,14 @@ def sweep() -> list[int]:
                     due.append(search.id)
                 continue
             lease = timedelta(seconds=cfg.lease_seconds)
-            if search.stage == "score":
+            if search.stage == SearchStage.SCORE:
                 key = score_key(cfg, device_type(cfg), search.data_id or "")
                 chunks, finished = _plan_scoring(session, search, cfg, key, force=False)
                 if chunks or finished:
                     due.append(search.id)
-            elif search.stage == "evaluate" and cfg.eval == "train":
-                if any(not live_claim(c, lease) for c in repo.candidates(session, search.id, "selected")):
+            elif search.stage == SearchStage.EVALUATE and cfg.eval == "train":
+                selected = repo.candidates(session, search.id, CandidateStage.SELECTED)
+                if any(not live_claim(c, lease) for c in selected):
                     due.append(search.id)
     for search_id in due:
         advance_search.apply_async(args=[search_id])
@@ -327,10 +334,10 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
     """Score candidates one by one; stops between architectures when the search is cancelled."""
     with session_scope() as session:
         search = repo.get_search(session, search_id)
-        if search is None or search.status in TERMINAL:
+        if search is None or search.status in Status.ENDED:
             return 0
         if search.cancel_requested:
-            search.finish("cancelled")
+            search.finish(Status.CANCELLED)
             return 0
         cfg = load_config(search.config)
         data_id = search.data_id or ""
@@ -354,7 +361,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
             if repo.cancel_requested(session, search_id):
                 # Mark it here, not through the queue: the queue may hold many chunks before
                 # an advance_search message, and the user should see the stop at once.
-                repo.get_search(session, search_id).finish("cancelled")
+                repo.get_search(session, search_id).finish(Status.CANCELLED)
                 return done
             cand = session.get(SearchCandidate, cand_id)
             if cand is None or repo.get_score(session, cand.architecture_id, key) is not None:
@@ -390,10 +397,10 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
     with session_scope() as session:
         search = repo.get_search(session, search_id)
         cand = session.get(SearchCandidate, candidate_id)
-        if search is None or cand is None or search.status in TERMINAL:
+        if search is None or cand is None or search.status in Status.ENDED:
             return None
         cfg = load_config(search.config)
-        if cand.stage == "evaluated":
+        if cand.stage == CandidateStage.EVALUATED:
             advance_search.apply_async(args=[search_id])
             return cand.accuracy
         arch_id, arch = cand.architecture_id, cand.architecture.arch
@@ -401,7 +408,7 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
         setup = f"{cfg.model.key()},subset={cfg.train_subset},bs={tcfg.batch_size}"
         run = repo.get_or_create_training_run(session, arch_id, canonical_dataset(cfg.dataset), cfg.epochs,
                                               cfg.seed, setup, device_type(cfg))
-        run_id, run_done, run_acc = run.id, run.status == "done", run.final_test_acc
+        run_id, run_done, run_acc = run.id, run.status == TrainingStatus.DONE, run.final_test_acc
 
     if not run_done:
         def on_epoch(epoch: Any) -> None:
@@ -421,23 +428,23 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
                                         on_epoch=on_epoch, should_stop=should_stop)
         except TrainingCancelled:
             with session_scope() as s:
-                repo.get_search(s, search_id).finish("cancelled")
+                repo.get_search(s, search_id).finish(Status.CANCELLED)
             return None
         except Exception as exc:  # noqa: BLE001 - record why, keep serving
             with session_scope() as s:
                 r = s.get(TrainingRun, run_id)
-                r.status, r.error = "failed", describe_exception(exc)
+                r.status, r.error = TrainingStatus.FAILED, describe_exception(exc)
             _fail(search_id, f"training {arch} failed: {describe_exception(exc)}")
             return None
         with session_scope() as s:
             r = s.get(TrainingRun, run_id)
-            r.status, r.final_test_acc, r.seconds, r.device = "done", result.final_test_acc, result.seconds, \
-                result.device
+            r.status, r.final_test_acc = TrainingStatus.DONE, result.final_test_acc
+            r.seconds, r.device = result.seconds, result.device
             r.history = [_plain(e) for e in result.epochs]
             run_acc = result.final_test_acc
     with session_scope() as session:
         cand = session.get(SearchCandidate, candidate_id)
-        cand.accuracy, cand.eval_source, cand.stage = run_acc, "train", "evaluated"
+        cand.accuracy, cand.eval_source, cand.stage = run_acc, "train", CandidateStage.EVALUATED
         cand.training_run_id = run_id
     advance_search.apply_async(args=[search_id])
     return run_acc
@@ -489,7 +496,7 @@ def run_strategy(search_id: int) -> str:
 
     with session_scope() as session:
         search = repo.get_search(session, search_id)
-        if search is None or search.status in TERMINAL:
+        if search is None or search.status in Status.ENDED:
             return "skipped"
         cfg = load_config(search.config)
     run = SearchRun(cfg)
@@ -502,8 +509,9 @@ def run_strategy(search_id: int) -> str:
             row = repo.get_search(s, search_id)
             if row.cancel_requested:
                 raise _Cancelled
-            row.stage = "evaluate" if stage == "evaluate" else "score"
-            if stage != "evaluate":
+            evaluating = stage == ProgressStage.EVALUATE  # scoring, or NASI's steps, otherwise
+            row.stage = SearchStage.EVALUATE if evaluating else SearchStage.SCORE
+            if not evaluating:
                 row.scored, row.total = done, total
                 if row.score_started_at is None:  # the rate and ETA count from the first report
                     row.score_started_at = utcnow()
@@ -514,14 +522,14 @@ def run_strategy(search_id: int) -> str:
         result = run.run(progress, lambda scorer, arch, names: stored_scores(cfg, scorer, arch, names))
     except _Cancelled:
         with session_scope() as s:
-            repo.get_search(s, search_id).finish("cancelled")
-        return "cancelled"
+            repo.get_search(s, search_id).finish(Status.CANCELLED)
+        return Status.CANCELLED
     except Exception as exc:  # noqa: BLE001 - the reason goes on the search; the worker lives
         _fail(search_id, describe_exception(exc))
-        return "failed"
+        return Status.FAILED
     with session_scope() as session:
         search = repo.get_search(session, search_id)
-        if search.status in TERMINAL:
+        if search.status in Status.ENDED:
             return search.status
         evaluated = [t["arch"] for t in result["trace"]]
         space = get_space(cfg.space, data_dir=cfg.data_dir)
@@ -530,7 +538,7 @@ def run_strategy(search_id: int) -> str:
         accuracy = {t["arch"]: t["accuracy"] for t in result["trace"]}
         for cand in repo.candidates(session, search_id):
             cand.accuracy = accuracy.get(cand.architecture.arch)
-            cand.stage, cand.eval_source = "evaluated", cfg.eval
+            cand.stage, cand.eval_source = CandidateStage.EVALUATED, cfg.eval
             cand.rank = cand.position + 1
         search.evaluated = len(evaluated)
         summary = {k: result[k] for k in ("arch", "index", "score", "accuracy", "test_acc", "percentile",
@@ -538,5 +546,5 @@ def run_strategy(search_id: int) -> str:
         search.data_id, search.data_description = result["data"], result["data_description"]
         summary["eval"] = cfg.eval
         summary["trace"] = result["trace"]
-        search.finish("done", result=summary)
-    return "done"
+        search.finish(Status.DONE, result=summary)
+    return Status.DONE

@@ -10,8 +10,9 @@ import streamlit as st
 from app import ui
 from app.views import detail
 from app.views.cell import cell_figure
-from app.views.searches import ACTIVE, progress_fraction
+from app.views.searches import progress_fraction
 from db.queries import RANKING_SORTS, RankingFilter
+from db.status import Status
 from knas_core.spaces.nb201 import OPS
 from tasks.api import cancel_search, search_progress
 
@@ -33,7 +34,7 @@ config = detail.search_config(search_id) or {}
 proxy = "+".join(config.get("proxies") or [config.get("proxy", "knas")])
 
 
-@st.fragment(run_every=2.0 if first["status"] in ACTIVE else None)
+@st.fragment(run_every=2.0 if first["status"] in Status.ACTIVE else None)
 def live() -> None:
     p = search_progress(search_id)
     p["topk"] = config.get("topk")
@@ -54,13 +55,13 @@ def live() -> None:
         st.caption(f"images: {ui.md_text(p['data_description'])} · {ui.md_code(p['data'])}")
     if p["error"]:
         st.error(ui.md_text(p["error"]))
-    if first["status"] in ACTIVE and p["status"] not in ACTIVE:
+    if first["status"] in Status.ACTIVE and p["status"] not in Status.ACTIVE:
         st.rerun()  # finished: redraw the whole page once (charts, cached ranking)
 
 
 live()
 
-if ui.writable() and first["status"] in ACTIVE:
+if ui.writable() and first["status"] in Status.ACTIVE:
     if st.button("Cancel this search", key="detail-cancel"):
         if ui.writable():
             cancel_search(search_id)
