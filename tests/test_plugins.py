@@ -193,3 +193,14 @@ def test_a_worker_searches_a_plugin_space(eager, toy_plugins, tmp_path, monkeypa
         assert {c.architecture.arch for c in cands} <= set(TOY_ARCHS)
         assert {c.architecture.space for c in cands} == {"toy"}
     assert p["best"]["accuracy"] == max(r.final_test_acc for r in runs)
+
+    from streamlit.testing.v1 import AppTest  # the dashboard shows it, without NAS-Bench-201 cells
+
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=30)
+    at.query_params["search"] = str(search_id)
+    at.run()
+    at.switch_page("screens/3_Search_detail.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert set(at.dataframe[0].value["arch"]) <= set(TOY_ARCHS)
+    assert len(at.get("plotly_chart")) == 3  # histogram, best-so-far, training curves: no cell
