@@ -75,9 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from knas_core.plugins import load_plugins
+    from knas_core.plugins import PluginError, load_plugins
 
-    load_plugins()  # user proxies/spaces from $KNAS_PLUGINS, before options are checked
+    try:
+        load_plugins()  # user proxies/spaces ($KNAS_PLUGINS, entry points), before options are checked
+    except PluginError as exc:
+        print(f"knas: error: {exc}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command in PROXY_COMMANDS:

@@ -15,7 +15,7 @@ from knas_core.device import DEVICES
 from knas_core.groundtruth import DATASETS
 from knas_core.proxies import get_proxy, proxy_names
 from knas_core.scoring import Scorer
-from knas_core.spaces import SPACES, get_space
+from knas_core.spaces import SPACES, open_space
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--N (cells per stage) must be between 0 and 20, got {args.cells}")
     # With an ImageFolder, --data-dir names the images; the index table is looked up as usual.
     table_dir = None if args.data_source == "imagefolder" else args.data_dir
-    space = get_space(args.space, data_dir=table_dir)
+    space = open_space(args.space, data_dir=table_dir)
     targets = _targets(args, space)
     scorer = Scorer(args.dataset, space=space, batch_size=args.batch_size, seed=args.seed,
                     device=args.device, data_source=args.data_source, data_dir=args.data_dir,

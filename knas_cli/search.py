@@ -12,11 +12,13 @@ from knas_core.data import SOURCES
 from knas_core.device import DEVICES
 from knas_core.groundtruth import DATASETS
 from knas_core.search import STRATEGIES
+from knas_core.spaces import SPACES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="run a search strategy in-process",
                        description="Search NAS-Bench-201 and report the architecture found.")
+    p.add_argument("--space", default="nb201", choices=SPACES.names(), help="search space (plugins add more)")
     p.add_argument("--strategy", default="knas", choices=STRATEGIES.names())
     p.add_argument("--dataset", default="cifar10", choices=list(DATASETS))
     p.add_argument("--samples", type=int, default=300, help="architectures scored")
@@ -42,7 +44,8 @@ FLAGS = {"strategy": "--strategy", "dataset": "--dataset", "samples": "--samples
          "eval": "--eval", "epochs": "--epochs", "train_subset": "--train-subset", "proxy": "--proxies",
          "proxies": "--proxies", "seed": "--seed", "batch_size": "--batch-size", "device": "--device",
          "data_source": "--data-source", "data_dir": "--data-dir", "model.C": "--C", "model.N": "--N",
-         "strategy_options.steps": "--steps"}
+         "strategy_options.steps": "--steps",
+         "space": "--space"}
 
 
 def config_from_args(args: argparse.Namespace) -> dict:
@@ -52,7 +55,8 @@ def config_from_args(args: argparse.Namespace) -> dict:
            "eval": args.eval, "epochs": args.epochs, "train_subset": args.train_subset, "seed": args.seed,
            "batch_size": args.batch_size, "device": args.device, "data_source": args.data_source,
            "data_dir": args.data_dir, "model": {"C": args.channels, "N": args.cells},
-           "strategy_options": {} if args.steps is None else {"steps": args.steps}}
+           "strategy_options": {} if args.steps is None else {"steps": args.steps},
+           "space": args.space}
     if len(proxies) == 1:
         raw["proxy"] = proxies[0]
     else:
@@ -83,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "trace"}))
+    elif result["test_acc"] is None:  # a space without a benchmark table
+        print(f"{result['strategy']}: {result['arch']} (index {result['index']}); {result['eval']} "
+              f"accuracy {result['accuracy']:.2f} on {args.dataset}; {result['seconds']:.1f} s")
     else:
         acc = ", ".join(f"{k} {v:.2f}" for k, v in result["test_acc"].items())
         print(f"{result['strategy']}: {result['arch']} (index {result['index']}); 200-epoch test "

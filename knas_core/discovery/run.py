@@ -74,6 +74,14 @@ class DiscoveryConfig(RunConfig):
     memory_gib: Annotated[float, at_least(0)] = 4.0
     extra: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("space")
+    @classmethod
+    def _space_with_a_table(cls, value: str) -> str:
+        if not get_space(value).has_benchmark:
+            raise ValueError(f"discovery ranks programs against a benchmark table; space {value!r} has "
+                             "none")
+        return value
+
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:

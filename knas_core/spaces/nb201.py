@@ -87,6 +87,14 @@ def all_archs_lexicographic() -> Iterator[str]:
         yield format_arch(ops)
 
 
+def mutate(arch: str, rng: np.random.Generator) -> str:
+    """Change the operation on one uniformly chosen edge to a different one."""
+    ops = list(parse_arch(arch))
+    edge = int(rng.integers(len(ops)))
+    ops[edge] = str(rng.choice([o for o in OPS if o != ops[edge]]))
+    return format_arch(ops)
+
+
 @register_space("nb201")
 class NB201Space(SearchSpace):
     """NAS-Bench-201 topology space.
@@ -98,6 +106,7 @@ class NB201Space(SearchSpace):
     """
 
     name = "nb201"
+    has_benchmark = True
 
     def __init__(self, archs_in_index_order: Sequence[str] | None = None,
                  data_dir: str | os.PathLike[str] | None = None) -> None:
@@ -148,3 +157,6 @@ class NB201Space(SearchSpace):
         from knas_core.models.nb201 import NB201Network
 
         return NB201Network(parse_arch(arch), num_classes=num_classes, **options)  # type: ignore[arg-type]
+
+    def mutate(self, arch: str, rng: np.random.Generator) -> str:
+        return mutate(arch, rng)
