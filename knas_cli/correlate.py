@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from knas_cli.errors import UsageError
 from knas_core.evaluation import correlate_records, read_records
 from knas_core.groundtruth import DATASETS, METRICS, GroundTruth
 
@@ -25,8 +26,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
-
     path = Path(args.scores)
     if not path.is_file():
         raise UsageError(f"score file {str(path)!r} not found; create it with `knas score --out {path}`")

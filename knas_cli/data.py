@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from knas_cli.errors import UsageError
 from knas_core.datasets import FETCHABLE, FetchError, data_status, fetch_dataset
 
 
@@ -36,8 +37,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
-
     try:
         fetched = fetch_dataset(args.dataset, args.dir)
     except FetchError as exc:

@@ -12,6 +12,7 @@ import sys
 
 from tqdm import tqdm
 
+from knas_cli.errors import UsageError
 from knas_core.data import SOURCES
 from knas_core.device import DEVICES
 from knas_core.discovery.tensors import KINDS
@@ -56,7 +57,6 @@ FLAGS = {"archs": "--archs", "heldout": "--heldout", "generations": "--generatio
 
 def run(args: argparse.Namespace) -> int:
     from knas_cli.fields import parse_config
-    from knas_cli.main import UsageError
     from knas_core.discovery.run import DiscoveryConfig, run_discovery
     from knas_core.proxies import PROXIES
 

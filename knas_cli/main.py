@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db.session import DatabaseFileGoneError
 from knas_cli import correlate, data, evolve, score, search, web, workers
+from knas_cli.errors import UsageError
 from knas_core.device import DeviceUnavailableError
 from knas_core.paths import DataNotFoundError
 from knas_core.registry import UnknownNameError
@@ -24,10 +25,6 @@ from knas_core.spaces.base import InvalidArchitectureError
 COMMANDS = (score, correlate, search, evolve, workers, web, data)
 #: Commands that look proxies up by name (and so load the programs promoted into the database).
 PROXY_COMMANDS = ("score", "search", "evolve")
-
-
-class UsageError(Exception):
-    """A user mistake detected by a command; its message is shown as is."""
 
 
 EXPECTED = (UsageError, UnknownNameError, InvalidArchitectureError, DataNotFoundError,

@@ -10,6 +10,7 @@ from typing import IO
 
 from tqdm import tqdm
 
+from knas_cli.errors import UsageError
 from knas_core.data import SOURCES
 from knas_core.device import DEVICES
 from knas_core.groundtruth import DATASETS
@@ -41,8 +42,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _targets(args: argparse.Namespace, space) -> list[tuple[str, int | None]]:
-    from knas_cli.main import UsageError
-
     if args.arch:
         out = []
         for a in args.arch:
@@ -66,8 +65,6 @@ def _targets(args: argparse.Namespace, space) -> list[tuple[str, int | None]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
-
     proxies = [p.strip() for p in args.proxies.split(",") if p.strip()]
     if not proxies:
         raise UsageError("--proxies is empty; name at least one proxy")

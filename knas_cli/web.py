@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from knas_cli.errors import UsageError
+
 DEFAULT_PORT = 8501
 
 
@@ -35,8 +37,6 @@ def app_path() -> Path:
 def _check_port(port: int, host: str = "127.0.0.1") -> None:
     """A usable port that nothing listens on, or :class:`UsageError` naming the process holding it
     (checked before anything starts, so a busy port leaves no half-started worker behind)."""
-    from knas_cli.main import UsageError
-
     if not 1 <= port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {port}")
     import errno
@@ -116,8 +116,6 @@ def run_web(args: argparse.Namespace) -> int:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
-
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
     _check_port(args.port, args.host)

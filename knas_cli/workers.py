@@ -9,6 +9,8 @@ import socket
 import sys
 from pathlib import Path
 
+from knas_cli.errors import UsageError
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     w = sub.add_parser("worker", help="run a Celery worker (scoring and/or training)")
@@ -63,8 +65,6 @@ def _pool(choice: str, concurrency: int) -> str:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
-
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     unknown = sorted(set(queues) - {"score", "train"})
     if not queues or unknown:
@@ -123,8 +123,6 @@ def _unique_key_loader():  # noqa: ANN202 - a yaml.SafeLoader subclass
 
 
 def _load_config(path: str) -> dict:
-    from knas_cli.main import UsageError
-
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"config file {path!r} not found")
@@ -196,7 +194,6 @@ def _describe(p: dict) -> str:
 
 
 def _progress(search_id: int) -> dict:
-    from knas_cli.main import UsageError
     from tasks.api import search_progress
 
     try:
@@ -222,7 +219,6 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
     from tasks.api import cancel_search
 
     try:
