@@ -12,14 +12,15 @@ from typing import Any
 from db import repository as repo
 from db.models import TERMINAL, as_utc, utcnow
 from db.session import session_scope
+from knas_core.errors import InputError
 from tasks.schema import ConfigError, SearchConfig, load_config
 
 __all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "search_progress",
            "submit_search"]
 
 
-class BrokerUnavailableError(ConnectionError):
-    """The task broker cannot be reached; nothing was written."""
+class BrokerUnavailableError(ConnectionError, InputError):
+    """The task broker cannot be reached; nothing was written (the message says which URL)."""
 
 
 def _check_broker(timeout: float = 5.0) -> None:

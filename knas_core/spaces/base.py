@@ -7,8 +7,10 @@ from collections.abc import Iterator, Sequence
 
 from torch import nn
 
+from knas_core.errors import InputError
 
-class InvalidArchitectureError(ValueError):
+
+class InvalidArchitectureError(ValueError, InputError):
     """An architecture string that does not belong to the space; the message names the problem."""
 
 
