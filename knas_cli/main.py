@@ -14,21 +14,17 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from db.session import DatabaseFileGoneError
 from knas_cli import correlate, data, evolve, score, search, web, workers
-from knas_cli.errors import UsageError
-from knas_core.device import DeviceUnavailableError
-from knas_core.paths import DataNotFoundError
-from knas_core.registry import UnknownNameError
-from knas_core.spaces.base import InvalidArchitectureError
+from knas_core.errors import InputError
 
 COMMANDS = (score, correlate, search, evolve, workers, web, data)
 #: Commands that look proxies up by name (and so load the programs promoted into the database).
 PROXY_COMMANDS = ("score", "search", "evolve")
 
 
-EXPECTED = (UsageError, UnknownNameError, InvalidArchitectureError, DataNotFoundError,
-            DeviceUnavailableError, FileNotFoundError, ValueError, ConnectionError, DatabaseFileGoneError)
+#: Failures that are the user's to fix: exit status 2 and the message as is. Every other
+#: exception (a bare ValueError from deep inside included) is a bug: exit status 1.
+USER_ERRORS = (InputError, FileNotFoundError, ConnectionError)
 
 
 def database_error_line(exc: SQLAlchemyError) -> str:
@@ -83,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         register_discovered_proxies()  # programs promoted by `knas evolve --name` / the Proxy lab
     try:
         return int(args.run(args) or 0)
-    except EXPECTED as exc:
+    except USER_ERRORS as exc:
         if args.debug:
             traceback.print_exc()
         print(f"knas: error: {exc}", file=sys.stderr)
