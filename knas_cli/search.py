@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from tqdm import tqdm
-
+from knas_cli.progress import StageBars
 from knas_core.data import SOURCES
 from knas_core.device import DEVICES
 from knas_core.groundtruth import DATASETS
@@ -66,21 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from knas_core.search.run import SearchRun
 
     search = SearchRun(parse_config(SearchConfig, config_from_args(args), FLAGS))
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
-        result = search.run(progress)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    with StageBars() as bars:
+        result = search.run(bars)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "trace"}))
     else:
