@@ -11,10 +11,10 @@ from knas_cli.errors import UsageError
 from knas_core.datasets import FETCHABLE, FetchError, data_status, fetch_dataset
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="fetch full data sets; show which data is found where",
-                       description="`knas data fetch cifar10` downloads the full set; `knas data "
-                                   "status` lists the look-up order and what each root holds.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The actions of ``knas data`` and their options."""
+    p.description = ("`knas data fetch cifar10` downloads the full set; `knas data status` lists "
+                     "the look-up order and what each root holds.")
     actions = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
     fetch = actions.add_parser(

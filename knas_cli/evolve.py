@@ -17,10 +17,10 @@ from knas_core.discovery.tensors import KINDS
 from knas_core.groundtruth import DATASETS
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evolve", help="discover a proxy by genetic programming (EZNAS)",
-                       description="Evolve a zero-cost proxy program on NAS-Bench-201: Kendall tau on "
-                                   "--archs training architectures, reported on --heldout others.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``knas evolve``."""
+    p.description = ("Evolve a zero-cost proxy program on NAS-Bench-201: Kendall tau on --archs "
+                     "training architectures, reported on --heldout others.")
     p.add_argument("--archs", type=int, default=200, help="training architectures (fitness)")
     p.add_argument("--heldout", type=int, default=500, help="held-out architectures (reported only)")
     p.add_argument("--generations", type=int, default=10)

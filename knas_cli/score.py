@@ -19,9 +19,9 @@ from knas_core.scoring import Scorer
 from knas_core.spaces import SPACES, get_space
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="score architectures with zero-cost proxies",
-                       description="Score architectures; writes one JSON object per line.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``knas score``."""
+    p.description = "Score architectures; writes one JSON object per line."
     which = p.add_mutually_exclusive_group()
     which.add_argument("--archs", type=int, metavar="N", help="score N architectures sampled by --seed")
     which.add_argument("--arch", action="append", metavar="STR", help="an architecture string (repeatable)")

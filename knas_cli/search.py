@@ -12,9 +12,9 @@ from knas_core.groundtruth import DATASETS
 from knas_core.search import STRATEGIES
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="run a search strategy in-process",
-                       description="Search NAS-Bench-201 and report the architecture found.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``knas search``."""
+    p.description = "Search NAS-Bench-201 and report the architecture found."
     p.add_argument("--strategy", default="knas", choices=STRATEGIES.names())
     p.add_argument("--dataset", default="cifar10", choices=list(DATASETS))
     p.add_argument("--samples", type=int, default=300, help="architectures scored")

@@ -15,13 +15,15 @@ from knas_cli.errors import UsageError
 DEFAULT_PORT = 8501
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    w = sub.add_parser("web", help="start the dashboard (Streamlit) on loopback")
+def add_web_arguments(w: argparse.ArgumentParser) -> None:
+    """The options of ``knas web``."""
     w.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
     w.set_defaults(run=run_web)
 
-    u = sub.add_parser("up", help="database upgrade, a worker on the embedded default and the dashboard")
+
+def add_up_arguments(u: argparse.ArgumentParser) -> None:
+    """The options of ``knas up``."""
     u.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"dashboard port (default {DEFAULT_PORT})")
     u.add_argument("--host", default="127.0.0.1", help="dashboard address (default loopback only)")
     u.add_argument("--concurrency", type=int, default=1, help="parallel tasks in the worker")

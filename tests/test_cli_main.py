@@ -1,9 +1,14 @@
-"""``knas_cli.main``: exit statuses by kind of failure.
+"""``knas_cli.main``: exit statuses by kind of failure, every command's options, and a start-up
+that imports no heavy library.
 
 In-process (``main([...])``) where possible: a subprocess of ``knas`` costs seconds of start-up.
 """
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
 
 import pytest
 
@@ -75,3 +80,35 @@ def test_a_malformed_score_file_is_a_data_file_error(tmp_path):
     with pytest.raises(DataFileError, match="bad.jsonl:1: not valid JSON"):
         list(read_records(path))
 
+
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
+def test_every_command_adds_its_options_when_chosen(name, capsys):
+    """The table and the command modules agree: each command's help shows its own options."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main([name, "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: knas {name} ")
+
+
+def test_the_command_list_shows_every_command_with_its_help(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())  # help lines wrap at the terminal's width
+    for name, command in cli.COMMANDS.items():
+        assert f" {name} " in out and command.help.replace("%%", "%") in out
+
+
+@pytest.mark.parametrize("argv", [[], ["status", "--help"], ["cancel", "--help"], ["--version"]])
+def test_the_quick_commands_load_no_heavy_library(argv):
+    """``knas --help``, ``--version``, ``status`` and ``cancel`` start fast only while they
+    import none of these (timed in benchmarks/startup.py; this guards it without a clock).
+    ``status``/``cancel`` of a search need SQLAlchemy, and the scoring stack only for a search
+    without a result; their parsers need neither."""
+    heavy = ["torch", "pandas", "scipy", "numpy", "sqlalchemy", "celery", "kombu", "streamlit",
+             "pydantic", "tqdm", "yaml", "knas_core.proxies", "tasks", "db"]
+    code = ("import json, sys\nimport knas_cli.main as m\n"
+            f"try:\n    m.main({argv!r}) if {argv!r} else m.build_parser()\nexcept SystemExit:\n    pass\n"
+            f"print(json.dumps([n for n in {heavy!r} if n in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.splitlines()[-1]) == []
