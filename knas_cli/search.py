@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from tqdm import tqdm
-
+from knas_cli.progress import StageBars
 from knas_core.data import SOURCES
 from knas_core.device import DEVICES
 from knas_core.groundtruth import DATASETS
@@ -15,9 +13,9 @@ from knas_core.search import STRATEGIES
 from knas_core.spaces import SPACES
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="run a search strategy in-process",
-                       description="Search NAS-Bench-201 and report the architecture found.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``knas search``."""
+    p.description = "Search NAS-Bench-201 (or a plugin's space) and report the architecture found."
     p.add_argument("--space", default="nb201", choices=SPACES.names(), help="search space (plugins add more)")
     p.add_argument("--strategy", default="knas", choices=STRATEGIES.names())
     p.add_argument("--dataset", default="cifar10", choices=list(DATASETS))
@@ -70,21 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from knas_core.search.run import SearchRun
 
     search = SearchRun(parse_config(SearchConfig, config_from_args(args), FLAGS))
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
-        result = search.run(progress)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    with StageBars() as bars:
+        result = search.run(bars)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "trace"}))
     elif result["test_acc"] is None:  # a space without a benchmark table

@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from knas_core.errors import InputError
+
 #: The package data folder (inside the installed ``knas_core``).
 PACKAGE_DATA = Path(__file__).resolve().parent / "bundled"
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(FileNotFoundError, InputError):
     """The data a command needs is in none of the places we look; the message says where we looked."""
 
     def __str__(self) -> str:

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 from torch import nn
 
+from knas_core.errors import InputError
+
 if TYPE_CHECKING:
     import numpy as np
 
 
-class InvalidArchitectureError(ValueError):
+class InvalidArchitectureError(ValueError, InputError):
     """An architecture string that does not belong to the space; the message names the problem."""
 
 

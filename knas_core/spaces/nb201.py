@@ -20,6 +20,7 @@ from functools import cached_property
 import numpy as np
 from torch import nn
 
+from knas_core.errors import ConfigError
 from knas_core.spaces import register_space
 from knas_core.spaces.base import InvalidArchitectureError, SearchSpace
 
@@ -148,7 +149,7 @@ class NB201Space(SearchSpace):
 
     def sample(self, n: int, seed: int) -> list[str]:
         if not 0 < n <= self.size:
-            raise ValueError(f"can sample 1..{self.size} architectures, not {n}")
+            raise ConfigError(f"can sample 1..{self.size} architectures, not {n}")
         # A prefix of one seeded permutation: the first k of a larger sample are the sample of k.
         order = np.random.default_rng(seed).permutation(self.size)
         return [self.arch_at(int(i)) for i in order[:n]]
