@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-source", default="auto", choices=SOURCES)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--cache-dir", default=None, help="tensor cache (default $KNAS_TENSOR_CACHE or "
-                                                     ".knas/tensor-cache)")
+                                                     "$KNAS_STATE_DIR/tensor-cache)")
     p.add_argument("--memory-gib", type=float, default=4.0,
                    help="hold the training tensors in memory up to this size, else stream them from disk")
     p.add_argument("--name", default=None, help="promote the best program to a proxy of this name")

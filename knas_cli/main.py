@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from db.session import DatabaseFileGoneError
 from knas_cli import correlate, data, evolve, score, search, web, workers
 from knas_core.device import DeviceUnavailableError
+from knas_core.errors import InputError
 from knas_core.paths import DataNotFoundError
 from knas_core.registry import UnknownNameError
 from knas_core.spaces.base import InvalidArchitectureError
@@ -30,7 +31,7 @@ class UsageError(Exception):
     """A user mistake detected by a command; its message is shown as is."""
 
 
-EXPECTED = (UsageError, UnknownNameError, InvalidArchitectureError, DataNotFoundError,
+EXPECTED = (UsageError, InputError, UnknownNameError, InvalidArchitectureError, DataNotFoundError,
             DeviceUnavailableError, FileNotFoundError, ValueError, ConnectionError, DatabaseFileGoneError)
 
 
@@ -75,11 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from knas_core.plugins import PluginError, load_plugins
+    from knas_core.plugins import load_plugins
 
     try:
         load_plugins()  # user proxies/spaces ($KNAS_PLUGINS, entry points), before options are checked
-    except PluginError as exc:
+    except InputError as exc:  # a plugin that failed to load, or a bad KNAS_* variable (SettingsError)
         print(f"knas: error: {exc}", file=sys.stderr)
         return 2
     parser = build_parser()

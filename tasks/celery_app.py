@@ -1,4 +1,4 @@
-"""The Celery application, configured from the environment (see :mod:`tasks.settings`).
+"""The Celery application, configured from the settings (:mod:`knas_core.settings`, :mod:`tasks.settings`).
 
 Reliability settings: late acknowledgement (a task is acknowledged after it ran), prefetch 1,
 re-queue on worker loss, exponential-backoff retries for transient database errors, and time
@@ -20,6 +20,7 @@ from celery.signals import task_failure, worker_init, worker_process_init, worke
 from kombu import Queue
 
 from knas_core.plugins import PluginError, load_plugins
+from knas_core.settings import get_settings
 from tasks import settings
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ app.conf.update(
     task_default_queue=SCORE_QUEUE,
     task_queues=(Queue(SCORE_QUEUE), Queue(TRAIN_QUEUE)),
     task_routes={"knas.train_candidate": {"queue": TRAIN_QUEUE}, "knas.*": {"queue": SCORE_QUEUE}},
-    task_time_limit=settings.task_time_limit(),
-    task_soft_time_limit=max(1, settings.task_time_limit() - 60),
+    task_time_limit=get_settings().task_time_limit,
+    task_soft_time_limit=max(1, get_settings().task_time_limit - 60),
     task_ignore_result=True,
     task_store_errors_even_if_ignored=True,
     broker_transport_options=settings.transport_options(),
@@ -66,14 +67,14 @@ def apply_thread_budget() -> int | None:
 
     Returns the number set, or None when the variable is absent (torch's default stays).
     """
-    value = os.environ.get("KNAS_TORCH_THREADS")
-    if not value:
+    threads = get_settings().torch_threads
+    if threads is None:
         return None
     import torch
 
-    torch.set_num_threads(int(value))
-    log.info("torch threads per worker process: %s", value)
-    return int(value)
+    torch.set_num_threads(threads)
+    log.info("torch threads per worker process: %s", threads)
+    return threads
 
 
 _IN_WORKER = {"yes": False}  # a worker process (not eager tasks in a client or a test)
@@ -157,7 +158,7 @@ def _start_sweeper(sender: object = None, **_: object) -> None:
     main process advances the running searches whose chunks are lost (see
     :func:`tasks.search.sweep`), so a chunk that died with another worker is sent again even
     when nothing else would call the orchestrator."""
-    interval = settings.sweep_seconds()
+    interval = get_settings().sweep_seconds
     if interval <= 0:
         return
     _SWEEPER_STOP.clear()

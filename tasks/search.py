@@ -27,8 +27,8 @@ from db.session import session_scope
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer, describe_exception, is_transient
+from knas_core.settings import get_settings
 from knas_core.spaces import get_space, open_space
-from tasks import settings
 from tasks.celery_app import app
 from tasks.progress import ProgressThrottle
 from tasks.schema import ConfigError, SearchConfig, load_config
@@ -203,7 +203,7 @@ def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo
                   force: bool) -> tuple[list[list[int]], bool]:
     """The chunks to send now (candidate ids), and whether every candidate has a score row.
 
-    At most :func:`tasks.settings.dispatch_window` chunks of a search are in flight; only
+    At most ``KNAS_DISPATCH_WINDOW`` chunks of a search are in flight; only
     candidates no live claim holds (never sent, lease expired, worker dead) are sent."""
     unscored = repo.unscored_claims(session, search.id, key)
     if not unscored:
@@ -211,7 +211,7 @@ def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo
     lease = timedelta(seconds=cfg.lease_seconds)
     live = [] if force else [c for c in unscored if live_claim(c, lease)]
     held = {c.id for c in live}
-    free = settings.dispatch_window() - len({c.chunk for c in live})
+    free = get_settings().dispatch_window - len({c.chunk for c in live})
     todo = [c.id for c in unscored if c.id not in held][:max(free, 0) * cfg.chunk_size]
     return [todo[i:i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)], False
 
@@ -352,7 +352,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
                          "the same data (KNAS_DATA_DIR or the search's data_dir)")
         return 0
     key = score_key(cfg, scorer.device.type, data_id)
-    limit = settings.max_attempts()
+    limit = get_settings().max_attempts
     done = 0
     for cand_id in candidate_ids:
         with session_scope() as session:
