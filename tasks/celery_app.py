@@ -1,4 +1,7 @@
-"""The Celery application, configured from the settings (:mod:`knas_core.settings`, :mod:`tasks.settings`).
+"""The Celery application, configured from the settings (:mod:`knas_core.settings`,
+:mod:`tasks.settings`) when its configuration is first used, not at import: importing this
+module touches no database and creates no file. A starting worker registers the proxies promoted
+into the store (:func:`_start_worker`).
 
 Reliability settings: late acknowledgement (a task is acknowledged after it ran), prefetch 1,
 re-queue on worker loss, exponential-backoff retries for transient database errors, and time
@@ -29,8 +32,6 @@ SCORE_QUEUE, TRAIN_QUEUE = "score", "train"
 
 app = Celery("knas", include=["tasks.search", "tasks.discovery"])
 app.conf.update(
-    broker_url=settings.broker_url(),
-    result_backend=settings.result_backend(),
     task_serializer="json",
     accept_content=["json"],
     task_acks_late=True,
@@ -39,27 +40,28 @@ app.conf.update(
     task_default_queue=SCORE_QUEUE,
     task_queues=(Queue(SCORE_QUEUE), Queue(TRAIN_QUEUE)),
     task_routes={"knas.train_candidate": {"queue": TRAIN_QUEUE}, "knas.*": {"queue": SCORE_QUEUE}},
-    task_time_limit=get_settings().task_time_limit,
-    task_soft_time_limit=max(1, get_settings().task_time_limit - 60),
     task_ignore_result=True,
     task_store_errors_even_if_ignored=True,
-    broker_transport_options=settings.transport_options(),
     broker_connection_retry_on_startup=True,
     worker_cancel_long_running_tasks_on_connection_loss=True,
 )
+
+
+def _from_settings() -> dict[str, object]:
+    """The configuration that depends on the settings; Celery calls this when the configuration
+    is first used (sending, connecting, starting a worker), so that importing this module
+    creates no state folder."""
+    limit = get_settings().task_time_limit
+    return {"broker_url": settings.broker_url(), "result_backend": settings.result_backend(),
+            "task_time_limit": limit, "task_soft_time_limit": max(1, limit - 60),
+            "broker_transport_options": settings.transport_options()}
+
+
+app.add_defaults(_from_settings)
 try:
     load_plugins()  # $KNAS_PLUGINS and the knas.proxies / knas.spaces entry points
 except PluginError as exc:  # serve what loaded; searches naming a missing plugin fail with the reason
     log.error("%s", exc)
-
-
-def _register_discovered() -> None:
-    from db.discovery import register_discovered_proxies
-
-    register_discovered_proxies()
-
-
-_register_discovered()  # promoted programs are proxies here too (searches validate names)
 
 
 def apply_thread_budget() -> int | None:
@@ -81,7 +83,12 @@ _IN_WORKER = {"yes": False}  # a worker process (not eager tasks in a client or 
 
 
 @worker_init.connect
-def _mark_worker(**_: object) -> None:
+def _start_worker(**_: object) -> None:
+    """Register the programs promoted into the store as proxies (searches validate proxy
+    names); the forked pool processes inherit them."""
+    from db.discovery import register_discovered_proxies
+
+    register_discovered_proxies()
     _IN_WORKER["yes"] = True  # inherited by the forked pool processes
 
 

@@ -1,9 +1,11 @@
 """Settings: every ``KNAS_*`` variable in one object, documented in one README table, a bad value
-named in one line."""
+named in one line; and importing the modules touches neither the database nor the disk."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,48 @@ def test_the_state_dir_default_is_written_once(monkeypatch, tmp_path):
     assert worker_settings.checkpoint_dir() == state / "checkpoints"
     monkeypatch.setenv("KNAS_TENSOR_CACHE", str(tmp_path / "tensors"))
     assert default_cache_dir() == tmp_path / "tensors"
+
+
+# --- importing touches nothing ------------------------------------------------------------------
+
+MODULES = ["tasks.celery_app", "tasks.search", "tasks.discovery", "tasks.api",
+           "tasks.settings", "tasks.preflight", "tasks.schema", "db.session", "db.models", "db.migrate",
+           "db.repository", "db.queries", "db.discovery", "app.views.searches", "app.views.detail",
+           "app.views.correlation", "app.views.architecture", "app.views.newsearch", "app.views.access",
+           "app.proxy_lab", "app.ui", "knas_cli.main"]
+PROBE = """
+import importlib, sys
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
+connections = []
+event.listen(Pool, "connect", lambda *args: connections.append(args))
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+from db import session
+assert not connections and not session._ENGINES, (connections, list(session._ENGINES))
+print("imported", len(sys.argv) - 1)
+"""
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite:////nonexistent-dir/x.db",                              # no such folder
+    "sqlite:///{tmp}/empty.db",                                     # a database without tables
+    "postgresql+psycopg://knas:secret@127.0.0.1:1/knas",            # nothing listens there
+])
+def test_importing_touches_no_database_and_creates_no_file(tmp_path, url):
+    work = tmp_path / "work"
+    work.mkdir()
+    if "{tmp}" in url:
+        import sqlite3
+
+        sqlite3.connect(tmp_path / "empty.db").close()
+        url = url.format(tmp=tmp_path)
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("KNAS_")}
+    env.update({"KNAS_DATABASE_URL": url, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run([sys.executable, "-c", PROBE, *MODULES], cwd=work, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == f"imported {len(MODULES)}"
+    assert list(work.iterdir()) == [], "an import created files (e.g. the .knas state folder)"
+    assert not Path("/nonexistent-dir").exists()
+    assert "discovered proxies not loaded" not in proc.stderr
