@@ -69,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
         "kinds": [k.strip() for k in args.kinds.split(",") if k.strip()], "device": args.device,
         "data_source": args.data_source, "data_dir": args.data_dir, "cache_dir": args.cache_dir,
         "memory_gib": args.memory_gib}, FLAGS)
+    if args.name is not None:
+        from db.migrate import check_schema
+
+        check_schema()  # before the run: the program is promoted into the store at the end
     bars: dict[str, tqdm] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -90,10 +94,8 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
     if args.name:
         from db.discovery import promote
-        from db.migrate import upgrade
         from db.session import session_scope
 
-        upgrade()
         with session_scope() as session:
             promote(session, args.name, result["formula"], images=cfg.images, batch_size=cfg.batch_size,
                     train_kendall=result["train_kendall"], heldout_kendall=result["heldout_kendall"])

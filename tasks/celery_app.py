@@ -1,7 +1,7 @@
 """The Celery application, configured from the settings (:mod:`knas_core.settings`,
 :mod:`tasks.settings`) when its configuration is first used, not at import: importing this
-module touches no database and creates no file. A starting worker registers the proxies promoted
-into the store (:func:`_start_worker`).
+module touches no database and creates no file. A starting worker checks the store's schema and
+registers the proxies promoted into it (:func:`_start_worker`).
 
 Reliability settings: late acknowledgement (a task is acknowledged after it ran), prefetch 1,
 re-queue on worker loss, exponential-backoff retries for transient database errors, and time
@@ -84,10 +84,17 @@ _IN_WORKER = {"yes": False}  # a worker process (not eager tasks in a client or 
 
 @worker_init.connect
 def _start_worker(**_: object) -> None:
-    """Register the programs promoted into the store as proxies (searches validate proxy
-    names); the forked pool processes inherit them."""
+    """Refuse to start on a store whose schema is not this version's (``knas db upgrade``
+    migrates it), then register the programs promoted into it as proxies (searches validate
+    proxy names). The forked pool processes inherit both."""
     from db.discovery import register_discovered_proxies
+    from db.migrate import SchemaOutOfDateError, check_schema
 
+    try:
+        check_schema()
+    except SchemaOutOfDateError as exc:
+        log.critical("%s", exc)
+        raise SystemExit(f"knas: error: {exc}") from None
     register_discovered_proxies()
     _IN_WORKER["yes"] = True  # inherited by the forked pool processes
 
