@@ -12,27 +12,11 @@ from typing import Any
 from db import repository as repo
 from db.models import TERMINAL, as_utc, utcnow
 from db.session import session_scope
+from tasks.common import BrokerUnavailableError, check_broker, submit_with_rollback
 from tasks.schema import ConfigError, SearchConfig, load_config
 
-__all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "search_progress",
-           "submit_search"]
-
-
-class BrokerUnavailableError(ConnectionError):
-    """The task broker cannot be reached; nothing was written."""
-
-
-def _check_broker(timeout: float = 5.0) -> None:
-    from tasks.celery_app import app
-
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - every transport raises its own kind
-        raise BrokerUnavailableError(
-            f"cannot reach the task broker at {app.conf.broker_url!r} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no answer'}); start it or fix KNAS_BROKER_URL"
-        ) from None
+__all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "check_broker",
+           "search_progress", "submit_search"]
 
 
 class SubmittedSearch(int):
@@ -61,18 +45,11 @@ def submit_search(config: dict[str, Any] | SearchConfig) -> SubmittedSearch:
 
     cfg = load_config(config)
     warnings = preflight(cfg)
-    _check_broker()
     from tasks.search import advance_search
 
-    with session_scope() as session:
-        search = repo.create_search(session, cfg.model_dump(mode="json"), cfg.name)
-        search_id = search.id
-    try:
-        advance_search.apply_async(args=[search_id], retry=False)
-    except Exception as exc:  # noqa: BLE001 - undo the row: nothing half-written
-        with session_scope() as session:
-            repo.delete_search(session, search_id)
-        raise BrokerUnavailableError(f"could not enqueue the search: {exc}") from None
+    search_id = submit_with_rollback(
+        lambda session: repo.create_search(session, cfg.model_dump(mode="json"), cfg.name).id,
+        advance_search, repo.delete_search, "search")
     return SubmittedSearch(search_id, warnings)
 
 

@@ -30,12 +30,11 @@ from knas_core.scoring import Scorer, describe_exception, is_transient
 from knas_core.settings import get_settings
 from knas_core.spaces import get_space, open_space
 from tasks.celery_app import app
+from tasks.common import RETRY, Cancelled, fail
 from tasks.progress import ProgressThrottle
 from tasks.schema import ConfigError, SearchConfig, load_config
 
 log = logging.getLogger(__name__)
-RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": True,
-         "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 8}
 
 
 def score_key(cfg: SearchConfig, device_type: str, data: str, proxy: str | None = None) -> repo.ScoreKey:
@@ -75,11 +74,8 @@ def ground_truth(data_dir: str | None = None) -> GroundTruth:
 
 
 def _fail(search_id: int, reason: str) -> None:
-    with session_scope() as session:
-        search = repo.get_search(session, search_id)
-        if search is not None:
-            search.finish("failed", error=reason)
-    log.warning("search %s failed: %s", search_id, reason)
+    """End search ``search_id`` as failed with ``reason``."""
+    fail(repo.get_search, search_id, reason, "search")
 
 
 # --- the orchestrator ---------------------------------------------------------------------------
@@ -479,10 +475,6 @@ def stored_scores(cfg: SearchConfig, scorer: Scorer, arch: str,
     return values
 
 
-class _Cancelled(Exception):
-    pass
-
-
 @app.task(name="knas.run_strategy", **RETRY)
 def run_strategy(search_id: int) -> str:
     """Run a whole strategy (NASI, evolution, random, ensemble KNAS) in this worker.
@@ -506,7 +498,7 @@ def run_strategy(search_id: int) -> str:
         with session_scope() as s:
             row = repo.get_search(s, search_id)
             if row.cancel_requested:
-                raise _Cancelled
+                raise Cancelled
             row.stage = "evaluate" if stage == "evaluate" else "score"
             if stage != "evaluate":
                 row.scored, row.total = done, total
@@ -517,7 +509,7 @@ def run_strategy(search_id: int) -> str:
 
     try:
         result = run.run(progress, lambda scorer, arch, names: stored_scores(cfg, scorer, arch, names))
-    except _Cancelled:
+    except Cancelled:
         with session_scope() as s:
             repo.get_search(s, search_id).finish("cancelled")
         return "cancelled"

@@ -122,7 +122,7 @@ def test_the_state_dir_default_is_written_once(monkeypatch, tmp_path):
 
 # --- importing touches nothing ------------------------------------------------------------------
 
-MODULES = ["tasks.celery_app", "tasks.search", "tasks.discovery", "tasks.api",
+MODULES = ["tasks.celery_app", "tasks.search", "tasks.discovery", "tasks.api", "tasks.common",
            "tasks.settings", "tasks.preflight", "tasks.schema", "db.session", "db.models", "db.migrate",
            "db.repository", "db.queries", "db.discovery", "app.views.searches", "app.views.detail",
            "app.views.correlation", "app.views.architecture", "app.views.newsearch", "app.views.access",
