@@ -67,8 +67,12 @@ def load_user_plugins() -> None:
 st.set_page_config(page_title="KNAS Studio", layout="wide")
 load_user_plugins()
 navigation = st.navigation(discover())
-from app.ui import sync_access  # noqa: E402
+from app.ui import schema_problem, sync_access  # noqa: E402
 
+problem = schema_problem()
+if problem is not None:  # the store needs `knas db upgrade`: say so on every page, draw nothing else
+    st.error(problem)
+    st.stop()
 sync_access()  # before any page draws: a link's read-only view or token, taken once per session
 sidebar()
 navigation.run()

@@ -1,4 +1,4 @@
-"""Engines and sessions. ``KNAS_DATABASE_URL`` selects the database (default ``sqlite:///knas.db``).
+"""Engines and sessions. ``KNAS_DATABASE_URL`` selects the database (see :mod:`knas_core.settings`).
 
 SQLite runs in WAL mode with a busy timeout so a dashboard can read while one worker writes.
 A process remembers which file its SQLite database is (device and inode, at the first
@@ -17,13 +17,14 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from knas_core.errors import InputError
+from knas_core.settings import get_settings
 
-DEFAULT_URL = "sqlite:///knas.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def database_url(url: str | None = None) -> str:
-    return url or os.environ.get("KNAS_DATABASE_URL") or DEFAULT_URL
+    """``url``, else ``KNAS_DATABASE_URL`` (default ``sqlite:///knas.db``)."""
+    return url or get_settings().database_url
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection

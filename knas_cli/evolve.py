@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-source", default="auto", choices=SOURCES)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--cache-dir", default=None, help="tensor cache (default $KNAS_TENSOR_CACHE or "
-                                                     ".knas/tensor-cache)")
+                                                     "$KNAS_STATE_DIR/tensor-cache)")
     p.add_argument("--memory-gib", type=float, default=4.0,
                    help="hold the training tensors in memory up to this size, else stream them from disk")
     p.add_argument("--name", default=None, help="promote the best program to a proxy of this name")
@@ -67,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         "kinds": [k.strip() for k in args.kinds.split(",") if k.strip()], "device": args.device,
         "data_source": args.data_source, "data_dir": args.data_dir, "cache_dir": args.cache_dir,
         "memory_gib": args.memory_gib}, FLAGS)
+    if args.name is not None:
+        from db.migrate import check_schema
+
+        check_schema()  # before the run: the program is promoted into the store at the end
     bars = StageBars()
 
     def on_generation(gen) -> None:  # noqa: ANN001
@@ -78,10 +82,8 @@ def run(args: argparse.Namespace) -> int:
         result = run_discovery(cfg, bars, on_generation)
     if args.name:
         from db.discovery import promote
-        from db.migrate import upgrade
         from db.session import session_scope
 
-        upgrade()
         with session_scope() as session:
             promote(session, args.name, result["formula"], images=cfg.images, batch_size=cfg.batch_size,
                     train_kendall=result["train_kendall"], heldout_kendall=result["heldout_kendall"])

@@ -37,11 +37,11 @@ class Command(NamedTuple):
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         if self.plugins:
-            from knas_core.plugins import PluginError, load_plugins
+            from knas_core.plugins import load_plugins
 
             try:  # user proxies/spaces ($KNAS_PLUGINS, entry points), before options are checked
                 load_plugins()
-            except PluginError as exc:  # raised while argparse parses: end here, in one line
+            except InputError as exc:  # a plugin that fails to load, a bad KNAS_* variable: one line
                 parser.exit(2, f"knas: error: {exc}\n")
         module, function = self.options.split(":")
         getattr(importlib.import_module(module), function)(parser)
@@ -60,9 +60,10 @@ COMMANDS: dict[str, Command] = {
                       "knas_cli.workers:add_worker_arguments"),
     "submit": Command("submit a search from a YAML/JSON config file",
                       "knas_cli.workers:add_submit_arguments"),
-    "status": Command("progress of a search", "knas_cli.workers:add_status_arguments"),
+    # status/cancel load plugins only for a search without a result (tasks.api._best_so_far)
+    "status": Command("progress of a search", "knas_cli.workers:add_status_arguments", plugins=False),
     "cancel": Command("stop a search (workers stop between architectures)",
-                      "knas_cli.workers:add_cancel_arguments"),
+                      "knas_cli.workers:add_cancel_arguments", plugins=False),
     "db": Command("database maintenance", "knas_cli.workers:add_db_arguments", plugins=False),
     "web": Command("start the dashboard (Streamlit) on loopback", "knas_cli.web:add_web_arguments",
                    plugins=False),

@@ -110,9 +110,9 @@ def _env() -> dict[str, str]:
 
 def run_web(args: argparse.Namespace) -> int:
     _check_port(args.port, args.host)
-    from db.migrate import upgrade
+    from db.migrate import check_schema
 
-    upgrade()
+    check_schema()  # `knas db upgrade` migrates (or `knas up`); the dashboard never does
     print(f"dashboard on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     return _supervise({"web": web_command(args.port, args.host)})
 

@@ -84,9 +84,9 @@ def run_worker(args: argparse.Namespace) -> int:
 
     threads = args.threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or thread_budget(args.concurrency)
     os.environ["KNAS_TORCH_THREADS"] = str(threads)  # read by every pool process at start
-    from db.migrate import upgrade
+    from db.migrate import check_schema
 
-    upgrade()
+    check_schema()  # `knas db upgrade` migrates; a worker never does
     from tasks.celery_app import app, apply_thread_budget
 
     apply_thread_budget()
@@ -145,7 +145,7 @@ def _load_config(path: str) -> dict:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from db.migrate import upgrade
+    from db.migrate import check_schema
     from tasks.api import submit_search
 
     config = _load_config(args.config)
@@ -155,7 +155,7 @@ def run_submit(args: argparse.Namespace) -> int:
     # field errors before writing to the database (read only for a proxy this process lacks:
     # one promoted into it)
     check_data_dir(load_config(config))
-    upgrade()
+    check_schema()
     search_id = submit_search(config)
     for warning in search_id.warnings:
         print(f"knas: warning: {warning}", file=sys.stderr)
@@ -210,6 +210,9 @@ def _progress(search_id: int) -> dict:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from db.migrate import check_schema
+
+    check_schema()
     p = _progress(args.id)
     if args.json:
         print(json.dumps(p))
@@ -226,8 +229,10 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
+    from db.migrate import check_schema
     from tasks.api import cancel_search
 
+    check_schema()
     try:
         p = cancel_search(args.id)
     except KeyError:
@@ -249,7 +254,7 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_db_load_groundtruth(args: argparse.Namespace) -> int:
-    from db.migrate import upgrade
+    from db.migrate import check_schema
     from db.repository import load_ground_truth
     from db.session import session_scope
     from knas_core.groundtruth import GroundTruth
@@ -258,7 +263,7 @@ def run_db_load_groundtruth(args: argparse.Namespace) -> int:
         truth = GroundTruth.from_pth(args.benchmark_file)
     else:
         truth = GroundTruth.load(args.data_dir)
-    upgrade()
+    check_schema()
     with session_scope() as session:
         rows = load_ground_truth(session, truth)
     print(f"stored {len(truth.frame)} architectures and {rows} accuracies")

@@ -13,6 +13,12 @@ class InputError(Exception):
     """A mistake in the user's input; ``str()`` is the message to show, as is."""
 
 
+class Cancelled(Exception):
+    """A run was asked to stop (its cancel flag was seen between architectures, generations or
+    training steps). Progress callbacks raise it; the code that started the run catches it and
+    records the run as cancelled."""
+
+
 class ConfigError(InputError, ValueError):
     """An invalid run configuration; ``str()`` is one line per problem, each naming its field.
 

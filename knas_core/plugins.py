@@ -25,10 +25,10 @@ process. A plugin that fails to load (an import error, a name registered twice) 
 from __future__ import annotations
 
 import importlib
-import os
 from importlib.metadata import EntryPoint, entry_points
 
 from knas_core.errors import InputError
+from knas_core.settings import get_settings
 
 #: The entry-point groups whose modules :func:`load_plugins` imports.
 ENTRY_POINT_GROUPS: tuple[str, ...] = ("knas.proxies", "knas.spaces")
@@ -100,7 +100,10 @@ def load_plugins(spec: str | None = None) -> list[str]:
     Returns the modules of ``spec``. Raises :class:`PluginError` when any plugin failed to load
     (now or in an earlier call of this process); the others are loaded all the same.
     """
-    names = [n.strip() for n in (spec if spec is not None else os.environ.get("KNAS_PLUGINS", "")).split(",")]
+    if spec is None:
+        names: tuple[str, ...] | list[str] = get_settings().plugins
+    else:
+        names = [n.strip() for n in spec.split(",")]
     loaded = []
     for name in filter(None, names):
         if _import(name, f"plugin module {name!r} (KNAS_PLUGINS)"):

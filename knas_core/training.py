@@ -39,7 +39,7 @@ from torch import nn
 from knas_core.config import Device, RunConfig, at_least
 from knas_core.data import _MEAN_STD, IMAGE_SIZE, NUM_CLASSES, ImageSource, SyntheticSource, load_source
 from knas_core.device import resolve_device
-from knas_core.errors import ConfigError
+from knas_core.errors import Cancelled, ConfigError
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.scoring import seed_everything
 from knas_core.spaces import SearchSpace, get_space
@@ -52,7 +52,7 @@ CHECKPOINT_VERSION = 1
 _ORDER_STREAM, _AUGMENT_STREAM, _SUBSET_STREAM = 1, 2, 3
 
 
-class TrainingCancelled(Exception):
+class TrainingCancelled(Cancelled):
     """``should_stop()`` returned True; the run was checkpointed (when a path was given) and stopped.
 
     ``epoch`` is the 0-based epoch in progress and ``step`` the optimisation steps completed in it.

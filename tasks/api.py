@@ -13,6 +13,7 @@ from db import repository as repo
 from db.models import TERMINAL, as_utc, utcnow
 from db.session import session_scope
 from knas_core.errors import ConfigError, InputError  # tasks.schema's ConfigError is this one
+from tasks.common import BrokerUnavailableError, check_broker, submit_with_rollback
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -24,25 +25,8 @@ if TYPE_CHECKING:
 # they are needed, so that the progress of a finished search or an unknown id (`knas status`,
 # `knas cancel`) costs a database query, not seconds of imports.
 
-__all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "search_progress",
-           "submit_search"]
-
-
-class BrokerUnavailableError(ConnectionError, InputError):
-    """The task broker cannot be reached; nothing was written (the message says which URL)."""
-
-
-def _check_broker(timeout: float = 5.0) -> None:
-    from tasks.celery_app import app
-
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - every transport raises its own kind
-        raise BrokerUnavailableError(
-            f"cannot reach the task broker at {app.conf.broker_url!r} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no answer'}); start it or fix KNAS_BROKER_URL"
-        ) from None
+__all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "check_broker",
+           "search_progress", "submit_search"]
 
 
 class SubmittedSearch(int):
@@ -72,18 +56,11 @@ def submit_search(config: dict[str, Any] | SearchConfig) -> SubmittedSearch:
 
     cfg = load_config(config)
     warnings = preflight(cfg)
-    _check_broker()
     from tasks.search import advance_search
 
-    with session_scope() as session:
-        search = repo.create_search(session, cfg.model_dump(mode="json"), cfg.name)
-        search_id = search.id
-    try:
-        advance_search.apply_async(args=[search_id], retry=False)
-    except Exception as exc:  # noqa: BLE001 - undo the row: nothing half-written
-        with session_scope() as session:
-            repo.delete_search(session, search_id)
-        raise BrokerUnavailableError(f"could not enqueue the search: {exc}") from None
+    search_id = submit_with_rollback(
+        lambda session: repo.create_search(session, cfg.model_dump(mode="json"), cfg.name).id,
+        advance_search, repo.delete_search, "search")
     return SubmittedSearch(search_id, warnings)
 
 
@@ -138,13 +115,15 @@ def _best_so_far(session: Session, search: Search) -> dict[str, Any] | None:
     """The best architecture scored so far by a search without a result, or None (also when this
     process cannot read its config, e.g. a plugin proxy it has not loaded). Imports the search
     tasks and the proxies (torch): the score key depends on them."""
+    from knas_core.plugins import load_plugins
     from knas_core.proxies import get_proxy
     from tasks.schema import load_config
     from tasks.search import device_type, score_key
 
     try:
+        load_plugins()  # the search may name a plugin's proxy or space
         cfg: SearchConfig = load_config(search.config)
-    except ConfigError:
+    except InputError:  # an unreadable config, or a plugin that does not load here
         return None
     top = repo.best_scored(session, search.id, score_key(cfg, device_type(cfg), search.data_id or ""),
                            get_proxy(cfg.proxy).higher_is_better)

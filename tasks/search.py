@@ -27,15 +27,14 @@ from db.session import session_scope
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer, describe_exception, is_transient
+from knas_core.settings import get_settings
 from knas_core.spaces import get_space, open_space
-from tasks import settings
 from tasks.celery_app import app
+from tasks.common import RETRY, Cancelled, fail
 from tasks.progress import ProgressThrottle
 from tasks.schema import ConfigError, SearchConfig, load_config
 
 log = logging.getLogger(__name__)
-RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": True,
-         "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 8}
 
 
 def score_key(cfg: SearchConfig, device_type: str, data: str, proxy: str | None = None) -> repo.ScoreKey:
@@ -75,11 +74,8 @@ def ground_truth(data_dir: str | None = None) -> GroundTruth:
 
 
 def _fail(search_id: int, reason: str) -> None:
-    with session_scope() as session:
-        search = repo.get_search(session, search_id)
-        if search is not None:
-            search.finish("failed", error=reason)
-    log.warning("search %s failed: %s", search_id, reason)
+    """End search ``search_id`` as failed with ``reason``."""
+    fail(repo.get_search, search_id, reason, "search")
 
 
 # --- the orchestrator ---------------------------------------------------------------------------
@@ -203,7 +199,7 @@ def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo
                   force: bool) -> tuple[list[list[int]], bool]:
     """The chunks to send now (candidate ids), and whether every candidate has a score row.
 
-    At most :func:`tasks.settings.dispatch_window` chunks of a search are in flight; only
+    At most ``KNAS_DISPATCH_WINDOW`` chunks of a search are in flight; only
     candidates no live claim holds (never sent, lease expired, worker dead) are sent."""
     unscored = repo.unscored_claims(session, search.id, key)
     if not unscored:
@@ -211,7 +207,7 @@ def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo
     lease = timedelta(seconds=cfg.lease_seconds)
     live = [] if force else [c for c in unscored if live_claim(c, lease)]
     held = {c.id for c in live}
-    free = settings.dispatch_window() - len({c.chunk for c in live})
+    free = get_settings().dispatch_window - len({c.chunk for c in live})
     todo = [c.id for c in unscored if c.id not in held][:max(free, 0) * cfg.chunk_size]
     return [todo[i:i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)], False
 
@@ -352,7 +348,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
                          "the same data (KNAS_DATA_DIR or the search's data_dir)")
         return 0
     key = score_key(cfg, scorer.device.type, data_id)
-    limit = settings.max_attempts()
+    limit = get_settings().max_attempts
     done = 0
     for cand_id in candidate_ids:
         with session_scope() as session:
@@ -479,10 +475,6 @@ def stored_scores(cfg: SearchConfig, scorer: Scorer, arch: str,
     return values
 
 
-class _Cancelled(Exception):
-    pass
-
-
 @app.task(name="knas.run_strategy", **RETRY)
 def run_strategy(search_id: int) -> str:
     """Run a whole strategy (NASI, evolution, random, ensemble KNAS) in this worker.
@@ -506,7 +498,7 @@ def run_strategy(search_id: int) -> str:
         with session_scope() as s:
             row = repo.get_search(s, search_id)
             if row.cancel_requested:
-                raise _Cancelled
+                raise Cancelled
             row.stage = "evaluate" if stage == "evaluate" else "score"
             if stage != "evaluate":
                 row.scored, row.total = done, total
@@ -517,7 +509,7 @@ def run_strategy(search_id: int) -> str:
 
     try:
         result = run.run(progress, lambda scorer, arch, names: stored_scores(cfg, scorer, arch, names))
-    except _Cancelled:
+    except Cancelled:
         with session_scope() as s:
             repo.get_search(s, search_id).finish("cancelled")
         return "cancelled"
