@@ -112,3 +112,16 @@ def test_the_quick_commands_load_no_heavy_library(argv):
             f"print(json.dumps([n for n in {heavy!r} if n in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.splitlines()[-1]) == []
+
+
+def test_search_defaults_to_the_best_measured_ensemble():
+    """``knas search`` with no options scores with the ensemble the benchmark measured best
+    (issue 15, item 5); the KNAS paper's score stays one option away."""
+    from knas_cli.search import DEFAULT_PROXIES, config_from_args
+
+    args = cli.build_parser().parse_args(["search"])
+    raw = config_from_args(args)
+    assert raw["proxies"] == list(DEFAULT_PROXIES) == ["synflow", "eznas", "params"]
+    assert raw["samples"] == 100 and raw["strategy"] == "knas"
+    paper = config_from_args(cli.build_parser().parse_args(["search", "--proxies", "knas", "--samples", "300"]))
+    assert paper["proxy"] == "knas" and "proxies" not in paper and paper["samples"] == 300
