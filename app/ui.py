@@ -18,6 +18,26 @@ from db.queries import RankingFilter
 from db.session import database_url
 from db.status import Status
 
+#: Database URLs whose schema this process found current (checked once per store).
+_CURRENT_SCHEMA: set[str] = set()
+
+
+def schema_problem() -> str | None:
+    """Why the dashboard cannot use its store (e.g. "schema out of date: ... run `knas db
+    upgrade`"), or None when the store is at this version's revision. The dashboard never
+    migrates; a store found current is not checked again by this process."""
+    from db.migrate import SchemaOutOfDateError, check_schema
+
+    url = database_url()
+    if url in _CURRENT_SCHEMA:
+        return None
+    try:
+        check_schema(url)
+    except SchemaOutOfDateError as exc:
+        return str(exc)
+    _CURRENT_SCHEMA.add(url)
+    return None
+
 
 def params() -> dict[str, str]:
     return {k: st.query_params.get(k, "") for k in st.query_params.keys()}

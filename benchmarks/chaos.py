@@ -106,6 +106,7 @@ class Stack:
             self.env["KNAS_BROKER_URL"] = self.env["KNAS_RESULT_BACKEND"] = broker
         self.workers: dict[str, subprocess.Popen] = {}
         self.searches: list[int] = []
+        self.knas("db", "upgrade")  # workers never migrate: a deployment runs this first
 
     def knas(self, *args: str) -> str:
         proc = subprocess.run([KNAS, *args], capture_output=True, text=True, timeout=120, env=self.env,

@@ -1,4 +1,4 @@
-"""Engines and sessions. ``KNAS_DATABASE_URL`` selects the database (default ``sqlite:///knas.db``).
+"""Engines and sessions. ``KNAS_DATABASE_URL`` selects the database (see :mod:`knas_core.settings`).
 
 SQLite runs in WAL mode with a busy timeout so a dashboard can read while one worker writes.
 A process remembers which file its SQLite database is (device and inode, at the first
@@ -16,12 +16,15 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-DEFAULT_URL = "sqlite:///knas.db"
+from knas_core.errors import InputError
+from knas_core.settings import get_settings
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def database_url(url: str | None = None) -> str:
-    return url or os.environ.get("KNAS_DATABASE_URL") or DEFAULT_URL
+    """``url``, else ``KNAS_DATABASE_URL`` (default ``sqlite:///knas.db``)."""
+    return url or get_settings().database_url
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
@@ -33,8 +36,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI 
     cursor.close()
 
 
-class DatabaseFileGoneError(RuntimeError):
-    """The SQLite file this process uses was deleted or replaced; nothing more is written."""
+class DatabaseFileGoneError(RuntimeError, InputError):
+    """The SQLite file this process uses was deleted or replaced; nothing more is written. An
+    :class:`~knas_core.errors.InputError`: the database the user named is gone, which they fix."""
 
 
 #: SQLite URL -> (absolute path, device, inode) of its file at the first connection.

@@ -29,15 +29,14 @@ from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer, describe_exception, is_transient
 from knas_core.search.base import ProgressStage
-from knas_core.spaces import get_space
-from tasks import settings
+from knas_core.settings import get_settings
+from knas_core.spaces import get_space, open_space
 from tasks.celery_app import app
+from tasks.common import RETRY, Cancelled, fail
 from tasks.progress import ProgressThrottle
 from tasks.schema import ConfigError, SearchConfig, load_config
 
 log = logging.getLogger(__name__)
-RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": True,
-         "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 8}
 
 
 def score_key(cfg: SearchConfig, device_type: str, data: str, proxy: str | None = None) -> repo.ScoreKey:
@@ -50,14 +49,14 @@ def score_key(cfg: SearchConfig, device_type: str, data: str, proxy: str | None 
 
 @lru_cache(maxsize=4)
 def _scorer(dataset: str, data_source: str, data_dir: str | None, batch_size: int, seed: int,
-            device: str, channels: int, cells: int) -> Scorer:
-    return Scorer(dataset, batch_size=batch_size, seed=seed, device=device, data_source=data_source,
-                  data_dir=data_dir, model_options={"C": channels, "N": cells})
+            device: str, channels: int, cells: int, space: str = "nb201") -> Scorer:
+    return Scorer(dataset, space=space, batch_size=batch_size, seed=seed, device=device,
+                  data_source=data_source, data_dir=data_dir, model_options={"C": channels, "N": cells})
 
 
 def scorer_for(cfg: SearchConfig) -> Scorer:
     return _scorer(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.batch_size, cfg.seed, cfg.device,
-                   cfg.model.C, cfg.model.N)
+                   cfg.model.C, cfg.model.N, cfg.space)
 
 
 def device_type(cfg: SearchConfig) -> str:
@@ -77,11 +76,8 @@ def ground_truth(data_dir: str | None = None) -> GroundTruth:
 
 
 def _fail(search_id: int, reason: str) -> None:
-    with session_scope() as session:
-        search = repo.get_search(session, search_id)
-        if search is not None:
-            search.finish(Status.FAILED, error=reason)
-    log.warning("search %s failed: %s", search_id, reason)
+    """End search ``search_id`` as failed with ``reason``."""
+    fail(repo.get_search, search_id, reason, "search")
 
 
 # --- the orchestrator ---------------------------------------------------------------------------
@@ -141,7 +137,7 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list, restar
 
 def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     repo.set_stage(session, search, SearchStage.SAMPLE)
-    space = get_space(cfg.space, data_dir=cfg.data_dir)
+    space = open_space(cfg.space, data_dir=cfg.data_dir)
     archs = [space.validate(a) for a in cfg.archs] if cfg.archs else space.sample(cfg.samples, cfg.seed)
     pairs = [(a, space.index_of(a)) for a in archs]
     ids = repo.ensure_architectures(session, cfg.space, pairs)
@@ -150,7 +146,8 @@ def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     search.data_id, search.data_description = source.identity, source.description
     # a failure that may not recur (out of memory, a dead worker) is no cache entry: try again
     repo.forget_transient(session, score_key(cfg, device_type(cfg), source.identity), list(ids.values()))
-    repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
+    if space.has_benchmark:  # the benchmark's accuracies of the sample, for look-up and the report
+        repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
     repo.set_stage(session, search, SearchStage.SCORE, total=len(archs), score_started_at=utcnow())
 
 
@@ -208,7 +205,7 @@ def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo
                   force: bool) -> tuple[list[list[int]], bool]:
     """The chunks to send now (candidate ids), and whether every candidate has a score row.
 
-    At most :func:`tasks.settings.dispatch_window` chunks of a search are in flight; only
+    At most ``KNAS_DISPATCH_WINDOW`` chunks of a search are in flight; only
     candidates no live claim holds (never sent, lease expired, worker dead) are sent."""
     unscored = repo.unscored_claims(session, search.id, key)
     if not unscored:
@@ -216,7 +213,7 @@ def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo
     lease = timedelta(seconds=cfg.lease_seconds)
     live = [] if force else [c for c in unscored if live_claim(c, lease)]
     held = {c.id for c in live}
-    free = settings.dispatch_window() - len({c.chunk for c in live})
+    free = get_settings().dispatch_window - len({c.chunk for c in live})
     todo = [c.id for c in unscored if c.id not in held][:max(free, 0) * cfg.chunk_size]
     return [todo[i:i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)], False
 
@@ -281,15 +278,19 @@ def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, 
 
 
 def _result(session: Session, best: SearchCandidate, cfg: SearchConfig) -> dict[str, Any]:
+    """The search's result; ``test_acc`` and ``percentile`` are None for a space without a
+    benchmark table."""
     arch = best.architecture
+    found = {"arch": arch.arch, "index": arch.index, "score": best.score, "rank": best.rank,
+             "accuracy": best.accuracy, "eval": best.eval_source}
+    if not get_space(cfg.space).has_benchmark:
+        return {**found, "test_acc": None, "percentile": None}
     test = {ds: repo.benchmark_accuracy(session, arch.id, ds, "test")
             for ds in ("cifar10", "cifar100", "imagenet16-120")}
     dataset = canonical_dataset(cfg.dataset)
     truth = ground_truth(cfg.data_dir)
     acc = test.get(dataset)
-    return {"arch": arch.arch, "index": arch.index, "score": best.score, "rank": best.rank,
-            "accuracy": best.accuracy, "eval": best.eval_source,
-            "test_acc": {k: v for k, v in test.items() if v is not None},
+    return {**found, "test_acc": {k: v for k, v in test.items() if v is not None},
             "percentile": truth.percentile(acc, dataset) if acc is not None else None}
 
 
@@ -354,7 +355,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
                          "the same data (KNAS_DATA_DIR or the search's data_dir)")
         return 0
     key = score_key(cfg, scorer.device.type, data_id)
-    limit = settings.max_attempts()
+    limit = get_settings().max_attempts
     done = 0
     for cand_id in candidate_ids:
         with session_scope() as session:
@@ -481,10 +482,6 @@ def stored_scores(cfg: SearchConfig, scorer: Scorer, arch: str,
     return values
 
 
-class _Cancelled(Exception):
-    pass
-
-
 @app.task(name="knas.run_strategy", **RETRY)
 def run_strategy(search_id: int) -> str:
     """Run a whole strategy (NASI, evolution, random, ensemble KNAS) in this worker.
@@ -508,7 +505,7 @@ def run_strategy(search_id: int) -> str:
         with session_scope() as s:
             row = repo.get_search(s, search_id)
             if row.cancel_requested:
-                raise _Cancelled
+                raise Cancelled
             evaluating = stage == ProgressStage.EVALUATE  # scoring, or NASI's steps, otherwise
             row.stage = SearchStage.EVALUATE if evaluating else SearchStage.SCORE
             if not evaluating:
@@ -520,7 +517,7 @@ def run_strategy(search_id: int) -> str:
 
     try:
         result = run.run(progress, lambda scorer, arch, names: stored_scores(cfg, scorer, arch, names))
-    except _Cancelled:
+    except Cancelled:
         with session_scope() as s:
             repo.get_search(s, search_id).finish(Status.CANCELLED)
         return Status.CANCELLED
@@ -532,7 +529,7 @@ def run_strategy(search_id: int) -> str:
         if search.status in Status.ENDED:
             return search.status
         evaluated = [t["arch"] for t in result["trace"]]
-        space = get_space(cfg.space, data_dir=cfg.data_dir)
+        space = open_space(cfg.space, data_dir=cfg.data_dir)
         ids = repo.ensure_architectures(session, cfg.space, [(a, space.index_of(a)) for a in evaluated])
         repo.add_candidates(session, search_id, [ids[a] for a in evaluated])
         accuracy = {t["arch"]: t["accuracy"] for t in result["trace"]}

@@ -94,7 +94,7 @@ def eager_tasks(url, monkeypatch):
     from tasks.celery_app import app
 
     monkeypatch.setenv("KNAS_DATABASE_URL", url)
-    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
+    monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
     app.conf.task_always_eager = True
     yield url
     app.conf.task_always_eager = False

@@ -187,7 +187,10 @@ def test_cli_loads_the_whole_table(tmp_path, truth):
     import sys
     from pathlib import Path
 
+    from db.migrate import upgrade
+
     url = f"sqlite:///{tmp_path / 'gt.db'}"
+    upgrade(url)  # `knas db upgrade`: load-groundtruth never migrates
     knas = str(Path(sys.executable).with_name("knas"))
     proc = subprocess.run([knas, "db", "load-groundtruth"], capture_output=True, text=True, timeout=300,
                           env={**__import__("os").environ, "KNAS_DATABASE_URL": url})

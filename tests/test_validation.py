@@ -165,6 +165,7 @@ def test_submit_rejects_a_bad_data_dir_in_one_line(tmp_path):
 def test_submit_prints_the_device_warning_and_submits(tmp_path):
     path = tmp_path / "search.yaml"
     path.write_text("samples: 5\ntopk: 2\ndevice: cuda\n")
+    assert knas(tmp_path, "db", "upgrade").returncode == 0
     proc = knas(tmp_path, "submit", str(path), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["id"] == 1
@@ -208,10 +209,13 @@ def test_a_deleted_or_replaced_sqlite_file_stops_every_session(tmp_path):
 
 
 def test_status_of_a_database_without_tables_is_one_line(tmp_path):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "knas.db").close()  # an empty database file
     proc = knas(tmp_path, "status", "1")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     line = one_error_line(proc)
-    assert "has no KNAS tables (no such table: searches)" in line and "knas db upgrade" in line
+    assert "schema out of date" in line and "has no KNAS tables" in line and "knas db upgrade" in line
     assert "SQL" not in line
 
 

@@ -27,9 +27,13 @@ SMALL = {"batch_size": 16, "device": "cpu", "model": {"C": 8, "N": 1}}
 
 
 class Stack:
-    """Environment for one deployment: database, broker, state directory; starts workers."""
+    """Environment for one deployment: database (migrated, as `knas db upgrade` does: workers
+    never migrate), broker, state directory; starts workers."""
 
     def __init__(self, tmp: Path, db_url: str, broker: str | None) -> None:
+        from db.migrate import upgrade
+
+        upgrade(db_url)
         self.tmp, self.db_url = tmp, db_url
         self.env = {**os.environ, "KNAS_DATABASE_URL": db_url, "KNAS_STATE_DIR": str(tmp / "state"),
                     "KNAS_VISIBILITY_TIMEOUT": "5", "PYTHONPATH": str(ROOT)}
@@ -215,9 +219,6 @@ def test_broker_down_at_submit_writes_nothing(embedded):
 
 
 def _assert_no_searches(stack: Stack) -> None:
-    from db.migrate import upgrade
-
-    upgrade(stack.db_url)
     with session_scope(stack.db_url) as s:
         assert s.scalar(select(func.count()).select_from(Search)) == 0
 

@@ -30,6 +30,7 @@ import torch
 from deap import gp
 
 from knas_core.discovery.tensors import KINDS, Block, leaf_names
+from knas_core.errors import InputError
 
 EPS = 1e-8
 EXP_CLIP = 30.0
@@ -163,7 +164,7 @@ def primitive_set(kinds: tuple[str, ...] = KINDS) -> gp.PrimitiveSet:
     return pset
 
 
-class ProgramError(ValueError):
+class ProgramError(ValueError, InputError):
     """A formula that is not a program of the language (the message says why)."""
 
 

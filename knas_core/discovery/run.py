@@ -7,7 +7,6 @@ Used by ``knas evolve`` (in-process), the ``knas.discover`` worker task and
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,18 +25,14 @@ from knas_core.discovery.tensors import (
     gather_archs,
 )
 from knas_core.groundtruth import METRICS, GroundTruth
+from knas_core.settings import get_settings
 from knas_core.spaces import get_space
-
-DEFAULT_CACHE = Path(".knas") / "tensor-cache"
 
 
 def default_cache_dir() -> Path:
-    """``$KNAS_TENSOR_CACHE``, else ``$KNAS_STATE_DIR/tensor-cache``, else ``.knas/tensor-cache``."""
-    if os.environ.get("KNAS_TENSOR_CACHE"):
-        return Path(os.environ["KNAS_TENSOR_CACHE"])
-    if os.environ.get("KNAS_STATE_DIR"):
-        return Path(os.environ["KNAS_STATE_DIR"]) / "tensor-cache"
-    return DEFAULT_CACHE
+    """``$KNAS_TENSOR_CACHE``, else ``$KNAS_STATE_DIR/tensor-cache`` (see :mod:`knas_core.settings`)."""
+    settings = get_settings()
+    return settings.tensor_cache if settings.tensor_cache is not None else settings.state_dir / "tensor-cache"
 
 
 class DiscoveryConfig(RunConfig):
@@ -74,6 +69,14 @@ class DiscoveryConfig(RunConfig):
     cache_dir: str | None = None
     memory_gib: Annotated[float, at_least(0)] = 4.0
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("space")
+    @classmethod
+    def _space_with_a_table(cls, value: str) -> str:
+        if not get_space(value).has_benchmark:
+            raise ValueError(f"discovery ranks programs against a benchmark table; space {value!r} has "
+                             "none")
+        return value
 
     @field_validator("metric")
     @classmethod
