@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from db.session import DatabaseFileGoneError
 from knas_cli import correlate, data, evolve, score, search, web, workers
 from knas_core.device import DeviceUnavailableError
+from knas_core.errors import InputError
 from knas_core.paths import DataNotFoundError
 from knas_core.registry import UnknownNameError
 from knas_core.spaces.base import InvalidArchitectureError
@@ -30,7 +31,7 @@ class UsageError(Exception):
     """A user mistake detected by a command; its message is shown as is."""
 
 
-EXPECTED = (UsageError, UnknownNameError, InvalidArchitectureError, DataNotFoundError,
+EXPECTED = (UsageError, InputError, UnknownNameError, InvalidArchitectureError, DataNotFoundError,
             DeviceUnavailableError, FileNotFoundError, ValueError, ConnectionError, DatabaseFileGoneError)
 
 

@@ -18,11 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from deap import base, creator, gp, tools
 from scipy import stats as sps
 
 from knas_core.discovery.language import Program, evaluate_many, parse, primitive_set
 from knas_core.discovery.tensors import KINDS, Block
+from knas_core.optional import missing_extra
+
+try:
+    from deap import base, creator, gp, tools
+except ImportError as exc:
+    raise missing_extra(exc, "discovery",
+                        "proxy discovery (knas evolve, the Proxy lab, promoted proxies)") from None
 
 #: Programs whose scores are finite on fewer than this share of the training sample get -1.
 MIN_FINITE = 0.9
