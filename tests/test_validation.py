@@ -218,7 +218,8 @@ def test_status_of_a_database_without_tables_is_one_line(tmp_path):
 def test_a_worker_stops_when_its_database_file_is_deleted(tmp_path):
     import time
 
-    from .test_workers import SMALL, Stack
+    from .processes import SMALL_SEARCH as SMALL
+    from .processes import Stack
 
     stack = Stack(tmp_path, f"sqlite:///{tmp_path / 'knas.db'}", broker=None)
     try:
