@@ -24,6 +24,8 @@ import pytest
 from tests.dashboard_seed import seed
 from tests.processes import CHROMIUM, free_port, require_chromium, stop, wait_http
 
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

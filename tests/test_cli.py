@@ -14,6 +14,8 @@ from knas_core.stats import correlate
 from .conftest import ARCH
 from .processes import KNAS
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--C", "4", "--N", "1", "--batch-size", "16"]
 

@@ -168,6 +168,7 @@ def _network_reachable(host: str = "www.cs.toronto.edu") -> bool:
     return True
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(_network_reachable(), reason="the data host is reachable: this would download 170 MB")
 def test_fetch_without_network_exits_2_with_one_line_quickly(tmp_path):
     start = time.monotonic()

@@ -114,6 +114,8 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_two_clones_each_run_their_own_code(tmp_path):
     """Both clones share the cached dependency layer, yet `knas --version` of each names its own
     folder, also after the other one ran make (the last make used to win for every clone)."""
@@ -146,6 +148,7 @@ def wheel(tmp_path_factory) -> Path:
     return found
 
 
+@pytest.mark.integration
 def test_the_wheel_holds_the_package_data_pages_and_migrations(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     bundled = (ROOT / "knas_core" / "bundled").rglob("*")
@@ -159,6 +162,8 @@ def test_the_wheel_holds_the_package_data_pages_and_migrations(wheel):
     assert not any(n.startswith(("tests/", "benchmarks/", "scripts/")) for n in names)
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_non_editable_install_runs_score_web_and_up_from_its_package_data(wheel, tmp_path):
     """A fresh environment with the wheel installed (dependencies from the shared layer), run in
     a folder with no data, no KNAS_DATA_DIR and an empty user cache."""

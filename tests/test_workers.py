@@ -54,15 +54,18 @@ def _check_quick_search(stack: Stack) -> None:
     assert stack.rows(search_id) == (20, 20, 20)
 
 
+@pytest.mark.integration
 def test_quick_search_on_the_embedded_default(embedded):
     _check_quick_search(embedded)
     assert (embedded.tmp / "state" / "broker.sqlite").exists()  # no server involved
 
 
+@pytest.mark.integration
 def test_quick_search_on_redis_and_postgresql(scaled):
     _check_quick_search(scaled)
 
 
+@pytest.mark.integration
 def test_sigkill_mid_search_then_a_new_worker_finishes_it(scaled):
     # a proxy that takes 0.5 s per architecture on tiny networks: the kill lands mid-search
     scaled.env.update(KNAS_PLUGINS=FAULTY, KNAS_TEST_SLOW_SECONDS="0.5")
@@ -79,6 +82,7 @@ def test_sigkill_mid_search_then_a_new_worker_finishes_it(scaled):
     assert scaled.rows(search_id) == (14, 14, 14)  # every architecture exactly once, none missing
 
 
+@pytest.mark.integration
 def test_two_workers_share_a_search_without_duplicates(scaled):
     scaled.start_worker("a")
     scaled.start_worker("b")
@@ -92,6 +96,7 @@ def test_two_workers_share_a_search_without_duplicates(scaled):
     assert all(w > 0 for w in worked), worked  # both workers took chunks
 
 
+@pytest.mark.integration
 def test_failing_tasks_are_recorded_and_the_worker_keeps_serving(scaled):
     plugin = {"KNAS_PLUGINS": "tests.plugins.faulty"}
     scaled.start_worker("w", **plugin)
@@ -114,6 +119,7 @@ def _write(tmp: Path, config: dict) -> Path:
     return path
 
 
+@pytest.mark.integration
 def test_invalid_config_is_rejected_at_submit(embedded):
     proc = embedded.knas("submit", str(_write(embedded.tmp, {"samples": 20, "topk": 50})))
     assert proc.returncode == 2 and "topk (50) cannot exceed" in proc.stderr
@@ -123,6 +129,7 @@ def test_invalid_config_is_rejected_at_submit(embedded):
     _assert_no_searches(embedded)
 
 
+@pytest.mark.integration
 def test_broker_down_at_submit_writes_nothing(embedded):
     proc = embedded.knas("submit", str(QUICK), KNAS_BROKER_URL="redis://127.0.0.1:1/0")
     assert proc.returncode == 2
@@ -138,6 +145,8 @@ def _assert_no_searches(stack: Stack) -> None:
         assert s.scalar(select(func.count()).select_from(Search)) == 0
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_cancel_stops_a_running_search(embedded):
     embedded.start_worker("w")
     search_id = embedded.submit({**SMALL, "samples": 300, "topk": 3, "chunk_size": 5})
@@ -177,6 +186,7 @@ def test_worker_processes_apply_the_thread_budget(monkeypatch):
         torch.set_num_threads(before)
 
 
+@pytest.mark.integration
 def test_worker_rejects_a_bad_thread_count(tmp_path):
     proc = subprocess.run([KNAS, "worker", "--threads", "0"], capture_output=True, text=True,
                           cwd=tmp_path, timeout=120)
@@ -207,6 +217,7 @@ def _finished_a_chunk(stack: Stack, name: str) -> bool:
     return any("knas.score_chunk[" in line and "succeeded" in line for line in text.splitlines())
 
 
+@pytest.mark.integration
 def test_a_lost_chunk_is_redone_while_another_worker_lives(embedded):
     """Issue 14.1: a chunk dies with its worker after the other worker finished its own chunk
     (within the lease); nothing else would call the orchestrator, so the survivor's lease
@@ -231,6 +242,7 @@ def test_a_lost_chunk_is_redone_while_another_worker_lives(embedded):
     assert embedded.rows(search_id) == (7, 7, 7)
 
 
+@pytest.mark.integration
 def test_a_poison_architecture_fails_after_max_attempts_and_the_search_goes_on(embedded):
     """Issue 14.2: a proxy whose process is SIGKILLed on one architecture (as the OOM killer
     does) is re-delivered only KNAS_MAX_ATTEMPTS times; then that architecture fails with the
