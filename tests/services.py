@@ -17,11 +17,13 @@ from contextlib import contextmanager
 import pytest
 
 PG_ADMIN_URL = os.environ.get("KNAS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-#: The Redis server; its database number is the first one this process tries to claim.
-REDIS_URL = os.environ.get("KNAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+#: The Redis server; its database number is the first one this process tries to claim (not 9 by
+#: default: earlier versions of these tests flush database 9 whenever they run).
+REDIS_URL = os.environ.get("KNAS_TEST_REDIS_URL", "redis://127.0.0.1:6379/10")
 #: The key that marks a Redis database as claimed by a test process (it survives our flushes).
 REDIS_CLAIM_KEY = "knas-test:claimed-by"
-#: A crashed run's claim lapses after this many seconds (the suite's timeout is far shorter).
+#: A claim lapses after this many seconds; one of a process of this host that is gone is taken
+#: over at once.
 REDIS_CLAIM_SECONDS = 6 * 3600
 
 def _missing(what: str, exc: BaseException) -> None:
@@ -61,24 +63,56 @@ _redis_claim: tuple[str, str] | None = None  # (url of the claimed database, our
 
 def _claim_redis_database() -> tuple[str, str]:
     """Claim a database number (1-15, from REDIS_URL's onwards; never 0) with an atomic
-    ``SET NX``; released when the process exits."""
+    ``SET NX`` (or take over the claim of a process of this host that is gone); released when
+    the process exits."""
     import redis
 
-    base = redis.connection.parse_url(REDIS_URL)
-    first = int(base.get("db") or 9)
+    first = int(redis.connection.parse_url(REDIS_URL).get("db") or 10)
     token = f"{socket.gethostname()}:{os.getpid()}:{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    server = REDIS_URL.split("://", 1)[1].split("/", 1)[0]
-    scheme = REDIS_URL.split("://", 1)[0]
+    scheme, rest = REDIS_URL.split("://", 1)
+    server = rest.split("/", 1)[0]
     for number in sorted(range(1, 16), key=lambda n: (n < first, n)):
         url = f"{scheme}://{server}/{number}"
         client = redis.Redis.from_url(url, socket_connect_timeout=2)
         try:
-            if client.set(REDIS_CLAIM_KEY, token, nx=True, ex=REDIS_CLAIM_SECONDS):
+            claimed = client.set(REDIS_CLAIM_KEY, token, nx=True, ex=REDIS_CLAIM_SECONDS)
+            if claimed or _take_over(client, token):
                 atexit.register(_release_redis_database, url, token)
                 return url, token
         finally:
             client.close()
     raise RuntimeError(f"every Redis database 1-15 of {server} is claimed by another test run")
+
+
+def _take_over(client, token: str) -> bool:
+    """Claim a database whose claim belongs to a process of this host that no longer runs (a
+    test run killed before its exit handlers ran)."""
+    import redis
+
+    with client.pipeline() as pipe:
+        try:
+            pipe.watch(REDIS_CLAIM_KEY)
+            held = (pipe.get(REDIS_CLAIM_KEY) or b"").decode()
+            host, _, rest = held.partition(":")
+            pid = rest.partition(":")[0]
+            if host != socket.gethostname() or not pid.isdigit() or _running(int(pid)):
+                return False
+            pipe.multi()
+            pipe.set(REDIS_CLAIM_KEY, token, ex=REDIS_CLAIM_SECONDS)
+            pipe.execute()
+            return True
+        except redis.WatchError:  # claimed meanwhile by someone else
+            return False
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _release_redis_database(url: str, token: str) -> None:
@@ -89,7 +123,7 @@ def _release_redis_database(url: str, token: str) -> None:
         if client.get(REDIS_CLAIM_KEY) == token.encode():
             client.flushdb()
         client.close()
-    except Exception:  # noqa: BLE001, S110 - the claim lapses by itself
+    except Exception:  # noqa: BLE001 - the claim lapses by itself
         pass
 
 
