@@ -53,7 +53,19 @@ def sidebar() -> None:
         st.code(f"{base}?{access.read_only_query(params())}", language=None, wrap_lines=True)
 
 
+def load_user_plugins() -> None:
+    """Plugins' proxies and spaces ($KNAS_PLUGINS, entry points), so that the forms offer them
+    and their searches can be shown; a plugin that fails to load is shown as an error."""
+    from knas_core.plugins import PluginError, load_plugins
+
+    try:
+        load_plugins()
+    except PluginError as exc:
+        st.error(f"Plugins: {exc}")
+
+
 st.set_page_config(page_title="KNAS Studio", layout="wide")
+load_user_plugins()
 navigation = st.navigation(discover())
 from app.ui import sync_access  # noqa: E402
 

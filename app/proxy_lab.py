@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from db import discovery as repo
 from db.session import session_scope
+from knas_core.errors import ConfigError
 
 RUN_COLUMNS = ("id", "name", "status", "stage", "generation", "generations", "train_kendall",
                "heldout_kendall", "best_formula", "created_at")
@@ -47,11 +48,36 @@ def discovered(url: str | None = None) -> list[dict[str, Any]]:
                 for p in repo.list_discovered(session)]
 
 
+#: Field of :class:`~knas_core.discovery.run.DiscoveryConfig` -> the label of the Start form's
+#: widget that sets it (a message is shown under its widget).
+FORM_LABELS = {"archs": "Training archs", "heldout": "Held-out archs", "generations": "Generations",
+               "population": "Population", "C": "C (stem width)", "N": "N (cells per stage)",
+               "images": "Images kept per activation (0: all)", "seed": "Seed", "dataset": "Dataset",
+               "kinds": "Input kinds", "device": "Device", "data_source": "Data source"}
+#: The key of a message that belongs to no widget of the form (shown at its Start button).
+FORM = "_start"
+
+
 def start_run(config: dict[str, Any], name: str = "") -> int:
-    """Submit a discovery run to the workers (queue ``score``); returns its id."""
+    """Submit a discovery run to the workers (queue ``score``); returns its id. Raises
+    :class:`ConfigError` (see :func:`form_errors`) or ``ConnectionError`` (no broker)."""
     from tasks.discovery import submit_discovery
 
     return submit_discovery(config, name)
+
+
+def form_errors(exc: ConfigError) -> dict[str, str]:
+    """``{field: message}`` of a refused config, one per field that has a widget on the Start
+    form; problems of other fields go under :data:`FORM`, named by the field."""
+    if not exc.problems:
+        return {FORM: str(exc)}
+    out: dict[str, str] = {}
+    for field, message in exc.problems:
+        if field in FORM_LABELS:
+            out.setdefault(field, message)
+        else:
+            out[FORM] = f"{out[FORM]}; {field}: {message}" if FORM in out else f"{field}: {message}"
+    return out
 
 
 def promote(run_id: int, name: str, url: str | None = None) -> dict[str, Any]:

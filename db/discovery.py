@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from db.models import DiscoveredProxy, DiscoveryGeneration, DiscoveryRun, utcnow
 from db.repository import insert_ignore
+from knas_core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +92,10 @@ def promote(session: Session, name: str, formula: str, *, run_id: int | None = N
 
     name = name.strip()
     if not name or not name.replace("_", "").replace("-", "").isalnum() or len(name) > 64:
-        raise ValueError(f"proxy name {name!r} must be 1-64 letters, digits, '_' or '-'")
+        raise ConfigError(f"proxy name {name!r} must be 1-64 letters, digits, '_' or '-'")
     existing = session.scalar(select(DiscoveredProxy).where(DiscoveredProxy.name == name))
     if existing is not None and existing.formula != formula:
-        raise ValueError(f"a discovered proxy named {name!r} already exists; choose another name")
+        raise ConfigError(f"a discovered proxy named {name!r} already exists; choose another name")
     register_formula_proxy(name, formula, images=images, batch_size=batch_size)  # validates both
     if existing is not None:
         return existing

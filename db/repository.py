@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -26,7 +25,9 @@ from db.models import (
     TrainingRun,
     utcnow,
 )
-from knas_core.groundtruth import DATASETS, METRICS, GroundTruth
+
+if TYPE_CHECKING:  # pandas: imported by load_ground_truth only, not by every reader of the store
+    from knas_core.groundtruth import GroundTruth
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,15 @@ class ScoreKey:
 
 
 def _insert(session: Session):
-    dialect = session.get_bind().dialect.name
+    dialect = session.get_bind().dialect.name  # imported here: a reader needs neither dialect's insert
     if dialect == "postgresql":
-        return postgresql.insert
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert
     if dialect == "sqlite":
-        return sqlite.insert
+        from sqlalchemy.dialects.sqlite import insert
+
+        return insert
     raise NotImplementedError(f"unsupported database dialect {dialect!r}; use SQLite or PostgreSQL")
 
 
@@ -297,6 +302,8 @@ def load_ground_truth(session: Session, truth: GroundTruth, space: str = "nb201"
                       indices: Sequence[int] | None = None) -> int:
     """Store the architectures of ``truth`` (all, or those at ``indices``) with all their
     accuracies; returns the number of accuracy rows given."""
+    from knas_core.groundtruth import DATASETS, METRICS
+
     frame = truth.frame if indices is None else truth.frame.loc[list(indices)]
     ids = ensure_architectures(session, space, [(a, int(i)) for i, a in zip(frame.index, frame["arch"])])
     rows = []

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from knas_core.errors import InputError
+
 DEFAULT_URL = "sqlite:///knas.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -33,8 +35,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI 
     cursor.close()
 
 
-class DatabaseFileGoneError(RuntimeError):
-    """The SQLite file this process uses was deleted or replaced; nothing more is written."""
+class DatabaseFileGoneError(RuntimeError, InputError):
+    """The SQLite file this process uses was deleted or replaced; nothing more is written. An
+    :class:`~knas_core.errors.InputError`: the database the user named is gone, which they fix."""
 
 
 #: SQLite URL -> (absolute path, device, inode) of its file at the first connection.

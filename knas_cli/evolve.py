@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from tqdm import tqdm
-
+from knas_cli.errors import UsageError
+from knas_cli.progress import StageBars
 from knas_core.data import SOURCES
 from knas_core.device import DEVICES
 from knas_core.discovery.tensors import KINDS
 from knas_core.groundtruth import DATASETS
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evolve", help="discover a proxy by genetic programming (EZNAS)",
-                       description="Evolve a zero-cost proxy program on NAS-Bench-201: Kendall tau on "
-                                   "--archs training architectures, reported on --heldout others.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``knas evolve``."""
+    p.description = ("Evolve a zero-cost proxy program on NAS-Bench-201: Kendall tau on --archs "
+                     "training architectures, reported on --heldout others.")
     p.add_argument("--archs", type=int, default=200, help="training architectures (fitness)")
     p.add_argument("--heldout", type=int, default=500, help="held-out architectures (reported only)")
     p.add_argument("--generations", type=int, default=10)
@@ -46,8 +45,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+#: Field of :class:`~knas_core.discovery.run.DiscoveryConfig` -> the flag that sets it.
+FLAGS = {"archs": "--archs", "heldout": "--heldout", "generations": "--generations",
+         "population": "--population", "seed": "--seed", "dataset": "--dataset", "C": "--C", "N": "--N",
+         "batch_size": "--batch-size", "images": "--images", "kinds": "--kinds", "device": "--device",
+         "data_source": "--data-source", "data_dir": "--data-dir", "cache_dir": "--cache-dir",
+         "memory_gib": "--memory-gib"}
+
+
 def run(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
+    from knas_cli.fields import parse_config
     from knas_core.discovery.run import DiscoveryConfig, run_discovery
     from knas_core.optional import require
     from knas_core.proxies import PROXIES
@@ -56,35 +63,22 @@ def run(args: argparse.Namespace) -> int:
 
     if args.name is not None and args.name in PROXIES:
         raise UsageError(f"proxy name {args.name!r} is taken; choose another --name")
-    try:
-        cfg = DiscoveryConfig(archs=args.archs, heldout=args.heldout, generations=args.generations,
-                              population=args.population, seed=args.seed, dataset=args.dataset,
-                              C=args.channels, N=args.cells, batch_size=args.batch_size,
-                              images=None if args.images == 0 else args.images,
-                              kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
-                              device=args.device, data_source=args.data_source, data_dir=args.data_dir,
-                              cache_dir=args.cache_dir, memory_gib=args.memory_gib)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr)
-        bar.total, bar.n = total, done
-        bar.refresh()
+    cfg = parse_config(DiscoveryConfig, {
+        "archs": args.archs, "heldout": args.heldout, "generations": args.generations,
+        "population": args.population, "seed": args.seed, "dataset": args.dataset, "C": args.channels,
+        "N": args.cells, "batch_size": args.batch_size, "images": None if args.images == 0 else args.images,
+        "kinds": [k.strip() for k in args.kinds.split(",") if k.strip()], "device": args.device,
+        "data_source": args.data_source, "data_dir": args.data_dir, "cache_dir": args.cache_dir,
+        "memory_gib": args.memory_gib}, FLAGS)
+    bars = StageBars()
 
     def on_generation(gen) -> None:  # noqa: ANN001
         held = "n/a" if gen.heldout_kendall is None else f"{gen.heldout_kendall:.3f}"
         bars["evolve"].set_postfix_str(f"best {gen.best_fitness:.3f} mean {gen.mean_fitness:.3f} "
                                        f"held-out {held}")
 
-    try:
-        result = run_discovery(cfg, progress, on_generation)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    with bars:
+        result = run_discovery(cfg, bars, on_generation)
     if args.name:
         from db.discovery import promote
         from db.migrate import upgrade

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from tqdm import tqdm
-
+from knas_cli.progress import StageBars
 from knas_core.data import SOURCES
 from knas_core.device import DEVICES
 from knas_core.groundtruth import DATASETS
-from knas_core.proxies import get_proxy
 from knas_core.search import STRATEGIES
+from knas_core.spaces import SPACES
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="run a search strategy in-process",
-                       description="Search NAS-Bench-201 and report the architecture found.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``knas search``."""
+    p.description = "Search NAS-Bench-201 (or a plugin's space) and report the architecture found."
+    p.add_argument("--space", default="nb201", choices=SPACES.names(), help="search space (plugins add more)")
     p.add_argument("--strategy", default="knas", choices=STRATEGIES.names())
     p.add_argument("--dataset", default="cifar10", choices=list(DATASETS))
     p.add_argument("--samples", type=int, default=300, help="architectures scored")
@@ -38,39 +37,44 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+#: Field of :class:`~knas_core.search.config.SearchConfig` -> the flag that sets it.
+FLAGS = {"strategy": "--strategy", "dataset": "--dataset", "samples": "--samples", "topk": "--topk",
+         "eval": "--eval", "epochs": "--epochs", "train_subset": "--train-subset", "proxy": "--proxies",
+         "proxies": "--proxies", "seed": "--seed", "batch_size": "--batch-size", "device": "--device",
+         "data_source": "--data-source", "data_dir": "--data-dir", "model.C": "--C", "model.N": "--N",
+         "strategy_options.steps": "--steps",
+         "space": "--space"}
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    """The search's config fields from the options (validated by :class:`SearchConfig`)."""
+    proxies = [p.strip() for p in args.proxies.split(",") if p.strip()]
+    raw = {"strategy": args.strategy, "dataset": args.dataset, "samples": args.samples, "topk": args.topk,
+           "eval": args.eval, "epochs": args.epochs, "train_subset": args.train_subset, "seed": args.seed,
+           "batch_size": args.batch_size, "device": args.device, "data_source": args.data_source,
+           "data_dir": args.data_dir, "model": {"C": args.channels, "N": args.cells},
+           "strategy_options": {} if args.steps is None else {"steps": args.steps},
+           "space": args.space}
+    if len(proxies) == 1:
+        raw["proxy"] = proxies[0]
+    else:
+        raw["proxies"] = proxies  # several: a log-rank ensemble; none: refused
+    return raw
+
+
 def run(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
+    from knas_cli.fields import parse_config
+    from knas_core.search.config import SearchConfig
     from knas_core.search.run import SearchRun
 
-    proxies = tuple(p.strip() for p in args.proxies.split(",") if p.strip())
-    for name in proxies:
-        get_proxy(name)
-    if args.samples < 1 or args.topk < 1:
-        raise UsageError("--samples and --topk must be at least 1")
-    if args.strategy in ("knas", "evolution") and args.topk > args.samples:
-        raise UsageError(f"--topk ({args.topk}) cannot exceed --samples ({args.samples})")
-    model = {"C": args.channels, "N": args.cells}
-    search = SearchRun(args.strategy, args.dataset, args.samples, args.topk, proxies, args.eval,
-                       args.epochs, args.train_subset, args.batch_size, args.seed, args.device,
-                       args.data_source, args.data_dir, model,
-                       {"steps": args.steps, "C": args.channels, "N": args.cells})
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
-        result = search.run(progress)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    search = SearchRun(parse_config(SearchConfig, config_from_args(args), FLAGS))
+    with StageBars() as bars:
+        result = search.run(bars)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k != "trace"}))
+    elif result["test_acc"] is None:  # a space without a benchmark table
+        print(f"{result['strategy']}: {result['arch']} (index {result['index']}); {result['eval']} "
+              f"accuracy {result['accuracy']:.2f} on {args.dataset}; {result['seconds']:.1f} s")
     else:
         acc = ", ".join(f"{k} {v:.2f}" for k, v in result["test_acc"].items())
         print(f"{result['strategy']}: {result['arch']} (index {result['index']}); 200-epoch test "

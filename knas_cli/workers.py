@@ -9,9 +9,11 @@ import socket
 import sys
 from pathlib import Path
 
+from knas_cli.errors import UsageError
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    w = sub.add_parser("worker", help="run a Celery worker (scoring and/or training)")
+
+def add_worker_arguments(w: argparse.ArgumentParser) -> None:
+    """The options of ``knas worker``."""
     w.add_argument("--queues", default="score,train", help="comma-separated: score, train")
     w.add_argument("--concurrency", type=int, default=1, help="parallel tasks in this worker")
     w.add_argument("--pool", default="auto", choices=["auto", "prefork", "solo", "threads"],
@@ -23,25 +25,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--loglevel", default="info")
     w.set_defaults(run=run_worker)
 
-    s = sub.add_parser("submit", help="submit a search from a YAML/JSON config file")
+
+def add_submit_arguments(s: argparse.ArgumentParser) -> None:
+    """The options of ``knas submit``."""
     s.add_argument("config", metavar="CONFIG.yaml")
     s.add_argument("--json", action="store_true", help='print {"id": ...}')
     s.add_argument("--wait", action="store_true",
                    help="follow progress until the search ends; exit 1 unless it is done")
     s.set_defaults(run=run_submit)
 
-    st = sub.add_parser("status", help="progress of a search")
+
+def add_status_arguments(st: argparse.ArgumentParser) -> None:
+    """The options of ``knas status``."""
     st.add_argument("id", type=int)
     st.add_argument("--json", action="store_true")
     st.set_defaults(run=run_status)
 
-    c = sub.add_parser("cancel", help="stop a search (workers stop between architectures)",
-                       description="Stop a search; one that has already ended is left as it is "
-                                   "(says so, exit status 0).")
+
+def add_cancel_arguments(c: argparse.ArgumentParser) -> None:
+    """The options of ``knas cancel``."""
+    c.description = "Stop a search; one that has already ended is left as it is (says so, exit status 0)."
     c.add_argument("id", type=int)
     c.set_defaults(run=run_cancel)
 
-    d = sub.add_parser("db", help="database maintenance")
+
+def add_db_arguments(d: argparse.ArgumentParser) -> None:
+    """The actions of ``knas db`` and their options."""
     dsub = d.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dsub.add_parser("upgrade", help="apply Alembic migrations (KNAS_DATABASE_URL)")
     up.set_defaults(run=run_db_upgrade)
@@ -63,8 +72,6 @@ def _pool(choice: str, concurrency: int) -> str:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
-
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     unknown = sorted(set(queues) - {"score", "train"})
     if not queues or unknown:
@@ -123,8 +130,6 @@ def _unique_key_loader():  # noqa: ANN202 - a yaml.SafeLoader subclass
 
 
 def _load_config(path: str) -> dict:
-    from knas_cli.main import UsageError
-
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"config file {path!r} not found")
@@ -145,9 +150,11 @@ def run_submit(args: argparse.Namespace) -> int:
 
     config = _load_config(args.config)
     from tasks.preflight import check_data_dir
-    from tasks.schema import validate_config
+    from tasks.schema import load_config
 
-    check_data_dir(validate_config(config))  # field errors before touching the database
+    # field errors before writing to the database (read only for a proxy this process lacks:
+    # one promoted into it)
+    check_data_dir(load_config(config))
     upgrade()
     search_id = submit_search(config)
     for warning in search_id.warnings:
@@ -194,7 +201,6 @@ def _describe(p: dict) -> str:
 
 
 def _progress(search_id: int) -> dict:
-    from knas_cli.main import UsageError
     from tasks.api import search_progress
 
     try:
@@ -220,7 +226,6 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
     from tasks.api import cancel_search
 
     try:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from knas_core.errors import ConfigError, DataFileError
 from knas_core.groundtruth import DATASETS, GroundTruth, canonical_dataset
 from knas_core.paths import DataNotFoundError, DataRoot, candidate_roots
 
@@ -98,9 +99,9 @@ class ImageSource(ABC):
     def batch(self, batch_size: int, seed: int) -> Batch:
         """``batch_size`` images drawn without replacement by ``seed`` (deterministic)."""
         if batch_size < 1:
-            raise ValueError(f"batch size must be positive, got {batch_size}")
+            raise ConfigError(f"batch size must be positive, got {batch_size}")
         if batch_size > len(self):
-            raise ValueError(f"batch size {batch_size} exceeds the {len(self)} images available")
+            raise ConfigError(f"batch size {batch_size} exceeds the {len(self)} images available")
         idx = np.sort(np.random.default_rng(seed).choice(len(self), batch_size, replace=False))
         x, y = self.take(idx)
         return Batch(x, y, self.num_classes)
@@ -117,10 +118,10 @@ class ArraySource(ImageSource):
     def __init__(self, dataset: str, images: np.ndarray, labels: np.ndarray) -> None:
         super().__init__(dataset)
         if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"images must be (N, H, W, 3), got {images.shape}")
+            raise DataFileError(f"images must be (N, H, W, 3), got {images.shape}")
         labels = np.asarray(labels, dtype=np.int64)
         if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ValueError(f"labels must lie in [0, {self.num_classes}) for {self.dataset}")
+            raise DataFileError(f"labels must lie in [0, {self.num_classes}) for {self.dataset}")
         self.images, self.labels = images, labels
 
     def __len__(self) -> int:
@@ -174,7 +175,7 @@ class ImageFolderSource(ImageSource):
             str(root), transform=transforms.Compose([
                 transforms.Resize((size, size)), transforms.PILToTensor()]))
         if len(self.folder.classes) > self.num_classes:
-            raise ValueError(f"{root}: {len(self.folder.classes)} classes, more than the "
+            raise DataFileError(f"{root}: {len(self.folder.classes)} classes, more than the "
                              f"{self.num_classes} outputs of a {self.dataset} network")
 
     def __len__(self) -> int:
@@ -209,7 +210,7 @@ class SyntheticSource(ImageSource):
 
     def batch(self, batch_size: int, seed: int) -> Batch:
         if batch_size < 1:
-            raise ValueError(f"batch size must be positive, got {batch_size}")
+            raise ConfigError(f"batch size must be positive, got {batch_size}")
         g = torch.Generator().manual_seed(seed)
         side = IMAGE_SIZE[self.dataset]
         x = torch.randn(batch_size, 3, side, side, generator=g)
@@ -232,22 +233,22 @@ def load_source(dataset: str, source: str = "auto", data_dir: str | os.PathLike[
     """
     ds = canonical_dataset(dataset)
     if source not in SOURCES:
-        raise ValueError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
+        raise ConfigError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
     if source == "synthetic" or (source == "auto" and ds == "imagenet16-120"):
         return SyntheticSource(ds)
     if source == "imagefolder":
         if data_dir is None:
-            raise DataNotFoundError("--data-source imagefolder needs --data-dir pointing at the folder")
+            raise DataNotFoundError("data_source imagefolder needs data_dir: the folder of images")
         if not Path(data_dir).is_dir():
             raise DataNotFoundError(f"image folder {str(data_dir)!r} does not exist")
         folder = ImageFolderSource(ds, data_dir)
         return folder.labelled("imagefolder", Path(data_dir).name,
                                f"{len(folder):,} images of the folder {data_dir}")
     if ds not in NPZ_SUBSETS:
-        raise DataNotFoundError(f"no images for {ds}; use --data-source synthetic or imagefolder")
+        raise DataNotFoundError(f"no images for {ds}; use data_source synthetic or imagefolder")
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise DataNotFoundError(f"data directory {str(data_dir)!r} does not exist; "
-                                "pass an existing directory with --data-dir")
+                                "set data_dir to an existing directory")
     roots = candidate_roots(data_dir, fallback=data_dir is None)
     for root in roots:
         found = _source_in(root, ds, source, split)
@@ -257,7 +258,7 @@ def load_source(dataset: str, source: str = "auto", data_dir: str | os.PathLike[
         (list(NPZ_SUBSETS[ds]) if source != "torchvision" else [])
     tried = ", ".join(str(r.path) for r in roots)
     raise DataNotFoundError(f"no {ds} images ({' or '.join(names)}) in: {tried}; "
-                            f"run `knas data fetch {ds}`, pass --data-dir DIR or set KNAS_DATA_DIR")
+                            f"run `knas data fetch {ds}`, set data_dir or KNAS_DATA_DIR")
 
 
 def _source_in(root: DataRoot, dataset: str, source: str, split: str) -> ImageSource | None:

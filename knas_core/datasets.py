@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from knas_core.errors import ConfigError
 from knas_core.groundtruth import DATASETS, TABLE_NAMES, canonical_dataset
 from knas_core.paths import DataNotFoundError, DataRoot, candidate_roots, find_data_in, user_cache_dir
 
@@ -73,7 +74,7 @@ def fetch_dataset(name: str, dest: str | os.PathLike[str] | None = None, *,
     """
     ds = canonical_dataset(name)
     if ds not in FETCHABLE:
-        raise ValueError(f"{ds} cannot be fetched (its images are not public in a fetchable form); "
+        raise ConfigError(f"{ds} cannot be fetched (its images are not public in a fetchable form); "
                          f"choose one of {', '.join(FETCHABLE)}, or score it with --data-source "
                          "synthetic or imagefolder")
     root = fetch_root(dest)

@@ -6,10 +6,12 @@ import os
 
 import torch
 
+from knas_core.errors import ConfigError, InputError
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class DeviceUnavailableError(RuntimeError):
+class DeviceUnavailableError(RuntimeError, InputError):
     """The requested device does not exist on this machine."""
 
 
@@ -19,12 +21,12 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceUnavailableError("--device cuda requested but no CUDA GPU is available; "
-                                         "use --device auto or cpu")
+            raise DeviceUnavailableError("device cuda requested but no CUDA GPU is available; "
+                                     "use device auto or cpu")
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
-    raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+    raise ConfigError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
 
 
 def thread_budget(concurrency: int, cores: int | None = None) -> int:

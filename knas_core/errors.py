@@ -22,3 +22,8 @@ class ConfigError(InputError, ValueError):
     def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.problems: list[tuple[str, str]] = problems or []
+
+
+class DataFileError(InputError, ValueError):
+    """A file the user gave (score records, an accuracy table, images) whose content is not
+    what it should be; the message names the file and the problem."""

@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from knas_core.errors import InputError
+
 #: The package data folder (inside the installed ``knas_core``).
 PACKAGE_DATA = Path(__file__).resolve().parent / "bundled"
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(FileNotFoundError, InputError):
     """The data a command needs is in none of the places we look; the message says where we looked."""
 
     def __str__(self) -> str:
@@ -87,7 +89,7 @@ def find_data_in(names: str | Sequence[str], explicit: str | os.PathLike[str] | 
     names = [names] if isinstance(names, str) else list(names)
     if explicit is not None and not Path(explicit).expanduser().exists():
         raise DataNotFoundError(f"data directory {str(explicit)!r} does not exist; "
-                                "pass an existing directory with --data-dir")
+                                "set data_dir to an existing directory")
     roots = candidate_roots(explicit, fallback=fallback)
     for root in roots:
         for name in names:
@@ -96,7 +98,7 @@ def find_data_in(names: str | Sequence[str], explicit: str | os.PathLike[str] | 
                 return path, root
     tried = ", ".join(str(r / n) for r in roots for n in names)
     raise DataNotFoundError(f"cannot find {names[0]!r} (looked in: {tried}); "
-                            "pass --data-dir DIR or set KNAS_DATA_DIR")
+                            "set data_dir or KNAS_DATA_DIR")
 
 
 def find_data(names: str | Sequence[str], explicit: str | os.PathLike[str] | None = None, *,

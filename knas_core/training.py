@@ -26,17 +26,20 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import ConfigDict, Field
 from torch import nn
 
+from knas_core.config import Device, RunConfig, at_least
 from knas_core.data import _MEAN_STD, IMAGE_SIZE, NUM_CLASSES, ImageSource, SyntheticSource, load_source
 from knas_core.device import resolve_device
+from knas_core.errors import ConfigError
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.scoring import seed_everything
 from knas_core.spaces import SearchSpace, get_space
@@ -61,8 +64,7 @@ class TrainingCancelled(Exception):
         self.checkpoint_path, self.epoch, self.step = checkpoint_path, epoch, step
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(RunConfig):
     """How to train. Defaults are NAS-Bench-201's 12-epoch schedule (Dong & Yang 2020, Table 2).
 
     Attributes:
@@ -86,40 +88,30 @@ class TrainConfig:
     checkpoint may be resumed with other values for them.
     """
 
-    epochs: int = 12
-    batch_size: int = 256
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    seed: int = 0
-    device: str = "auto"
-    train_subset: int | None = None
-    test_subset: int | None = None
-    augment: bool = True
-    num_workers: int = 0
-    checkpoint_every_steps: int = 50
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ClassVar[str] = "training"
 
-    def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
-        if self.lr <= 0 or self.momentum < 0 or self.weight_decay < 0:
-            raise ValueError("need lr > 0, momentum >= 0 and weight_decay >= 0")
-        if self.seed < 0:
-            raise ValueError(f"seed must be non-negative, got {self.seed}")
-        for name in ("train_subset", "test_subset"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be positive or None, got {value}")
-        if self.checkpoint_every_steps < 0 or self.num_workers < 0:
-            raise ValueError("checkpoint_every_steps and num_workers must be non-negative")
+    epochs: Annotated[int, at_least(1)] = 12
+    batch_size: Annotated[int, at_least(1)] = 256
+    lr: Annotated[float, Field(gt=0)] = 0.1
+    momentum: Annotated[float, at_least(0)] = 0.9
+    nesterov: bool = True
+    weight_decay: Annotated[float, at_least(0)] = 5e-4
+    seed: Annotated[int, at_least(0)] = 0
+    device: Device = "auto"
+    train_subset: Annotated[int | None, at_least(1)] = None
+    test_subset: Annotated[int | None, at_least(1)] = None
+    augment: bool = True
+    num_workers: Annotated[int, at_least(0)] = 0
+    checkpoint_every_steps: Annotated[int, at_least(0)] = 50
+
+    #: Fields that do not change the result (a checkpoint may be resumed with other values).
+    NOT_IDENTITY: ClassVar[tuple[str, ...]] = ("device", "num_workers", "checkpoint_every_steps")
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine the result (everything but device, workers, checkpointing)."""
-        skip = {"device", "num_workers", "checkpoint_every_steps"}
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
+        return {name: getattr(self, name) for name in type(self).model_fields
+                if name not in self.NOT_IDENTITY}
 
 
 @dataclass(frozen=True)
@@ -182,7 +174,7 @@ def _source_split(source: ImageSource, subset: int | None, seed: int, split: str
     if subset is None:
         return DataSplit(source.take, len(source), description)
     if subset > len(source):
-        raise ValueError(f"{split}_subset={subset} exceeds the {len(source)} {split} images available")
+        raise ConfigError(f"{split}_subset={subset} exceeds the {len(source)} {split} images available")
     rng = np.random.default_rng([seed, _SUBSET_STREAM, int(split == "test")])
     chosen = np.sort(rng.choice(len(source), subset, replace=False))
     return DataSplit(lambda idx: source.take(chosen[idx]), subset, description)

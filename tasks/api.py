@@ -16,19 +16,29 @@ embedded default broker needs no server. A search waits in the queue until a wor
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db import repository as repo
 from db.models import TERMINAL, as_utc, utcnow
 from db.session import session_scope
-from tasks.schema import ConfigError, SearchConfig, validate_config
+from knas_core.errors import ConfigError, InputError  # tasks.schema's ConfigError is this one
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from db.models import Search
+    from tasks.schema import SearchConfig
+
+# The schema (and with it the proxies' registry, torch) and the Celery app are imported where
+# they are needed, so that the progress of a finished search or an unknown id (`knas status`,
+# `knas cancel`) costs a database query, not seconds of imports.
 
 __all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "search_progress",
            "submit_search"]
 
 
-class BrokerUnavailableError(ConnectionError):
-    """The task broker cannot be reached; nothing was written."""
+class BrokerUnavailableError(ConnectionError, InputError):
+    """The task broker cannot be reached; nothing was written (the message says which URL)."""
 
 
 def _check_broker(timeout: float = 5.0) -> None:
@@ -61,12 +71,15 @@ def submit_search(config: dict[str, Any] | SearchConfig) -> SubmittedSearch:
     a queued search and enqueue it; returns the search id, an ``int`` whose ``warnings`` attribute
     lists what may fail on a worker.
 
-    Raises :class:`ConfigError` (naming the field) or :class:`BrokerUnavailableError`; in both
-    cases nothing is left in the database.
+    Proxies promoted into the database are registered before the config is validated
+    (:func:`tasks.schema.load_config`). Raises :class:`ConfigError` (its ``problems`` name the
+    fields, in the config's own field names) or :class:`BrokerUnavailableError`; in both cases
+    nothing is left in the database.
     """
     from tasks.preflight import preflight
+    from tasks.schema import load_config
 
-    cfg = validate_config(config)
+    cfg = load_config(config)
     warnings = preflight(cfg)
     _check_broker()
     from tasks.search import advance_search
@@ -104,16 +117,10 @@ def cancel_search(search_id: int) -> dict[str, Any]:
 
 def search_progress(search_id: int) -> dict[str, Any]:
     """Status, stage, counters, rate (archs/s), ETA (s), error and the best architecture."""
-    from tasks.search import device_type, score_key
-
     with session_scope() as session:
         search = repo.get_search(session, search_id)
         if search is None:
             raise KeyError(f"no search with id {search_id}")
-        try:
-            cfg: SearchConfig | None = validate_config(search.config)
-        except ConfigError:  # e.g. a plugin proxy this process has not loaded
-            cfg = None
         rate = eta = None
         if search.score_started_at is not None and search.scored:
             stop = search.finished_at if search.status in TERMINAL else utcnow()
@@ -123,14 +130,8 @@ def search_progress(search_id: int) -> dict[str, Any]:
         if search.result:
             best = {k: search.result.get(k) for k in ("arch", "index", "score", "accuracy", "test_acc",
                                                       "percentile")}
-        elif cfg is not None:
-            from knas_core.proxies import get_proxy
-
-            top = repo.best_scored(session, search_id, score_key(cfg, device_type(cfg), search.data_id or ""),
-                                   get_proxy(cfg.proxy).higher_is_better)
-            best = {"arch": top[0].arch, "index": top[0].index, "score": top[1]} if top else None
         else:
-            best = None
+            best = _best_so_far(session, search)
         return {
             "id": search.id, "name": search.name, "status": search.status, "stage": search.stage,
             "scored": search.scored, "failed": search.failed, "total": search.total,
@@ -141,3 +142,19 @@ def search_progress(search_id: int) -> dict[str, Any]:
             "finished_at": search.finished_at.isoformat() if search.finished_at else None,
         }
 
+
+def _best_so_far(session: Session, search: Search) -> dict[str, Any] | None:
+    """The best architecture scored so far by a search without a result, or None (also when this
+    process cannot read its config, e.g. a plugin proxy it has not loaded). Imports the search
+    tasks and the proxies (torch): the score key depends on them."""
+    from knas_core.proxies import get_proxy
+    from tasks.schema import load_config
+    from tasks.search import device_type, score_key
+
+    try:
+        cfg: SearchConfig = load_config(search.config)
+    except ConfigError:
+        return None
+    top = repo.best_scored(session, search.id, score_key(cfg, device_type(cfg), search.data_id or ""),
+                           get_proxy(cfg.proxy).higher_is_better)
+    return {"arch": top[0].arch, "index": top[0].index, "score": top[1]} if top else None

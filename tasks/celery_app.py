@@ -16,7 +16,7 @@ import os
 import threading
 
 from knas_core.optional import missing_extra
-from knas_core.plugins import load_plugins
+from knas_core.plugins import PluginError, load_plugins
 from tasks import settings
 
 try:
@@ -50,7 +50,10 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_cancel_long_running_tasks_on_connection_loss=True,
 )
-load_plugins()
+try:
+    load_plugins()  # $KNAS_PLUGINS and the knas.proxies / knas.spaces entry points
+except PluginError as exc:  # serve what loaded; searches naming a missing plugin fail with the reason
+    log.error("%s", exc)
 
 
 def _register_discovered() -> None:

@@ -27,11 +27,11 @@ from db.session import session_scope
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer, describe_exception, is_transient
-from knas_core.spaces import get_space
+from knas_core.spaces import get_space, open_space
 from tasks import settings
 from tasks.celery_app import app
 from tasks.progress import ProgressThrottle
-from tasks.schema import ConfigError, SearchConfig, validate_config
+from tasks.schema import ConfigError, SearchConfig, load_config
 
 log = logging.getLogger(__name__)
 RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": True,
@@ -48,14 +48,14 @@ def score_key(cfg: SearchConfig, device_type: str, data: str, proxy: str | None 
 
 @lru_cache(maxsize=4)
 def _scorer(dataset: str, data_source: str, data_dir: str | None, batch_size: int, seed: int,
-            device: str, channels: int, cells: int) -> Scorer:
-    return Scorer(dataset, batch_size=batch_size, seed=seed, device=device, data_source=data_source,
-                  data_dir=data_dir, model_options={"C": channels, "N": cells})
+            device: str, channels: int, cells: int, space: str = "nb201") -> Scorer:
+    return Scorer(dataset, space=space, batch_size=batch_size, seed=seed, device=device,
+                  data_source=data_source, data_dir=data_dir, model_options={"C": channels, "N": cells})
 
 
 def scorer_for(cfg: SearchConfig) -> Scorer:
     return _scorer(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.batch_size, cfg.seed, cfg.device,
-                   cfg.model.C, cfg.model.N)
+                   cfg.model.C, cfg.model.N, cfg.space)
 
 
 def device_type(cfg: SearchConfig) -> str:
@@ -115,7 +115,7 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list, restar
     if search.cancel_requested:
         search.finish("cancelled")
         return "cancelled"
-    cfg = validate_config(search.config)
+    cfg = load_config(search.config)
     if not cfg.staged:
         if search.stage == "queued" or force or restart:
             repo.set_stage(session, search, "search")
@@ -135,7 +135,7 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list, restar
 
 def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     repo.set_stage(session, search, "sample")
-    space = get_space(cfg.space, data_dir=cfg.data_dir)
+    space = open_space(cfg.space, data_dir=cfg.data_dir)
     archs = [space.validate(a) for a in cfg.archs] if cfg.archs else space.sample(cfg.samples, cfg.seed)
     pairs = [(a, space.index_of(a)) for a in archs]
     ids = repo.ensure_architectures(session, cfg.space, pairs)
@@ -144,7 +144,8 @@ def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     search.data_id, search.data_description = source.identity, source.description
     # a failure that may not recur (out of memory, a dead worker) is no cache entry: try again
     repo.forget_transient(session, score_key(cfg, device_type(cfg), source.identity), list(ids.values()))
-    repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
+    if space.has_benchmark:  # the benchmark's accuracies of the sample, for look-up and the report
+        repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
     repo.set_stage(session, search, "score", total=len(archs), score_started_at=utcnow())
 
 
@@ -275,15 +276,19 @@ def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, 
 
 
 def _result(session: Session, best: SearchCandidate, cfg: SearchConfig) -> dict[str, Any]:
+    """The search's result; ``test_acc`` and ``percentile`` are None for a space without a
+    benchmark table."""
     arch = best.architecture
+    found = {"arch": arch.arch, "index": arch.index, "score": best.score, "rank": best.rank,
+             "accuracy": best.accuracy, "eval": best.eval_source}
+    if not get_space(cfg.space).has_benchmark:
+        return {**found, "test_acc": None, "percentile": None}
     test = {ds: repo.benchmark_accuracy(session, arch.id, ds, "test")
             for ds in ("cifar10", "cifar100", "imagenet16-120")}
     dataset = canonical_dataset(cfg.dataset)
     truth = ground_truth(cfg.data_dir)
     acc = test.get(dataset)
-    return {"arch": arch.arch, "index": arch.index, "score": best.score, "rank": best.rank,
-            "accuracy": best.accuracy, "eval": best.eval_source,
-            "test_acc": {k: v for k, v in test.items() if v is not None},
+    return {**found, "test_acc": {k: v for k, v in test.items() if v is not None},
             "percentile": truth.percentile(acc, dataset) if acc is not None else None}
 
 
@@ -299,7 +304,7 @@ def sweep() -> list[int]:
     with session_scope() as session:
         for search in repo.running_searches(session):
             try:
-                cfg = validate_config(search.config)
+                cfg = load_config(search.config)
             except ConfigError:  # e.g. a plugin proxy this worker lacks; another worker's job
                 continue
             if not cfg.staged or search.cancel_requested:
@@ -332,7 +337,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
         if search.cancel_requested:
             search.finish("cancelled")
             return 0
-        cfg = validate_config(search.config)
+        cfg = load_config(search.config)
         data_id = search.data_id or ""
         me = worker_identity()
         repo.claim(session, candidate_ids, by=me)  # taken: the lease runs from now, held by this process
@@ -384,7 +389,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
 @app.task(name="knas.train_candidate", **RETRY)
 def train_candidate(search_id: int, candidate_id: int) -> float | None:
     """Train one selected candidate (resuming from its checkpoint), then advance the search."""
-    from knas_core.training import TrainConfig, TrainingCancelled, train_architecture
+    from knas_core.training import TrainingCancelled, train_architecture
     from tasks.settings import checkpoint_dir
 
     with session_scope() as session:
@@ -392,12 +397,12 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
         cand = session.get(SearchCandidate, candidate_id)
         if search is None or cand is None or search.status in TERMINAL:
             return None
-        cfg = validate_config(search.config)
+        cfg = load_config(search.config)
         if cand.stage == "evaluated":
             advance_search.apply_async(args=[search_id])
             return cand.accuracy
         arch_id, arch = cand.architecture_id, cand.architecture.arch
-        tcfg = TrainConfig(epochs=cfg.epochs, seed=cfg.seed, device=cfg.device, train_subset=cfg.train_subset)
+        tcfg = cfg.train_config()
         setup = f"{cfg.model.key()},subset={cfg.train_subset},bs={tcfg.batch_size}"
         run = repo.get_or_create_training_run(session, arch_id, canonical_dataset(cfg.dataset), cfg.epochs,
                                               cfg.seed, setup, device_type(cfg))
@@ -491,12 +496,8 @@ def run_strategy(search_id: int) -> str:
         search = repo.get_search(session, search_id)
         if search is None or search.status in TERMINAL:
             return "skipped"
-        cfg = validate_config(search.config)
-    run = SearchRun(cfg.strategy, cfg.dataset, len(cfg.archs) if cfg.archs else cfg.samples, cfg.topk,
-                    tuple(cfg.proxy_list()), cfg.eval, cfg.epochs, cfg.train_subset, cfg.batch_size,
-                    cfg.seed, cfg.device, cfg.data_source, cfg.data_dir,
-                    {"C": cfg.model.C, "N": cfg.model.N},
-                    {**cfg.strategy_options, "C": cfg.model.C, "N": cfg.model.N})
+        cfg = load_config(search.config)
+    run = SearchRun(cfg)
     throttle = ProgressThrottle()
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -528,7 +529,7 @@ def run_strategy(search_id: int) -> str:
         if search.status in TERMINAL:
             return search.status
         evaluated = [t["arch"] for t in result["trace"]]
-        space = get_space(cfg.space, data_dir=cfg.data_dir)
+        space = open_space(cfg.space, data_dir=cfg.data_dir)
         ids = repo.ensure_architectures(session, cfg.space, [(a, space.index_of(a)) for a in evaluated])
         repo.add_candidates(session, search_id, [ids[a] for a in evaluated])
         accuracy = {t["arch"]: t["accuracy"] for t in result["trace"]}

@@ -92,7 +92,7 @@ def test_lookup_order(tmp_path, monkeypatch):
 def test_missing_data_says_where_it_looked(tmp_path):
     with pytest.raises(DataNotFoundError, match="does not exist"):
         find_data("nb201/nb201_accuracies.csv", tmp_path / "nope")
-    with pytest.raises(DataNotFoundError, match="pass --data-dir"):
+    with pytest.raises(DataNotFoundError, match="set data_dir or KNAS_DATA_DIR"):
         find_data("nb201/nb201_accuracies.csv", tmp_path, fallback=False)
     # an explicit folder without images is the only place searched for images
     with pytest.raises(DataNotFoundError, match="knas data fetch cifar10"):

@@ -21,7 +21,7 @@ def test_migrations_create_every_table(db_url):
     assert {"searches", "architectures", "proxy_scores", "training_runs", "search_candidates",
             "benchmark_accuracies", "alembic_version", "discovery_runs", "discovery_generations",
             "discovered_proxies"} <= tables
-    assert current_revision(db_url) == head_revision() == "0004"
+    assert current_revision(db_url) == head_revision() == "0005"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -245,6 +245,27 @@ def test_upgrade_from_0003_marks_stored_out_of_memory_failures_transient(tmp_pat
         assert repo.forget_transient(s, KEY, [1, 2]) == 1
     command.downgrade(alembic_config(url), "0003")  # and back
     upgrade(url)
+    get_engine(url).dispose()
+
+
+def test_upgrade_to_0005_drops_scores_of_the_redefined_proxies(tmp_path):
+    """0005: fisher and flops changed definition; their cached values go, the others stay."""
+    from db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0004")
+    with get_engine(url).begin() as conn:
+        conn.execute(text("INSERT INTO architectures (id, space, arch, \"index\") "
+                          "VALUES (1, 'nb201', :a, 1)"), {"a": A1})
+        for proxy in ("fisher", "flops", "synflow"):
+            conn.execute(text("INSERT INTO proxy_scores (architecture_id, proxy, dataset, data, batch_size, "
+                              "seed, device_type, model, value, seconds, created_at) VALUES "
+                              "(1, :p, 'cifar10', :d, 64, 0, 'cpu', 'C=16,N=5', 1.5, 0.1, '2026-11-01')"),
+                         {"p": proxy, "d": KEY.data})
+    upgrade(url)
+    with get_engine(url).begin() as conn:
+        left = conn.execute(text("SELECT proxy FROM proxy_scores")).scalars().all()
+    assert left == ["synflow"]
     get_engine(url).dispose()
 
 

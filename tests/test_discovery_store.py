@@ -122,4 +122,4 @@ def test_knas_evolve_json_contract(tmp_path, cache_dir):
     assert -1.0 <= out["train_kendall"] <= 1.0 and out["formula"]
     bad = subprocess.run([*args[:3], "1"], capture_output=True, text=True, timeout=120, env=env)
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines() == ["knas: error: --archs must be at least 3, got 1"]
+    assert bad.stderr.strip().splitlines() == ["knas: error: --archs: must be at least 3, got 1"]

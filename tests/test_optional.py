@@ -23,7 +23,7 @@ ABSENT = [module for modules in EXTRAS.values() for module in modules]
 CASES = {
     "score": (["score", "--archs", "1", "--C", "4", "--N", "1", "--proxies", "params,synflow"], None),
     "worker": (["worker", "--concurrency", "1"], "workers"),
-    "status": (["status", "1"], "workers"),
+    "submit": (["submit", "search.yaml"], "workers"),
     "web": (["web", "--port", "1"], "web"),
     "up": (["up", "--port", "1"], "web"),
     "evolve": (["evolve", "--archs", "2", "--heldout", "0"], "discovery"),
@@ -55,6 +55,7 @@ def without_extras(tmp_path_factory) -> dict[str, dict]:
     """Every case run once in one process where no optional package can be imported."""
     tmp = tmp_path_factory.mktemp("no-extras")
     (tmp / "scores.jsonl").write_text("")
+    (tmp / "search.yaml").write_text("samples: 4\ntopk: 1\n")
     (tmp / "NAS-Bench-201-v1_0-e61699.pth").write_bytes(b"")
     sqlite = f"sqlite:///{tmp / 'knas.db'}"
     cases = {case: (argv, {"KNAS_DATABASE_URL": sqlite}) for case, (argv, _) in CASES.items()}

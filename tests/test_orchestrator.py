@@ -186,7 +186,7 @@ def test_a_synthetic_search_does_not_reuse_scores_computed_on_images(eager):
     ({"samples": 0}, "samples: Input should be greater than or equal to 1"),
     ({"samples": 5, "topk": 9}, "topk (9) cannot exceed"),
     ({"proxy": "nope"}, "proxy: unknown proxy 'nope'"),
-    ({"dataset": "mnist"}, "dataset: Input should be"),
+    ({"dataset": "mnist"}, "dataset: unknown dataset 'mnist'; choose one of cifar10"),
     ({"archs": ["|x~0|"]}, "archs: item 0:"),
     ({"model": {"C": 0}}, "model.C:"),
     ({"colour": "red"}, "colour: Extra inputs are not permitted"),

@@ -257,10 +257,49 @@ def test_fisher_on_a_single_linear_layer():
     act = model(batch.inputs)
     act.retain_grad()
     F.cross_entropy(act, batch.targets).backward()
-    expected = float((0.5 * (act * act.grad).pow(2).mean(0)).sum())
+    per_channel = 0.5 * (act.detach() * act.grad).pow(2).mean(0)
+    expected = float(per_channel.sum()) * 4  # every channel counts once per weight (fan-in 4)
     torch.manual_seed(0)
     value = get_proxy("fisher")(nn.Sequential(nn.Linear(4, 3, bias=False)), batch)
     assert value == pytest.approx(expected, rel=1e-5)
+
+
+def _reference_fisher(model: nn.Module, batch: Batch) -> float:
+    """Abdelfattah et al.'s fisher as their released code computes it, transcribed: a
+    backward hook per layer takes ``0.5 * mean_n (sum_hw act * grad)^2`` per channel, the
+    channel value is copied onto every weight of the channel (shape of ``weight``), and all
+    entries are summed."""
+    saliency: dict[nn.Module, torch.Tensor] = {}
+    acts: dict[nn.Module, torch.Tensor] = {}
+    layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+
+    def forward_hook(m, _inp, out):
+        acts[m] = out.detach()
+
+    def backward_hook(m, _gin, gout):
+        act, grad = acts[m], gout[0].detach()
+        g_nk = (act * grad).sum(dim=list(range(2, act.dim()))) if act.dim() > 2 else act * grad
+        saliency[m] = saliency.get(m, 0) + g_nk.pow(2).mean(0).mul(0.5)
+
+    handles = [m.register_forward_hook(forward_hook) for m in layers]
+    handles += [m.register_full_backward_hook(backward_hook) for m in layers]
+    model.zero_grad()
+    F.cross_entropy(model(batch.inputs), batch.targets).backward()
+    for h in handles:
+        h.remove()
+    total = 0.0
+    for m in layers:
+        channel = saliency.get(m, torch.zeros(m.weight.shape[0])).abs()
+        per_weight = channel.view(-1, *([1] * (m.weight.dim() - 1))).expand_as(m.weight)
+        total += float(per_weight.double().sum())
+    return total
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing")
+def test_fisher_equals_the_reference_per_weight_sum(small_model, cifar10):
+    batch = cifar10.batch(8, seed=0)
+    expected = _reference_fisher(small_model(seed=3), batch)
+    assert get_proxy("fisher")(small_model(seed=3), batch) == pytest.approx(expected, rel=1e-6)
 
 
 def test_jacob_cov_of_a_linear_model():
@@ -327,14 +366,35 @@ def test_params_and_flops_count_the_network(space):
     model = space.build_model(ARCH, 10)
     batch = Batch(torch.zeros(2, 3, 32, 32), torch.zeros(2, dtype=torch.long), 10)
     assert get_proxy("params")(model, batch) == sum(p.numel() for p in model.parameters())
-    stem_macs = 32 * 32 * 16 * 3 * 9
-    classifier_macs = 64 * 10
+    stem = 32 * 32 * 16 * 3 * 9
+    classifier = 64 * 10 + 10  # with its bias
     only_skip = space.build_model("|skip_connect~0|+|skip_connect~0|skip_connect~1|+"
                                   "|skip_connect~0|skip_connect~1|skip_connect~2|", 10)
-    residual = (16 * 16 * 32 * 16 * 9 + 16 * 16 * 32 * 32 * 9 + 16 * 16 * 32 * 16
-                + 8 * 8 * 64 * 32 * 9 + 8 * 8 * 64 * 64 * 9 + 8 * 8 * 64 * 32)
-    assert get_proxy("flops")(only_skip, batch) == stem_macs + classifier_macs + residual
-    assert get_proxy("flops")(model, batch) > get_proxy("flops")(only_skip, batch)
+    # reduction blocks: conv_a (3x3, stride 2), conv_b (3x3), shortcut AvgPool 2x2 + Conv 1x1
+    residual = (16 * 16 * 32 * 16 * 9 + 16 * 16 * 32 * 32 * 9 + 16 * 16 * 16 * 4 + 16 * 16 * 32 * 16
+                + 8 * 8 * 64 * 32 * 9 + 8 * 8 * 64 * 64 * 9 + 8 * 8 * 32 * 4 + 8 * 8 * 64 * 32)
+    assert get_proxy("flops")(only_skip, batch) == stem + classifier + residual
+    # An avg_pool_3x3 edge (0->1) instead of skip adds 9 reads per output element in each of
+    # the 5 cells of the three stages; a 3x3 convolution adds C*C*9 per output position.
+    pooled = space.build_model("|avg_pool_3x3~0|+|skip_connect~0|skip_connect~1|+"
+                               "|skip_connect~0|skip_connect~1|skip_connect~2|", 10)
+    pool_edge = 5 * 9 * (16 * 32 * 32 + 32 * 16 * 16 + 64 * 8 * 8)
+    assert get_proxy("flops")(pooled, batch) == stem + classifier + residual + pool_edge
+    conv = space.build_model("|nor_conv_3x3~0|+|skip_connect~0|skip_connect~1|+"
+                             "|skip_connect~0|skip_connect~1|skip_connect~2|", 10)
+    conv_edge = 5 * 9 * (16 * 16 * 32 * 32 + 32 * 32 * 16 * 16 + 64 * 64 * 8 * 8)
+    assert get_proxy("flops")(conv, batch) == stem + classifier + residual + conv_edge
+    assert pool_edge == 1_290_240 and conv_edge == 35_389_440  # the 1.3 vs 35.4 MFLOPs quoted
+
+
+def test_flops_counts_biases_and_max_pooling():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, bias=True), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(4 * 4 * 4, 5, bias=False))
+    batch = Batch(torch.zeros(1, 3, 8, 8), torch.zeros(1, dtype=torch.long), 5)
+    conv = 4 * 8 * 8 * 3 * 9 + 4 * 8 * 8
+    pool = 4 * 4 * 4 * 2 * 2
+    linear = 64 * 5
+    assert get_proxy("flops")(model, batch) == conv + pool + linear
 
 
 def test_direction_metadata():

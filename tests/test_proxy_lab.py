@@ -123,6 +123,29 @@ def test_page_starts_a_run(store, monkeypatch):
     assert any(f"run {run['id']} queued" in s.value for s in at.success)
 
 
+def test_page_shows_a_refused_field_under_its_widget(store, monkeypatch):
+    from tasks import discovery as tasks_discovery
+
+    sent: list = []
+    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
+    monkeypatch.setattr(tasks_discovery.discover, "apply_async", lambda args=None, **kw: sent.append(args))
+    url, _ = store
+    before = len(lab.runs(url))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.number_input(key="pl-images").set_value(40)  # more than the batch of 16 images
+    at.button[0].click().run()
+    assert not at.exception and sent == [] and len(lab.runs(url)) == before
+    from app.views.markup import md_text
+
+    messages = [e.value for e in at.error]
+    assert md_text("must lie in 1..16 (the batch size), got 40") in messages  # under its widget
+    assert any(m.startswith("Not started") for m in messages) and not any("images:" in m for m in messages)
+    at.number_input(key="pl-images").set_value(2)
+    at.button[0].click().run()
+    assert not at.exception and len(sent) == 1
+    assert not any(e.value.startswith(("Not started", "must")) for e in at.error)
+
+
 def test_page_fails_closed_without_the_access_check(store, monkeypatch):
     import sys
 

@@ -112,11 +112,13 @@ def test_nasi_strategy_returns_a_valid_architecture(space, truth):
 def test_an_ensemble_run_reports_each_scored_architecture():
     """Strategies that run as one task report scoring progress per architecture, so a worker
     can show the count, rate and ETA (and the evaluation of the top-k after it)."""
+    from knas_core.search.config import SearchConfig
     from knas_core.search.run import SearchRun
 
     reports = []
-    run = SearchRun("knas", "cifar10", samples=6, topk=2, proxies=("synflow", "params"), batch_size=8,
-                    device="cpu", model_options={"C": 4, "N": 1})
+    run = SearchRun(SearchConfig(strategy="knas", dataset="cifar10", samples=6, topk=2,
+                                 proxies=["synflow", "params"], batch_size=8, device="cpu",
+                                 model={"C": 4, "N": 1}))
     result = run.run(lambda stage, done, total: reports.append((stage, done, total)))
     scoring = [r for r in reports if r[0] == "score"]
     assert scoring == [("score", i, 6) for i in range(1, 7)]

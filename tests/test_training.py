@@ -5,7 +5,6 @@ few seconds.
 """
 
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -131,7 +130,7 @@ def test_cancel_mid_epoch_then_resume_matches_uninterrupted(space, reference, tm
 def test_crash_resumes_from_the_last_mid_epoch_checkpoint(space, reference, tmp_path):
     result, ref_path, _ = reference
     path = tmp_path / "run.pt"
-    config = replace(CONFIG, checkpoint_every_steps=2)
+    config = CONFIG.replace(checkpoint_every_steps=2)
     calls = 0
 
     def crash() -> bool:
@@ -163,7 +162,7 @@ def test_checkpoint_of_another_run_is_rejected(space, reference):
     with pytest.raises(ValueError, match="arch"):
         run(space, arch=OTHER_ARCH, checkpoint_path=path)
     with pytest.raises(ValueError, match="lr"):
-        run(space, replace(CONFIG, lr=0.05), checkpoint_path=path)
+        run(space, CONFIG.replace(lr=0.05), checkpoint_path=path)
     with pytest.raises(ValueError, match="model_options"):
         train_architecture(ARCH, "cifar10", CONFIG, space=space, model_options={"C": 8, "N": 1},
                            checkpoint_path=path)

@@ -7,10 +7,17 @@ import streamlit as st
 from app.ui import int_param, md_text, writable
 from app.views import newsearch
 from app.views.detail import search_config
+from db.discovery import register_discovered_proxies
+from knas_core.data import SOURCES
+from knas_core.device import DEVICES
+from knas_core.groundtruth import DATASETS
 from knas_core.proxies import proxy_names
+from knas_core.search import STRATEGIES
+from knas_core.spaces import SPACES
 from tasks.api import BrokerUnavailableError, ConfigError, submit_search
 
 st.title("New search")
+register_discovered_proxies()  # programs promoted in the Proxy lab or by `knas evolve --name`
 
 K = "ns_"  # widget keys: ns_<field>
 
@@ -79,11 +86,12 @@ left, right = st.columns(2)
 with left:
     st.text_input("Name", key=K + "name", max_chars=200)
     note("name")
-    st.selectbox("Search space", ["nb201"], key=K + "space")
-    st.selectbox("Dataset", ["cifar10", "cifar100", "imagenet16-120"], key=K + "dataset")
+    st.selectbox("Search space", SPACES.names(), key=K + "space")
+    note("space")
+    st.selectbox("Dataset", list(DATASETS), key=K + "dataset")
     note("dataset")
-    st.selectbox("Data source", ["auto", "npz", "torchvision", "imagefolder", "synthetic"],
-                 key=K + "data_source")
+    st.selectbox("Data source", list(SOURCES), key=K + "data_source")
+    note("data_source")
     st.text_input("Data directory (optional)", key=K + "data_dir")
     note("data_dir")
     found, images = _images(st.session_state[K + "dataset"], st.session_state[K + "data_source"],
@@ -92,16 +100,19 @@ with left:
         st.caption(md_text(images))
     else:
         st.warning(md_text(images))
-    st.selectbox("Strategy", ["knas", "nasi", "evolution", "random"], key=K + "strategy",
+    st.selectbox("Strategy", STRATEGIES.names(), key=K + "strategy",
                  help="knas: score a sample, evaluate the top-k; nasi: one-shot supernet; evolution: "
                       "regularised evolution with the proxy as fitness; random: the baseline")
     note("strategy")
     strategy = st.session_state[K + "strategy"]
     if strategy == "evolution":
         st.number_input("Population", min_value=2, step=1, key=K + "population")
+        note("population")
         st.number_input("Tournament size", min_value=1, step=1, key=K + "tournament")
+        note("tournament")
     elif strategy == "nasi":
         st.number_input("Supernet steps (T)", min_value=1, step=10, key=K + "steps")
+        note("steps")
     st.multiselect("Proxies (several: a log-rank ensemble)", proxy_names(), key=K + "proxies")
     note("proxies")
 with right:
@@ -116,11 +127,12 @@ with right:
         st.number_input("Epochs", min_value=1, max_value=400, key=K + "epochs")
         note("epochs")
         st.number_input("Training subset (images, 0 = all)", min_value=0, step=1000, key=K + "train_subset")
+        note("train_subset")
     st.text_input("Seeds (one search per seed, e.g. 0,1,2)", key=K + "seeds")
     note("seeds")
     st.number_input("Batch size", min_value=1, max_value=4096, key=K + "batch_size")
     note("batch_size")
-    st.selectbox("Device", ["auto", "cpu", "cuda"], key=K + "device",
+    st.selectbox("Device", list(DEVICES), key=K + "device",
                  help="scoring runs on the `score` queue, training on the `train` queue "
                       "(`knas worker --queues train` on a GPU machine)")
     c1, c2, c3 = st.columns(3)
@@ -129,6 +141,7 @@ with right:
     c3.number_input("Chunk size", min_value=1, max_value=1000, key=K + "chunk_size")
     note("C")
     note("N")
+    note("chunk_size")
 
 if writable():
     st.button("Submit search", type="primary", on_click=_submit, key="ns_submit")

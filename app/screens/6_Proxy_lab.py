@@ -19,7 +19,9 @@ from app import proxy_lab as lab  # noqa: E402
 from db.discovery import register_discovered_proxies  # noqa: E402
 from db.session import database_url  # noqa: E402
 from knas_core.data import SOURCES  # noqa: E402
+from knas_core.device import DEVICES  # noqa: E402
 from knas_core.discovery.tensors import KINDS  # noqa: E402
+from knas_core.errors import ConfigError  # noqa: E402
 from knas_core.groundtruth import DATASETS  # noqa: E402
 
 try:  # the dashboard's access control
@@ -37,37 +39,75 @@ url = database_url()
 register_discovered_proxies(url)
 can_write = writable()
 
-with st.expander("Start a discovery run", expanded=False):
+errors: dict[str, str] = st.session_state.get("pl-errors", {})
+
+
+def note(field: str, where=st) -> None:  # noqa: ANN001 - a column or the page
+    """The message of ``field`` (a DiscoveryConfig field, or ``lab.FORM``) under its widget."""
+    if field in errors:
+        where.error(md_text(errors[field]), icon="⚠️")
+
+
+def _start() -> None:
+    """The Start button: validate and submit the form's run, or keep a message per widget."""
+    if not writable():  # checked again when the action runs
+        return
+    ss = st.session_state
+    config = {"archs": int(ss["pl-archs"]), "heldout": int(ss["pl-heldout"]),
+              "generations": int(ss["pl-gens"]), "population": int(ss["pl-pop"]), "C": int(ss["pl-C"]),
+              "N": int(ss["pl-N"]), "images": int(ss["pl-images"]) or None, "seed": int(ss["pl-seed"]),
+              "dataset": ss["pl-dataset"], "kinds": ss["pl-kinds"], "device": ss["pl-device"],
+              "data_source": ss["pl-source"]}
+    try:
+        run_id = lab.start_run(config, ss["pl-name"])
+    except ConfigError as exc:
+        ss["pl-errors"] = lab.form_errors(exc)
+    except (ValueError, ConnectionError) as exc:
+        ss["pl-errors"] = {lab.FORM: str(exc)}
+    else:
+        ss["pl-errors"] = {}
+        ss["pl-run"] = ss["pl-started"] = run_id
+
+
+with st.expander("Start a discovery run", expanded=bool(errors)):
+    label = lab.FORM_LABELS
     with st.form("pl-start"):
         c1, c2, c3, c4 = st.columns(4)
-        archs = c1.number_input("Training archs", 3, 15625, 200, key="pl-archs")
-        heldout = c2.number_input("Held-out archs", 0, 15000, 500, key="pl-heldout")
-        generations = c3.number_input("Generations", 0, 1000, 10, key="pl-gens")
-        population = c4.number_input("Population", 2, 5000, 20, key="pl-pop")
+        c1.number_input(label["archs"], 3, 15625, 200, key="pl-archs")
+        note("archs", c1)
+        c2.number_input(label["heldout"], 0, 15000, 500, key="pl-heldout")
+        note("heldout", c2)
+        c3.number_input(label["generations"], 0, 1000, 10, key="pl-gens")
+        note("generations", c3)
+        c4.number_input(label["population"], 2, 5000, 20, key="pl-pop")
+        note("population", c4)
         c5, c6, c7, c8 = st.columns(4)
-        channels = c5.number_input("C (stem width)", 1, 64, 16, key="pl-C")
-        cells = c6.number_input("N (cells per stage)", 1, 5, 5, key="pl-N")
-        images = c7.number_input("Images kept per activation (0: all)", 0, 64, 2, key="pl-images")
-        seed = c8.number_input("Seed", 0, 2**31 - 1, 0, key="pl-seed")
+        c5.number_input(label["C"], 1, 64, 16, key="pl-C")
+        note("C", c5)
+        c6.number_input(label["N"], 1, 5, 5, key="pl-N")
+        note("N", c6)
+        c7.number_input(label["images"], 0, 64, 2, key="pl-images")
+        note("images", c7)
+        c8.number_input(label["seed"], 0, 2**31 - 1, 0, key="pl-seed")
+        note("seed", c8)
         c9, c10, c11, c12 = st.columns(4)
-        dataset = c9.selectbox("Dataset", list(DATASETS), key="pl-dataset")
-        kinds = c10.multiselect("Input kinds", list(KINDS), default=list(KINDS), key="pl-kinds")
-        device = c11.selectbox("Device", ["auto", "cpu", "cuda"], key="pl-device")
-        source = c12.selectbox("Data source", list(SOURCES), key="pl-source")
-        name = st.text_input("Run name", key="pl-name")
-        submitted = st.form_submit_button("Start", disabled=not can_write)
-    if submitted and writable():  # checked again when the action runs
-        config = {"archs": int(archs), "heldout": int(heldout), "generations": int(generations),
-                  "population": int(population), "C": int(channels), "N": int(cells),
-                  "images": int(images) or None, "seed": int(seed), "dataset": dataset,
-                  "kinds": kinds, "device": device, "data_source": source}
-        try:
-            run_id = lab.start_run(config, name)
-        except (ValueError, ConnectionError) as exc:
-            st.error(f"Not started: {md_text(exc)}")
-        else:
-            st.session_state["pl-run"] = run_id
-            st.success(f"Discovery run {run_id} queued; a worker on queue `score` will pick it up.")
+        c9.selectbox(label["dataset"], list(DATASETS), key="pl-dataset")
+        note("dataset", c9)
+        c10.multiselect(label["kinds"], list(KINDS), default=list(KINDS), key="pl-kinds")
+        note("kinds", c10)
+        c11.selectbox(label["device"], list(DEVICES), key="pl-device")
+        note("device", c11)
+        c12.selectbox(label["data_source"], list(SOURCES), key="pl-source")
+        note("data_source", c12)
+        st.text_input("Run name", key="pl-name")
+        st.form_submit_button("Start", disabled=not can_write, on_click=_start)
+    if lab.FORM in errors:
+        st.error(f"Not started: {md_text(errors[lab.FORM])}")
+    elif errors:
+        st.error("Not started: see the message under each field marked above.")
+    started = st.session_state.pop("pl-started", None)
+    if started is not None:
+        st.success(f"Discovery run {started} queued; a worker on queue `score` will pick it up.")
 
 runs = lab.runs(url)
 if not runs:

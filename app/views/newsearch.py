@@ -1,14 +1,15 @@
 """The New-search form: its defaults, a stored config turned back into form values (clone as
-new), and validation with one message per form field (from :class:`tasks.schema.SearchConfig`)."""
+new), and validation with one message per form field (from
+:class:`knas_core.search.config.SearchConfig`, whose field names :data:`CONFIG_TO_FORM` maps to
+the form's)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from knas_core.datasets import images_used
-from tasks.schema import SearchConfig
+from knas_core.errors import ConfigError
+from knas_core.search.config import SearchConfig
 
 #: Form fields, in page order. ``proxies`` (one: a single proxy; several: an ensemble),
 #: ``seeds`` (comma-separated: one search per seed), ``C``/``N`` (network), the rest as in the schema.
@@ -40,7 +41,7 @@ def defaults() -> dict[str, Any]:
 def values_from_config(config: dict[str, Any]) -> dict[str, Any]:
     """Form values that reproduce a stored config (clone as new); unknown keys are ignored."""
     out = defaults()
-    cfg = SearchConfig.model_validate(config)
+    cfg = SearchConfig.parse(config)
     opts = cfg.strategy_options
     out.update({"name": f"{cfg.name} (clone)" if cfg.name else "", "space": cfg.space, "dataset": cfg.dataset,
                 "data_source": cfg.data_source, "data_dir": cfg.data_dir or "", "strategy": cfg.strategy,
@@ -66,11 +67,10 @@ def images_note(dataset: str, data_source: str, data_dir: str | None) -> tuple[b
     Plain text (it holds a typed or stored data directory): the page renders it escaped."""
     if data_dir:  # a path on the server: say only whether it is usable, never why not
         from tasks.preflight import check_data_dir
-        from tasks.schema import ConfigError, validate_config
 
         try:
-            check_data_dir(validate_config({"dataset": dataset, "data_source": data_source,
-                                            "data_dir": data_dir}))
+            check_data_dir(SearchConfig.parse({"dataset": dataset, "data_source": data_source,
+                                               "data_dir": data_dir}))
         except ConfigError as exc:
             return False, f"No images for this search: {exc}"
     info = images_used(dataset, data_source, data_dir or None)  # as config_from_values passes it
@@ -118,8 +118,22 @@ def config_from_values(values: dict[str, Any], seed: int) -> dict[str, Any]:
     return config
 
 
-_LOC_TO_FIELD = {"proxy": "proxies", "proxies": "proxies", "model": "C", "seed": "seeds",
-                 "strategy_options": "strategy", "archs": "samples"}
+#: Config field -> the form field whose widget shows its message (the rest keep their names).
+CONFIG_TO_FORM = {"proxy": "proxies", "model.C": "C", "model.N": "N", "seed": "seeds",
+                  "strategy_options": "strategy", "strategy_options.population": "population",
+                  "strategy_options.tournament": "tournament", "strategy_options.steps": "steps",
+                  "archs": "samples"}
+
+
+def form_field(field: str, message: str) -> tuple[str, str]:
+    """``(form field, message)`` for a config problem: the widget it is shown under (the
+    Name field for a problem no widget owns) and the message without the sub-field it leads
+    with when that sub-field has a widget of its own (``steps: must be ...``)."""
+    head, sep, rest = message.partition(": ")
+    if sep and f"{field}.{head}" in CONFIG_TO_FORM:
+        return CONFIG_TO_FORM[f"{field}.{head}"], rest
+    name = CONFIG_TO_FORM.get(field, field)
+    return (name if name in FIELDS else "name"), message
 
 
 def validate(values: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, str]]:
@@ -138,16 +152,8 @@ def validate(values: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, st
     for seed in seeds:
         config = config_from_values({**values, "proxies": values.get("proxies") or ["knas"]}, seed)
         try:
-            configs.append(SearchConfig.model_validate(config).model_dump(mode="json", exclude_none=True))
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc = [str(p) for p in err["loc"]]
-                msg = err["msg"].removeprefix("Value error, ")
-                if not loc:
-                    field = "topk" if "topk" in msg else "name"
-                elif loc[0] == "model" and len(loc) > 1:
-                    field = loc[1]
-                else:
-                    field = _LOC_TO_FIELD.get(loc[0], loc[0])
-                errors.setdefault(field if field in FIELDS else "name", msg)
+            configs.append(SearchConfig.parse(config).model_dump(mode="json", exclude_none=True))
+        except ConfigError as exc:
+            for field, message in exc.problems:
+                errors.setdefault(*form_field(field, message))
     return (configs if not errors else []), errors

@@ -15,13 +15,15 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
+from pydantic import ConfigDict, field_validator
 from scipy import stats as sps
 
+from knas_core.config import RunConfig, at_least, within
 from knas_core.discovery.language import Program, evaluate_many, parse, primitive_set
-from knas_core.discovery.tensors import KINDS, Block
+from knas_core.discovery.tensors import KINDS, Block, check_kinds
 from knas_core.optional import missing_extra
 
 try:
@@ -37,16 +39,35 @@ MAX_HEIGHT = 8
 ArchTensors = Sequence[Block] | str  # an architecture's blocks, or the error of its gather
 
 
-@dataclass(frozen=True)
-class EvolveConfig:
-    population: int = 20
-    generations: int = 10
-    seed: int = 0
-    tournament: int = 3
-    crossover: float = 0.5
-    mutation: float = 0.3
+class EvolveConfig(RunConfig):
+    """The genetic programming loop: ``population`` programs evolved for ``generations``
+    (tournaments of ``tournament``, crossover and mutation probabilities per pair/individual,
+    initial trees of height ``init_height`` (lowest, highest)) over the input ``kinds``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ClassVar[str] = "evolution"
+
+    population: Annotated[int, at_least(2)] = 20
+    generations: Annotated[int, at_least(0)] = 10
+    seed: Annotated[int, at_least(0)] = 0
+    tournament: Annotated[int, at_least(1)] = 3
+    crossover: Annotated[float, within(0, 1)] = 0.5
+    mutation: Annotated[float, within(0, 1)] = 0.3
     init_height: tuple[int, int] = (1, 4)
     kinds: tuple[str, ...] = KINDS
+
+    @field_validator("init_height")
+    @classmethod
+    def _heights(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 0 <= low <= high <= MAX_HEIGHT:
+            raise ValueError(f"need 0 <= lowest <= highest <= {MAX_HEIGHT}, got {value}")
+        return value
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_kinds(value)
 
 
 @dataclass
@@ -114,7 +135,7 @@ class Cancelled(Exception):
 
 def evolve(train: Sequence[ArchTensors], train_truth: Sequence[float],
            heldout: Callable[[Program], tuple[float | None, float]] | None,
-           config: EvolveConfig = EvolveConfig(),
+           config: EvolveConfig | None = None,
            on_generation: Callable[[Generation], None] | None = None,
            resume: Generation | None = None) -> EvolveResult:
     """Evolve a program maximising Kendall tau on ``train``.
@@ -125,16 +146,16 @@ def evolve(train: Sequence[ArchTensors], train_truth: Sequence[float],
             streaming from disk); it is read once per generation.
         train_truth: their accuracies, same order.
         heldout: ``program -> (tau, finite share)`` on the held-out sample (may stream from disk).
+        config: the GP settings (default: ``EvolveConfig()``).
         on_generation: called after each generation (may raise :class:`Cancelled`).
         resume: the last stored generation (with ``population`` and ``rng_state``): continue
             from it instead of starting afresh.
     """
+    config = config if config is not None else EvolveConfig()
     if len(train) != len(train_truth):
         raise ValueError(f"{len(train)} training architectures but {len(train_truth)} accuracies")
     if len(train) < 3:
         raise ValueError("need at least 3 training architectures")
-    if config.population < 2 or config.generations < 0:
-        raise ValueError("need a population of at least 2 and a non-negative number of generations")
     _, Individual = _types()
     pset = primitive_set(config.kinds)
     toolbox = base.Toolbox()

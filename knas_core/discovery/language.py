@@ -29,6 +29,7 @@ from functools import lru_cache
 import torch
 
 from knas_core.discovery.tensors import KINDS, Block, leaf_names
+from knas_core.errors import InputError
 from knas_core.optional import missing_extra
 
 try:
@@ -169,7 +170,7 @@ def primitive_set(kinds: tuple[str, ...] = KINDS) -> gp.PrimitiveSet:
     return pset
 
 
-class ProgramError(ValueError):
+class ProgramError(ValueError, InputError):
     """A formula that is not a program of the language (the message says why)."""
 
 

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
-from knas_core.discovery.tensors import KINDS, CachedArchs, GatherSetup, TensorCache, gather_archs
-from knas_core.groundtruth import GroundTruth, canonical_dataset
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
+
+from knas_core.config import Dataset, DataSource, Device, RunConfig, SpaceName, at_least, check_choice
+from knas_core.discovery.tensors import (
+    KINDS,
+    CachedArchs,
+    GatherSetup,
+    TensorCache,
+    check_kinds,
+    gather_archs,
+)
+from knas_core.groundtruth import METRICS, GroundTruth
 from knas_core.spaces import get_space
 
 DEFAULT_CACHE = Path(".knas") / "tensor-cache"
@@ -29,67 +39,82 @@ def default_cache_dir() -> Path:
     return DEFAULT_CACHE
 
 
-@dataclass(frozen=True)
-class DiscoveryConfig:
+class DiscoveryConfig(RunConfig):
     """A discovery run. ``archs`` training + ``heldout`` held-out architectures (disjoint, one
-    seeded permutation of the space), ground truth = the table's 200-epoch ``metric`` accuracy.
+    seeded permutation of the ``space``), ground truth = the table's 200-epoch ``metric`` accuracy.
 
     The training sample is held in memory (float32) when it takes at most ``memory_gib``;
     otherwise it is streamed from the cache once per generation (all new programs of the
-    generation evaluated on each architecture as it is read)."""
+    generation evaluated on each architecture as it is read).
 
-    archs: int = 200
-    heldout: int = 500
-    generations: int = 10
-    population: int = 20
-    seed: int = 0
-    dataset: str = "cifar10"
+    Stored as JSON (:meth:`to_dict`) with each run; :meth:`from_dict` loads it back, ignoring
+    fields this version does not know."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ClassVar[str] = "discovery"
+
+    archs: Annotated[int, at_least(3)] = 200
+    heldout: Annotated[int, at_least(0)] = 500
+    generations: Annotated[int, at_least(0)] = 10
+    population: Annotated[int, at_least(2)] = 20
+    seed: Annotated[int, at_least(0)] = 0
+    space: SpaceName = "nb201"
+    dataset: Dataset = "cifar10"
     metric: str = "test"
-    C: int = 16
-    N: int = 5
-    batch_size: int = 16
+    C: Annotated[int, at_least(1)] = 16
+    N: Annotated[int, at_least(0)] = 5
+    batch_size: Annotated[int, at_least(1)] = 16
     images: int | None = 2
     kinds: tuple[str, ...] = KINDS
     half: bool = True
-    device: str = "auto"
-    data_source: str = "auto"
+    device: Device = "auto"
+    data_source: DataSource = "auto"
     data_dir: str | None = None
     cache_dir: str | None = None
-    memory_gib: float = 4.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    memory_gib: Annotated[float, at_least(0)] = 4.0
+    extra: dict[str, Any] = Field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        if self.archs < 3:
-            raise ValueError(f"--archs must be at least 3, got {self.archs}")
-        if self.heldout < 0:
-            raise ValueError(f"--heldout cannot be negative, got {self.heldout}")
-        if self.population < 2:
-            raise ValueError(f"--population must be at least 2, got {self.population}")
-        if self.generations < 0:
-            raise ValueError(f"--generations cannot be negative, got {self.generations}")
-        if self.images is not None and not 1 <= self.images <= self.batch_size:
-            raise ValueError(f"--images must lie in 1..{self.batch_size}, got {self.images}")
-        unknown = set(self.kinds) - set(KINDS)
-        if not self.kinds or unknown:
-            raise ValueError(f"input kinds must be among {', '.join(KINDS)}, got {', '.join(self.kinds)}")
-        object.__setattr__(self, "dataset", canonical_dataset(self.dataset))
+    @field_validator("space")
+    @classmethod
+    def _space_with_a_table(cls, value: str) -> str:
+        if not get_space(value).has_benchmark:
+            raise ValueError(f"discovery ranks programs against a benchmark table; space {value!r} has "
+                             "none")
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        return check_choice(value, METRICS, "metric")
+
+    @field_validator("images")
+    @classmethod
+    def _images_within_the_batch(cls, value: int | None, info: ValidationInfo) -> int | None:
+        batch_size = info.data.get("batch_size")
+        if value is not None and batch_size is not None and not 1 <= value <= batch_size:
+            raise ValueError(f"must lie in 1..{batch_size} (the batch size), got {value}")
+        return value
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_kinds(value)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """The fields as JSON-ready values (``kinds`` a list), as stored with the run."""
+        d = self.model_dump()
         d["kinds"] = list(self.kinds)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DiscoveryConfig:
-        d = dict(d)
-        if "kinds" in d:
-            d["kinds"] = tuple(d["kinds"])
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """Validate a stored or submitted mapping; fields this version does not know are ignored.
+        Raises :class:`~knas_core.errors.ConfigError`."""
+        return cls.parse({k: v for k, v in dict(d).items() if k in cls.model_fields})
 
     def setup(self, device_type: str) -> GatherSetup:
         return GatherSetup(self.dataset, self.C, self.N, self.batch_size, self.images, self.seed,
-                           tuple(self.kinds), device_type, self.data_source, self.half)
+                           tuple(self.kinds), device_type, self.data_source, self.half, self.space)
 
 
 @dataclass
@@ -104,7 +129,7 @@ class Sample:
 
 def sample_archs(cfg: DiscoveryConfig, truth: GroundTruth | None = None) -> Sample:
     truth = truth or GroundTruth.load(cfg.data_dir)
-    space = get_space("nb201", archs_in_index_order=truth.archs)
+    space = get_space(cfg.space, archs_in_index_order=truth.archs)
     archs = space.sample(cfg.archs + cfg.heldout, cfg.seed)
     pairs = [(space.index_of(a), a) for a in archs]
     acc = truth.accuracy(cfg.dataset, cfg.metric)

@@ -54,6 +54,13 @@ NOISE_SCALE = 0.1
 Block = dict[str, torch.Tensor]
 
 
+def check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
+    """``kinds`` as a tuple if it names one or more of :data:`KINDS`, else a ``ValueError``."""
+    if not kinds or set(kinds) - set(KINDS):
+        raise ValueError(f"must be among {', '.join(KINDS)}, got {', '.join(kinds) or 'none'}")
+    return tuple(kinds)
+
+
 def leaf_names(kinds: Sequence[str] = KINDS) -> list[str]:
     """Every leaf name for ``kinds``, in a fixed order (``data_W``, ``data_W_grad``, ...)."""
     return [f"{k}_{t}" for k in kinds for t in TENSORS]
@@ -144,11 +151,15 @@ class GatherSetup:
     device_type: str = "cpu"
     data_source: str = "auto"
     half: bool = True
+    space: str = "nb201"
 
     def key(self) -> str:
+        """The cache folder's name; the space is named only when it is not ``nb201`` (so caches
+        gathered before spaces were configurable keep their names)."""
         img = "all" if self.images is None else str(self.images)
         dtype = "f16" if self.half else "f32"
-        return (f"{self.dataset}-C{self.C}N{self.N}-b{self.batch_size}-img{img}-s{self.seed}-"
+        space = "" if self.space == "nb201" else f"{self.space}-"
+        return (f"{space}{self.dataset}-C{self.C}N{self.N}-b{self.batch_size}-img{img}-s{self.seed}-"
                 f"{'+'.join(self.kinds)}-{self.device_type}-{self.data_source}-{dtype}")
 
 
@@ -250,7 +261,7 @@ def gather_archs(archs: Iterable[tuple[int, str]], cache: TensorCache, *, device
     from knas_core.scoring import Scorer, describe_exception, seed_everything
 
     s = cache.setup
-    scorer = Scorer(s.dataset, batch_size=s.batch_size, seed=s.seed, device=device,
+    scorer = Scorer(s.dataset, space=s.space, batch_size=s.batch_size, seed=s.seed, device=device,
                     data_source=s.data_source, data_dir=data_dir, model_options={"C": s.C, "N": s.N})
     items = list(archs)
     counts = {"gathered": 0, "cached": 0, "failed": 0}

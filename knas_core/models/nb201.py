@@ -19,6 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from knas_core.errors import ConfigError
+
 
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv2d(bias=False) -> BatchNorm2d(affine): the benchmark's convolution unit."""
@@ -93,7 +95,7 @@ class _Skeleton(nn.Module):
     def __init__(self, make_cell, num_classes: int, C: int, N: int) -> None:  # noqa: ANN001
         super().__init__()
         if C < 1 or N < 0:
-            raise ValueError(f"need C >= 1 and N >= 0, got C={C}, N={N}")
+            raise ConfigError(f"need C >= 1 and N >= 0, got C={C}, N={N}")
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         layers: list[nn.Module] = []
         c = C

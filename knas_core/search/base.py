@@ -64,6 +64,12 @@ class Strategy(ABC):
 
     name: str = ""
 
+    @classmethod
+    def check_space(cls, space: SearchSpace) -> None:
+        """Raise ``ValueError`` (its message says why) if this strategy cannot search ``space``;
+        called when a search config is validated. Every space, by default."""
+        return None
+
     @abstractmethod
     def search(self, ctx: SearchContext) -> tuple[str, float | None, list[str]]:
         """Return ``(chosen arch, its score or None, archs evaluated in order)``."""

@@ -1,20 +1,22 @@
 """Run a strategy in-process: proxies or an ensemble as the score, look-up or training as the
-evaluation, and the chosen architecture's benchmark accuracies and percentile as the report."""
+evaluation, and the chosen architecture's benchmark accuracies and percentile as the report
+(``None`` for a space without a benchmark table, which is searched with training)."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from knas_core.groundtruth import DATASETS, GroundTruth, canonical_dataset
+from knas_core.groundtruth import DATASETS, GroundTruth
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer
 from knas_core.search import SearchContext, get_strategy
 from knas_core.search.base import ProgressFn
+from knas_core.search.config import SearchConfig
 from knas_core.search.ensemble import log_rank_aggregate
+from knas_core.spaces import SearchSpace, get_space, open_space
 
 
 class ProxyScorer:
@@ -64,68 +66,70 @@ class ProxyScorer:
 
 @dataclass
 class SearchRun:
-    strategy: str
-    dataset: str = "cifar10"
-    samples: int = 300
-    topk: int = 10
-    proxies: tuple[str, ...] = ("knas",)
-    eval: str = "lookup"
-    epochs: int = 12
-    train_subset: int | None = None
-    batch_size: int = 64
-    seed: int = 0
-    device: str = "auto"
-    data_source: str = "auto"
-    data_dir: str | os.PathLike[str] | None = None
-    model_options: dict[str, Any] | None = None
-    strategy_options: dict[str, Any] | None = None
+    """One search in this process, as :class:`~knas_core.search.config.SearchConfig` says:
+    ``knas search``, the worker task of strategies that run whole, and the benchmarks.
+
+    ``config`` may be given as a mapping of its fields (validated here; raises
+    :class:`~knas_core.errors.ConfigError`).
+    Explicit ``archs`` set only the number of architectures scored (a strategy samples its own).
+    """
+
+    config: SearchConfig
+
+    def __post_init__(self) -> None:
+        self.config = SearchConfig.parse(self.config)
 
     def run(self, progress: ProgressFn | None = None,
             score_many: Callable[[Scorer, str, list[str]], dict[str, float | None]] | None = None,
             ) -> dict[str, Any]:
         """Search, then report ``arch``, ``index``, ``test_acc`` per dataset, ``percentile``...
+        (``test_acc`` and ``percentile`` are None when the space has no benchmark table).
 
         ``score_many(scorer, arch, proxies) -> {proxy: value}`` replaces direct scoring (e.g. a
         database cache)."""
+        cfg = self.config
         start = time.perf_counter()
-        dataset = canonical_dataset(self.dataset)
-        truth = GroundTruth.load(self.data_dir if self.data_source != "imagefolder" else None)
-        from knas_core.spaces import get_space
-
-        space = get_space("nb201", archs_in_index_order=truth.archs)
-        scorer = Scorer(dataset, space=space, batch_size=self.batch_size, seed=self.seed,
-                        device=self.device, data_source=self.data_source, data_dir=self.data_dir,
-                        model_options=self.model_options)
+        dataset = cfg.dataset
+        truth: GroundTruth | None = None
+        if get_space(cfg.space).has_benchmark:
+            truth = GroundTruth.load(cfg.data_dir if cfg.data_source != "imagefolder" else None)
+        space = open_space(cfg.space, archs_in_index_order=truth.archs if truth is not None else None)
+        scorer = Scorer(dataset, space=space, batch_size=cfg.batch_size, seed=cfg.seed,
+                        device=cfg.device, data_source=cfg.data_source, data_dir=cfg.data_dir,
+                        model_options=cfg.model.as_dict())
         hook = (lambda arch, names: score_many(scorer, arch, names)) if score_many else None
-        score = ProxyScorer(scorer, list(self.proxies), hook, progress,
-                            self.samples if self.strategy != "random" else 0)
+        score = ProxyScorer(scorer, cfg.proxy_list(), hook, progress,
+                            cfg.sample_count if cfg.strategy != "random" else 0)
         ctx = SearchContext(space, score, self._evaluator(truth, space),
-                            self.seed, progress, scorer.source.batch, str(scorer.device))
-        options = {"samples": self.samples, "topk": self.topk, **(self.strategy_options or {})}
-        result = get_strategy(self.strategy, **options).run(ctx)
+                            cfg.seed, progress, scorer.source.batch, str(scorer.device))
+        result = get_strategy(cfg.strategy, **cfg.strategy_kwargs()).run(ctx)
         index = space.index_of(result.arch)
-        test = {ds: float(truth.accuracy(ds, "test").loc[index]) for ds in DATASETS}
-        return {"strategy": self.strategy, "arch": result.arch, "index": index,
-                "score": result.score, "accuracy": result.accuracy, "eval": self.eval,
-                "test_acc": test, "percentile": truth.percentile(test[dataset], dataset),
+        test: dict[str, float] | None = None
+        percentile: float | None = None
+        if truth is not None:
+            test = {ds: float(truth.accuracy(ds, "test").loc[index]) for ds in DATASETS}
+            percentile = truth.percentile(test[dataset], dataset)
+        return {"strategy": cfg.strategy, "arch": result.arch, "index": index,
+                "score": result.score, "accuracy": result.accuracy, "eval": cfg.eval,
+                "test_acc": test, "percentile": percentile,
                 "scored": result.scored, "evaluated": result.evaluated,
                 "data": scorer.source.identity, "data_description": scorer.source.description,
                 "seconds": time.perf_counter() - start, "trace": result.trace}
 
-    def _evaluator(self, truth: GroundTruth, space):  # noqa: ANN001, ANN202
-        dataset = canonical_dataset(self.dataset)
-        if self.eval == "lookup":
-            short = truth.accuracy(dataset, "valid_12ep")
+    def _evaluator(self, truth: GroundTruth | None, space: SearchSpace) -> Callable[[str], float]:
+        cfg = self.config
+        if cfg.eval == "lookup":
+            if truth is None:  # refused by the config; a space may have been registered since
+                raise ValueError(f"eval: look-up needs a benchmark table; space {space.name!r} has none")
+            short = truth.accuracy(cfg.dataset, "valid_12ep")
             return lambda arch: float(short.loc[space.index_of(arch)])
-        if self.eval != "train":
-            raise ValueError(f"unknown evaluation {self.eval!r}; use lookup or train")
-        from knas_core.training import TrainConfig, train_architecture
+        from knas_core.training import train_architecture
 
-        config = TrainConfig(epochs=self.epochs, seed=self.seed, device=self.device,
-                             train_subset=self.train_subset)
+        train_config = cfg.train_config()
 
         def train(arch: str) -> float:
-            return train_architecture(arch, dataset, config, space=space, model_options=self.model_options,
-                                      data_source=self.data_source, data_dir=self.data_dir).final_test_acc
+            return train_architecture(arch, cfg.dataset, train_config, space=space,
+                                      model_options=cfg.model.as_dict(), data_source=cfg.data_source,
+                                      data_dir=cfg.data_dir).final_test_acc
 
         return train
