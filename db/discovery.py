@@ -134,8 +134,15 @@ def register_discovered_proxies(url: str | None = None) -> list[str]:
     except Exception as exc:  # noqa: BLE001 - start-up must not fail because of the store
         log.warning("discovered proxies not loaded from %s: %s", url, exc)
         return []
-    from knas_core.discovery.proxy import register_formula_proxy
+    if not rows:
+        return []
+    from knas_core.optional import MissingExtraError
 
+    try:
+        from knas_core.discovery.proxy import register_formula_proxy
+    except MissingExtraError as exc:  # the built-in proxies still work without DEAP
+        log.warning("%d discovered proxies not loaded: %s", len(rows), exc)
+        return []
     names = []
     for name, formula, images, batch_size in rows:
         try:

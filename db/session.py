@@ -95,6 +95,10 @@ def get_engine(url: str | None = None) -> Engine:
             engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", functools.partial(_remember_file, url))
         else:
+            if make_url(url).get_driver_name() == "psycopg":
+                from knas_core.optional import require
+
+                require("psycopg", "postgres", f"the database URL {make_url(url).drivername}://...")
             engine = create_engine(url, pool_pre_ping=True)
         _ENGINES[url] = engine
     return _ENGINES[url]

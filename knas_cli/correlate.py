@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="200-epoch test or validation accuracy, or the 12-epoch validation")
     p.add_argument("--data-dir", default=None, help="where nb201/nb201_accuracies.csv lives")
     p.add_argument("--benchmark-file", default=None, metavar="NB201.pth",
-                   help="official NAS-Bench-201 .pth (needs the nas-bench-201 package)")
+                   help="official NAS-Bench-201 .pth (needs the nb201 extra: nas-bench-201)")
     p.set_defaults(run=run)
 
 

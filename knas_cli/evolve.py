@@ -56,7 +56,10 @@ FLAGS = {"archs": "--archs", "heldout": "--heldout", "generations": "--generatio
 def run(args: argparse.Namespace) -> int:
     from knas_cli.fields import parse_config
     from knas_core.discovery.run import DiscoveryConfig, DiscoveryProgress, run_discovery
+    from knas_core.optional import require
     from knas_core.proxies import PROXIES
+
+    require("deap", "discovery", "knas evolve")  # before minutes of network passes, not after
 
     if args.name is not None and args.name in PROXIES:
         raise UsageError(f"proxy name {args.name!r} is taken; choose another --name")

@@ -13,8 +13,11 @@ class StageBars:
     """A ``progress(stage, done, total)`` callback that keeps one tqdm bar per stage; a context
     manager that closes them all, however the work ends.
 
-    >>> with StageBars() as bars:                  # doctest: +SKIP
-    ...     result = run_search(progress=bars)
+    >>> with StageBars() as bars:      # e.g. SearchRun(config, progress=bars).run()
+    ...     for done in range(1, 4):
+    ...         bars("score", done, 3)    # the bar "score 3/3" on stderr
+    >>> bars["score"].n, bars["score"].total
+    (3, 3)
     """
 
     def __init__(self) -> None:

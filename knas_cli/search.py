@@ -12,7 +12,6 @@ from knas_core.groundtruth import DATASETS
 from knas_core.search import STRATEGIES
 from knas_core.spaces import SPACES
 
-
 #: The default score: the log-rank ensemble that the search benchmark measured best
 #: (docs/RESULTS.md, Search strategies: 99th percentile on CIFAR-10, CIFAR-100 and
 #: ImageNet16-120, where the KNAS paper's ``knas`` score reaches the 66th-78th).

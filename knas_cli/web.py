@@ -108,7 +108,20 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _require_dashboard(*, worker: bool = False) -> None:
+    """The packages the dashboard (and ``knas up``'s worker) import, checked before anything
+    starts: a missing one is one line naming the extra, not a child's traceback."""
+    from knas_core.optional import require
+
+    purpose = "knas up" if worker else "the dashboard (knas web)"
+    for module in ("streamlit", "plotly"):
+        require(module, "web", purpose)
+    for module in ("celery", "deap"):  # the dashboard submits searches and discovery runs
+        require(module, "workers", purpose)
+
+
 def run_web(args: argparse.Namespace) -> int:
+    _require_dashboard()
     _check_port(args.port, args.host)
     from db.migrate import check_schema
 
@@ -120,6 +133,7 @@ def run_web(args: argparse.Namespace) -> int:
 def run_up(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
+    _require_dashboard(worker=True)
     _check_port(args.port, args.host)
     from db.migrate import current_revision, upgrade
 

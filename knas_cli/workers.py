@@ -58,7 +58,7 @@ def add_db_arguments(d: argparse.ArgumentParser) -> None:
     gt = dsub.add_parser("load-groundtruth", help="store the benchmark table's accuracies")
     gt.add_argument("--data-dir", default=None, help="where nb201/nb201_accuracies.csv lives")
     gt.add_argument("--benchmark-file", default=None, metavar="NB201.pth",
-                    help="official NAS-Bench-201 .pth instead (nas-bench-201 package)")
+                    help="official NAS-Bench-201 .pth instead (needs the nb201 extra: nas-bench-201)")
     gt.set_defaults(run=run_db_load_groundtruth)
 
 

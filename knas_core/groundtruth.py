@@ -108,11 +108,9 @@ class GroundTruth:
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"benchmark file {str(path)!r} not found")
-        try:
-            from nas_201_api import NASBench201API
-        except ImportError:
-            raise BenchmarkFileError("reading a NAS-Bench-201 .pth needs the nas-bench-201 package "
-                                     "(pip install nas-bench-201)") from None
+        from knas_core.optional import require
+
+        NASBench201API = require("nas_201_api", "nb201", "reading a NAS-Bench-201 .pth").NASBench201API
         try:
             return cls.from_api(NASBench201API(str(path), verbose=False))
         except Exception as exc:  # noqa: BLE001 - whatever the loader trips over, the file is wrong

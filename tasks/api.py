@@ -1,8 +1,17 @@
 """Python API of the workers: submit, watch and cancel searches.
 
->>> search_id = submit_search({"samples": 20, "topk": 3})     # doctest: +SKIP
->>> search_progress(search_id)["status"]                        # doctest: +SKIP
-'running'
+The store (``KNAS_DATABASE_URL``) needs its tables, as ``knas db upgrade`` creates them; the
+embedded default broker needs no server. A search waits in the queue until a worker takes it:
+
+>>> from db.migrate import upgrade
+>>> upgrade()
+>>> search_id = submit_search({"samples": 20, "topk": 3})
+>>> search_progress(search_id)["status"]
+'queued'
+>>> cancel_search(search_id)["status"]
+'cancelled'
+
+(``tests/test_doctests.py`` runs this on a temporary store and state directory.)
 """
 
 from __future__ import annotations

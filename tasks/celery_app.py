@@ -18,13 +18,17 @@ import logging
 import os
 import threading
 
-from celery import Celery
-from celery.signals import task_failure, worker_init, worker_process_init, worker_ready, worker_shutdown
-from kombu import Queue
-
+from knas_core.optional import missing_extra
 from knas_core.plugins import PluginError, load_plugins
 from knas_core.settings import get_settings
 from tasks import settings
+
+try:
+    from celery import Celery
+    from celery.signals import task_failure, worker_init, worker_process_init, worker_ready, worker_shutdown
+    from kombu import Queue
+except ImportError as exc:
+    raise missing_extra(exc, "workers", "the task queue (knas worker, submit, status, cancel, up)") from None
 
 log = logging.getLogger(__name__)
 

@@ -123,5 +123,6 @@ def test_search_defaults_to_the_best_measured_ensemble():
     raw = config_from_args(args)
     assert raw["proxies"] == list(DEFAULT_PROXIES) == ["synflow", "eznas", "params"]
     assert raw["samples"] == 100 and raw["strategy"] == "knas"
-    paper = config_from_args(cli.build_parser().parse_args(["search", "--proxies", "knas", "--samples", "300"]))
+    paper = config_from_args(cli.build_parser().parse_args(
+        ["search", "--proxies", "knas", "--samples", "300"]))
     assert paper["proxy"] == "knas" and "proxies" not in paper and paper["samples"] == 300

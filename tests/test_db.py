@@ -182,6 +182,7 @@ def test_load_ground_truth_is_complete_and_idempotent(db_url, truth):
         assert value == pytest.approx(truth.frame.loc[7, "cifar100_test_acc"])
 
 
+@pytest.mark.integration
 def test_cli_loads_the_whole_table(tmp_path, truth):
     import subprocess
     import sys
@@ -200,6 +201,7 @@ def test_cli_loads_the_whole_table(tmp_path, truth):
         assert s.scalar(select(func.count()).select_from(Architecture)) == 15625
 
 
+@pytest.mark.integration
 def test_concurrent_upgrades_are_serialised(tmp_path):
     """Workers starting together each run the migrations: none of them may fail."""
     import subprocess

@@ -24,7 +24,8 @@ from knas_core.plugins import PluginError, load_plugins
 from knas_core.proxies import PROXIES
 from knas_core.spaces import SPACES
 
-from .test_cli import KNAS, ROOT
+from .conftest import ROOT
+from .processes import KNAS
 
 TOY_ENTRY_POINTS = {"knas.spaces": {"toy": "tests.plugins.toy_space"},
                     "knas.proxies": {"toy_width": "tests.plugins.toy_proxy"}}
@@ -109,6 +110,7 @@ def test_a_plugin_proxy_is_scorable_on_plugin_and_builtin_spaces(toy_plugins):
     assert nb201.score_one(ARCH, "toy_width").value > 0
 
 
+@pytest.mark.integration
 def test_a_plugin_that_fails_to_load_is_one_line_naming_it(tmp_path, monkeypatch, fresh_plugins):
     folder = installed(tmp_path / "site", {
         "knas.spaces": {"broken": "tests.plugins.no_such_module"},
@@ -137,6 +139,7 @@ def test_a_plugin_that_fails_to_load_is_one_line_naming_it(tmp_path, monkeypatch
 
 # --- searching a plugin space ----------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_knas_search_trains_the_top_k_of_a_plugin_space(tmp_path):
     folder = installed(tmp_path / "site", TOY_ENTRY_POINTS)
     args = ["search", "--space", "toy", "--eval", "train", "--epochs", "1", "--train-subset", "64",

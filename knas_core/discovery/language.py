@@ -27,10 +27,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
-from deap import gp
 
 from knas_core.discovery.tensors import KINDS, Block, leaf_names
 from knas_core.errors import InputError
+from knas_core.optional import missing_extra
+
+try:
+    from deap import gp
+except ImportError as exc:
+    raise missing_extra(exc, "discovery",
+                        "proxy discovery (knas evolve, the Proxy lab, promoted proxies)") from None
 
 EPS = 1e-8
 EXP_CLIP = 30.0
