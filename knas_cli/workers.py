@@ -85,9 +85,9 @@ def run_worker(args: argparse.Namespace) -> int:
     threads = args.threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or thread_budget(args.concurrency)
     os.environ["KNAS_TORCH_THREADS"] = str(threads)  # read by every pool process at start
     from db.migrate import check_schema
+    from tasks.celery_app import app, apply_thread_budget  # a missing [workers] extra says so first
 
     check_schema()  # `knas db upgrade` migrates; a worker never does
-    from tasks.celery_app import app, apply_thread_budget
 
     apply_thread_budget()
 
@@ -147,8 +147,10 @@ def _load_config(path: str) -> dict:
 def run_submit(args: argparse.Namespace) -> int:
     from db.migrate import check_schema
     from db.status import Status
+    from knas_core.optional import require
     from tasks.api import submit_search
 
+    require("celery", "workers", "knas submit")  # before the config and the store: say it first
     config = _load_config(args.config)
     from tasks.preflight import check_data_dir
     from tasks.schema import load_config

@@ -144,7 +144,7 @@ def test_knas_search_trains_the_top_k_of_a_plugin_space(tmp_path):
     folder = installed(tmp_path / "site", TOY_ENTRY_POINTS)
     args = ["search", "--space", "toy", "--eval", "train", "--epochs", "1", "--train-subset", "64",
             "--samples", "4", "--topk", "2", "--data-source", "synthetic", "--batch-size", "16",
-            "--device", "cpu"]
+            "--device", "cpu", "--proxies", "knas"]  # the default ensemble's eznas reads NB201 cells
     proc = subprocess.run([KNAS, *args, "--json"], capture_output=True, text=True, timeout=300,
                           env=child_env(folder))
     assert proc.returncode == 0, proc.stderr
