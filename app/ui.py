@@ -20,7 +20,7 @@ from db.session import database_url
 
 
 def params() -> dict[str, str]:
-    return {k: st.query_params.get(k, "") for k in st.query_params.keys()}
+    return {k: st.query_params.get(k, "") for k in st.query_params}
 
 
 # session-state keys of the access rules (not widget keys: they outlive every page)

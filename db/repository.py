@@ -8,7 +8,7 @@ they add up whatever the number of workers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,7 +53,7 @@ class ScoreKey:
                     ProxyScore.device_type == self.device_type, ProxyScore.model == self.model)
 
 
-def _insert(session: Session):
+def _insert(session: Session) -> Callable[[type], postgresql.Insert | sqlite.Insert]:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from contextlib import nullcontext
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -16,6 +16,9 @@ from knas_core.groundtruth import DATASETS
 from knas_core.proxies import get_proxy, proxy_names
 from knas_core.scoring import Scorer
 from knas_core.spaces import SPACES, get_space
+
+if TYPE_CHECKING:
+    from knas_core.spaces import SearchSpace
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +43,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _targets(args: argparse.Namespace, space) -> list[tuple[str, int | None]]:
+def _targets(args: argparse.Namespace, space: SearchSpace) -> list[tuple[str, int | None]]:
     from knas_cli.main import UsageError
 
     if args.arch:

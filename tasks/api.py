@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from db import repository as repo
@@ -88,10 +89,8 @@ def cancel_search(search_id: int) -> dict[str, Any]:
     if not ended:
         from tasks.search import advance_search
 
-        try:
+        with contextlib.suppress(Exception):  # the flag alone stops the work; the broker may be down
             advance_search.apply_async(args=[search_id], retry=False)
-        except Exception:  # noqa: BLE001 - the flag alone stops the work; the broker may be down
-            pass
     return {**search_progress(search_id), "already_ended": ended}
 
 

@@ -127,9 +127,8 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list, restar
         if not _dispatch_scoring(session, search, cfg, force, outbox):
             return "scoring"
         _select(session, search, cfg)
-    if search.stage == "evaluate":
-        if not _evaluate(session, search, cfg, force or restart, outbox):
-            return "evaluating"
+    if search.stage == "evaluate" and not _evaluate(session, search, cfg, force or restart, outbox):
+        return "evaluating"
     return search.status
 
 
@@ -312,9 +311,9 @@ def sweep() -> list[int]:
                 chunks, finished = _plan_scoring(session, search, cfg, key, force=False)
                 if chunks or finished:
                     due.append(search.id)
-            elif search.stage == "evaluate" and cfg.eval == "train":
-                if any(not live_claim(c, lease) for c in repo.candidates(session, search.id, "selected")):
-                    due.append(search.id)
+            elif search.stage == "evaluate" and cfg.eval == "train" and any(
+                    not live_claim(c, lease) for c in repo.candidates(session, search.id, "selected")):
+                due.append(search.id)
     for search_id in due:
         advance_search.apply_async(args=[search_id])
     return due

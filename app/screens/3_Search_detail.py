@@ -60,11 +60,9 @@ def live() -> None:
 
 live()
 
-if ui.writable() and first["status"] in ACTIVE:
-    if st.button("Cancel this search", key="detail-cancel"):
-        if ui.writable():
-            cancel_search(search_id)
-            st.rerun()
+if ui.writable() and first["status"] in ACTIVE and st.button("Cancel this search", key="detail-cancel"):
+    cancel_search(search_id)
+    st.rerun()
 with st.expander("Configuration"):
     st.json(config)
     if ui.writable():

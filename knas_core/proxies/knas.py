@@ -21,7 +21,7 @@ BatchNorm normalises a sample by its own statistics. Two equivalent forms are pr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -33,7 +33,7 @@ from knas_core.data import Batch
 from knas_core.proxies import register_proxy
 
 
-def _per_sample_loss(model: nn.Module):
+def _per_sample_loss(model: nn.Module) -> Callable[[dict, dict, torch.Tensor, torch.Tensor], torch.Tensor]:
     """``loss(params, buffers, x, y)`` for one sample ``x: (3, H, W)``, ``y: ()``."""
 
     def loss(params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
