@@ -11,14 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import CursorResult, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import (
     Architecture,
+    Base,
     BenchmarkAccuracy,
     ProxyScore,
     Search,
@@ -66,7 +67,7 @@ def _insert(session: Session) -> Callable[[type], postgresql.Insert | sqlite.Ins
 MAX_PARAMETERS = 30_000
 
 
-def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
+def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows``, silently skipping those that violate a unique constraint (in batches
     that stay under the databases' limits on bound parameters, column defaults included)."""
     rows = list(rows)
@@ -231,9 +232,10 @@ def forget_transient(session: Session, key: ScoreKey, architecture_ids: Sequence
     gone = 0
     ids = list(architecture_ids)
     for start in range(0, len(ids), 500):
-        result = session.execute(delete(ProxyScore).where(
+        # a DELETE gives a CursorResult (SQLAlchemy types execute() as the general Result)
+        result = cast(CursorResult[Any], session.execute(delete(ProxyScore).where(
             ProxyScore.architecture_id.in_(ids[start:start + 500]), key.as_filter(),
-            ProxyScore.transient.is_(True)))
+            ProxyScore.transient.is_(True))))
         gone += result.rowcount or 0
     return gone
 
@@ -268,7 +270,7 @@ def best_scored(session: Session, search_id: int, key: ScoreKey, higher_is_bette
         .join(ProxyScore, and_(ProxyScore.architecture_id == Architecture.id, key.as_filter()))
         .where(SearchCandidate.search_id == search_id, ProxyScore.value.is_not(None))
         .order_by(order).limit(1)).first()
-    return (row[0], float(row[1])) if row else None
+    return (row[0], float(row[1])) if row and row[1] is not None else None
 
 
 # --- training ---------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 DEFAULT_URL = "sqlite:///knas.db"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -24,7 +26,7 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get("KNAS_DATABASE_URL") or DEFAULT_URL
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -68,7 +70,7 @@ def check_database_file(url: str | None = None) -> None:
             "to it: stop the workers and dashboards using it, then start them again")
 
 
-def _remember_file(url: str, dbapi_connection, record) -> None:  # noqa: ANN001 - DBAPI connection
+def _remember_file(url: str, dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
     _sqlite_pragmas(dbapi_connection, record)
     path = _sqlite_file(url)
     if path is None:

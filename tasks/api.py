@@ -108,10 +108,11 @@ def search_progress(search_id: int) -> dict[str, Any]:
             cfg = None
         rate = eta = None
         if search.score_started_at is not None and search.scored:
-            stop = search.finished_at if search.status in TERMINAL else utcnow()
+            stop = (search.finished_at if search.status in TERMINAL else None) or utcnow()
             elapsed = max((as_utc(stop) - as_utc(search.score_started_at)).total_seconds(), 1e-6)
             rate = search.scored / elapsed
             eta = max(search.total - search.scored, 0) / rate if search.stage == "score" else 0.0
+        best: dict[str, Any] | None
         if search.result:
             best = {k: search.result.get(k) for k in ("arch", "index", "score", "accuracy", "test_acc",
                                                       "percentile")}

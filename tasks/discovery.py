@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from db import discovery as repo
-from db.models import TERMINAL
+from db.models import TERMINAL, DiscoveryRun
 from db.session import session_scope
 from knas_core.scoring import describe_exception
 from tasks.celery_app import app
@@ -67,14 +67,14 @@ def discover(run_id: int) -> str:
         if stage != "gather" or not throttle.due(done, total):
             return
         with session_scope() as s:
-            row = repo.get_run(s, run_id)
+            row = s.get_one(DiscoveryRun, run_id)
             if row.cancel_requested:
                 raise _Cancelled
             row.gathered, row.total = done, total
 
     def on_generation(gen: Generation) -> None:
         with session_scope() as s:
-            row = repo.get_run(s, run_id)
+            row = s.get_one(DiscoveryRun, run_id)
             repo.record_generation(s, row, gen.to_dict(with_state=True))
             if row.cancel_requested:
                 raise Cancelled
@@ -83,7 +83,7 @@ def discover(run_id: int) -> str:
         result = run_discovery(cfg, progress, on_generation, resume)
     except (_Cancelled, Cancelled):
         with session_scope() as s:
-            repo.get_run(s, run_id).finish("cancelled")
+            s.get_one(DiscoveryRun, run_id).finish("cancelled")
         return "cancelled"
     except OperationalError:
         raise
@@ -91,7 +91,7 @@ def discover(run_id: int) -> str:
         _fail(run_id, describe_exception(exc))
         return "failed"
     with session_scope() as s:
-        run = repo.get_run(s, run_id)
+        run = s.get_one(DiscoveryRun, run_id)
         result.pop("history", None)  # stored row by row already
         run.finish("done", result=result)
         return run.status
