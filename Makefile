@@ -68,8 +68,11 @@ score: venv
 test: venv
 	.venv/bin/python -m pytest -q
 
+## Static checks (CI runs them before the tests): ruff on every package, mypy on knas_core, db and
+## tasks (settings in pyproject.toml).
 lint: venv
-	.venv/bin/python -m ruff check knas_core knas_cli db tasks app benchmarks tests
+	.venv/bin/python -m ruff check knas_core knas_cli db tasks app benchmarks scripts tests
+	.venv/bin/python -m mypy
 
 ## Real-size benchmark (about an hour on 2 CPU cores); see docs/RESULTS.md.
 bench: venv
