@@ -22,12 +22,20 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
     KNAS_STATE_DIR=/var/lib/knas KNAS_CACHE_DIR=/var/cache/knas \
     KNAS_DATABASE_URL=sqlite:////var/lib/knas/knas.db
 
-# Third-party dependencies first (the heavy, rarely changing layer).
-COPY requirements.txt /tmp/knas-src/
+# Third-party dependencies first (the heavy, rarely changing layer): the core and every extra but
+# `dev` (web, workers, postgres, discovery, nb201), at the versions of requirements.lock (pip's
+# constraints: the lock also pins the test tools, which the image leaves out). With
+# TORCH_INDEX_URL, the lock's torch and torchvision come from that index first (e.g. +cpu builds,
+# which satisfy the lock's pins and need none of the CUDA packages it lists for PyPI's build).
+COPY pyproject.toml requirements.lock /tmp/knas-src/
 RUN python3 -m venv "$VIRTUAL_ENV" \
     && pip install --upgrade pip \
-    && if [ -n "$TORCH_INDEX_URL" ]; then pip install --index-url "$TORCH_INDEX_URL" torch torchvision; fi \
-    && pip install -r /tmp/knas-src/requirements.txt
+    && python -c "import tomllib; p = tomllib.load(open('/tmp/knas-src/pyproject.toml', 'rb'))['project']; \
+reqs = p['dependencies'] + [r for extra, rs in p['optional-dependencies'].items() if extra != 'dev' for r in rs]; \
+print('\n'.join(r for r in reqs if not r.startswith('knas-studio')))" > /tmp/knas-src/runtime.txt \
+    && if [ -n "$TORCH_INDEX_URL" ]; then pip install --index-url "$TORCH_INDEX_URL" \
+        $(grep -E '^torch(vision)?==' /tmp/knas-src/requirements.lock | cut -d' ' -f1); fi \
+    && pip install -c /tmp/knas-src/requirements.lock -r /tmp/knas-src/runtime.txt
 
 # The product, installed non-editably (wheel build) with its package data (knas_core/bundled:
 # NAS-Bench-201 table, CIFAR scoring sets; db migrations; dashboard screens). The build fails

@@ -53,10 +53,26 @@ def sidebar() -> None:
         st.code(f"{base}?{access.read_only_query(params())}", language=None, wrap_lines=True)
 
 
-st.set_page_config(page_title="KNAS Studio", layout="wide")
-navigation = st.navigation(discover())
-from app.ui import sync_access  # noqa: E402
+def load_user_plugins() -> None:
+    """Plugins' proxies and spaces ($KNAS_PLUGINS, entry points), so that the forms offer them
+    and their searches can be shown; a plugin that fails to load is shown as an error."""
+    from knas_core.plugins import PluginError, load_plugins
 
+    try:
+        load_plugins()
+    except PluginError as exc:
+        st.error(f"Plugins: {exc}")
+
+
+st.set_page_config(page_title="KNAS Studio", layout="wide")
+load_user_plugins()
+navigation = st.navigation(discover())
+from app.ui import schema_problem, sync_access  # noqa: E402
+
+problem = schema_problem()
+if problem is not None:  # the store needs `knas db upgrade`: say so on every page, draw nothing else
+    st.error(problem)
+    st.stop()
 sync_access()  # before any page draws: a link's read-only view or token, taken once per session
 sidebar()
 navigation.run()

@@ -14,9 +14,29 @@ import streamlit as st
 from app.views import access, correlation, detail
 from app.views.export import to_csv, to_json
 from app.views.markup import md_code, md_text  # noqa: F401 - the pages' helpers for user text
-from db.models import TERMINAL
 from db.queries import RankingFilter
 from db.session import database_url
+from db.status import Status
+
+#: Database URLs whose schema this process found current (checked once per store).
+_CURRENT_SCHEMA: set[str] = set()
+
+
+def schema_problem() -> str | None:
+    """Why the dashboard cannot use its store (e.g. "schema out of date: ... run `knas db
+    upgrade`"), or None when the store is at this version's revision. The dashboard never
+    migrates; a store found current is not checked again by this process."""
+    from db.migrate import SchemaOutOfDateError, check_schema
+
+    url = database_url()
+    if url in _CURRENT_SCHEMA:
+        return None
+    try:
+        check_schema(url)
+    except SchemaOutOfDateError as exc:
+        return str(exc)
+    _CURRENT_SCHEMA.add(url)
+    return None
 
 
 def params() -> dict[str, str]:
@@ -120,7 +140,7 @@ def _ranking_final(url: str, search_id: int, flt: RankingFilter, sort: str, desc
 
 def ranking(search_id: int, status: str, flt: RankingFilter, sort: str, desc: bool, page: int,
             size: int | None) -> tuple[list[dict[str, Any]], int]:
-    fn = _ranking_final if status in TERMINAL else _ranking_live
+    fn = _ranking_final if status in Status.ENDED else _ranking_live
     return fn(database_url(), search_id, flt, sort, desc, page, size)
 
 
@@ -142,7 +162,7 @@ def _charts(search_id: int, topk: int) -> dict[str, Any]:
 
 def search_charts(search_id: int, status: str, topk: int) -> dict[str, Any]:
     """Scores, accuracies, best-so-far trace and training curves of a search (cached)."""
-    fn = _charts_final if status in TERMINAL else _charts_live
+    fn = _charts_final if status in Status.ENDED else _charts_live
     return fn(database_url(), search_id, topk)
 
 

@@ -67,8 +67,9 @@ import yaml  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 from db import repository as repo  # noqa: E402
-from db.models import TERMINAL, ProxyScore, Search, SearchCandidate, TrainingRun, as_utc  # noqa: E402
+from db.models import ProxyScore, Search, SearchCandidate, TrainingRun, as_utc  # noqa: E402
 from db.session import session_scope  # noqa: E402
+from db.status import Status, TrainingStatus  # noqa: E402
 from knas_core.groundtruth import canonical_dataset  # noqa: E402
 from knas_core.plugins import load_plugins  # noqa: E402
 from knas_core.proxies import get_proxy  # noqa: E402
@@ -105,6 +106,7 @@ class Stack:
             self.env["KNAS_BROKER_URL"] = self.env["KNAS_RESULT_BACKEND"] = broker
         self.workers: dict[str, subprocess.Popen] = {}
         self.searches: list[int] = []
+        self.knas("db", "upgrade")  # workers never migrate: a deployment runs this first
 
     def knas(self, *args: str) -> str:
         proc = subprocess.run([KNAS, *args], capture_output=True, text=True, timeout=120, env=self.env,
@@ -167,7 +169,7 @@ class Stack:
         raise Fault(f"timed out waiting for {what}")
 
     def ended(self, ids: list[int] | None = None) -> bool:
-        return all(self.search(i)["status"] in TERMINAL for i in (ids or self.searches))
+        return all(self.search(i)["status"] in Status.ENDED for i in (ids or self.searches))
 
     def await_end(self, since: float, ids: list[int] | None = None) -> tuple[bool, float | None]:
         """(stalled, seconds from ``since`` to the end of every search) within the deadline."""
@@ -218,7 +220,7 @@ def tally(stack: Stack) -> dict[str, int]:
                                   .where(ProxyScore.architecture_id.in_(arch_ids), key)
                                   .group_by(ProxyScore.architecture_id)).all())
             duplicated += sum(n - 1 for n in rows.values() if n > 1)
-            if search.status != "cancelled":
+            if search.status != Status.CANCELLED:
                 lost += sum(1 for a in set(arch_ids) if not rows.get(a))
     return {"architectures": archs, "lost": lost, "duplicated": duplicated}
 
@@ -327,7 +329,7 @@ def kill_training(stack: Stack) -> dict[str, Any]:
     def one_epoch() -> bool:
         with session_scope(stack.db_url) as s:
             runs = s.scalars(select(TrainingRun)).all()
-            if runs and runs[0].status == "done":
+            if runs and runs[0].status == TrainingStatus.DONE:
                 raise Fault("training finished before the kill")
             return bool(runs) and len(runs[0].history) >= 1
 

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def first_search(tmp: Path, samples: int | None) -> None:
     from app.views import newsearch
+    from db.status import Status
     from tasks.api import search_progress, submit_search
 
     log = open(tmp / "knas-up.log", "wb")  # noqa: SIM115
@@ -47,7 +48,7 @@ def first_search(tmp: Path, samples: int | None) -> None:
         assert not errors, errors
         start = time.perf_counter()
         search_id = submit_search(config)
-        while (p := search_progress(search_id))["status"] not in ("done", "failed", "cancelled"):
+        while (p := search_progress(search_id))["status"] not in Status.ENDED:
             time.sleep(1.0)
         seconds = time.perf_counter() - start
         best = p["best"] or {}

@@ -14,12 +14,14 @@ from sqlalchemy.orm import Session
 
 from db.models import DiscoveredProxy, DiscoveryGeneration, DiscoveryRun, utcnow
 from db.repository import insert_ignore
+from db.status import DiscoveryStage, Status
+from knas_core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
 def create_run(session: Session, config: dict[str, Any], name: str = "") -> DiscoveryRun:
-    run = DiscoveryRun(config=config, name=name, status="queued", stage="queued",
+    run = DiscoveryRun(config=config, name=name, status=Status.QUEUED, stage=DiscoveryStage.QUEUED,
                        total=int(config.get("archs", 0)) + int(config.get("heldout", 0)))
     session.add(run)
     session.flush()
@@ -35,14 +37,15 @@ def list_runs(session: Session, limit: int = 100) -> list[DiscoveryRun]:
 
 
 def incomplete_runs(session: Session) -> list[int]:
-    active = DiscoveryRun.status.in_(("queued", "running"))
+    active = DiscoveryRun.status.in_(Status.ACTIVE)
     return list(session.scalars(select(DiscoveryRun.id).where(active)))
 
 
-def set_stage(run: DiscoveryRun, stage: str) -> None:
+def set_stage(run: DiscoveryRun, stage: DiscoveryStage) -> None:
+    """Move ``run`` to ``stage`` (a queued one is running from now)."""
     run.stage = stage
-    if run.status == "queued":
-        run.status = "running"
+    if run.status == Status.QUEUED:
+        run.status = Status.RUNNING
         run.started_at = run.started_at or utcnow()
     run.updated_at = utcnow()
 
@@ -54,7 +57,7 @@ def record_generation(session: Session, run: DiscoveryRun, gen: dict[str, Any]) 
         "mean_fitness": gen["mean_fitness"], "heldout_kendall": gen["heldout_kendall"],
         "best_formula": gen["best_formula"], "nonfinite_blocks": gen["nonfinite_blocks"],
         "seconds": gen["seconds"], "created_at": utcnow()}])
-    set_stage(run, "evolve")
+    set_stage(run, DiscoveryStage.EVOLVE)
     run.generation = gen["generation"]
     run.best_formula = gen["best_formula"]
     run.train_kendall = gen["best_fitness"]
@@ -91,10 +94,10 @@ def promote(session: Session, name: str, formula: str, *, run_id: int | None = N
 
     name = name.strip()
     if not name or not name.replace("_", "").replace("-", "").isalnum() or len(name) > 64:
-        raise ValueError(f"proxy name {name!r} must be 1-64 letters, digits, '_' or '-'")
+        raise ConfigError(f"proxy name {name!r} must be 1-64 letters, digits, '_' or '-'")
     existing = session.scalar(select(DiscoveredProxy).where(DiscoveredProxy.name == name))
     if existing is not None and existing.formula != formula:
-        raise ValueError(f"a discovered proxy named {name!r} already exists; choose another name")
+        raise ConfigError(f"a discovered proxy named {name!r} already exists; choose another name")
     register_formula_proxy(name, formula, images=images, batch_size=batch_size)  # validates both
     if existing is not None:
         return existing
@@ -131,8 +134,15 @@ def register_discovered_proxies(url: str | None = None) -> list[str]:
     except Exception as exc:  # noqa: BLE001 - start-up must not fail because of the store
         log.warning("discovered proxies not loaded from %s: %s", url, exc)
         return []
-    from knas_core.discovery.proxy import register_formula_proxy
+    if not rows:
+        return []
+    from knas_core.optional import MissingExtraError
 
+    try:
+        from knas_core.discovery.proxy import register_formula_proxy
+    except MissingExtraError as exc:  # the built-in proxies still work without DEAP
+        log.warning("%d discovered proxies not loaded: %s", len(rows), exc)
+        return []
     names = []
     for name, formula, images, batch_size in rows:
         try:

@@ -1,17 +1,29 @@
-"""Alembic, driven from Python: ``knas db upgrade`` calls :func:`upgrade`."""
+"""Alembic, driven from Python.
+
+Only ``knas db upgrade`` and ``knas up`` migrate (:func:`upgrade`). Every other command, the
+workers and the dashboard call :func:`check_schema` first and stop, as Optuna does, with
+"schema out of date: ... run `knas db upgrade`" when the store is not at this version's revision.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
-from db.session import database_url, get_engine
+from db.session import _sqlite_file, database_url, get_engine
+from knas_core.errors import InputError
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -60,18 +72,61 @@ def _migration_lock(url: str) -> Iterator[None]:
 
 
 def current_revision(url: str | None = None) -> str | None:
+    """The revision the database at ``url`` is at; None when it has never been migrated."""
     from alembic.runtime.migration import MigrationContext
-
-    from db.session import get_engine
 
     with get_engine(url).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def head_revision() -> str:
-    """The newest revision the migrations of this checkout define."""
+@functools.cache
+def _scripts() -> ScriptDirectory:
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def head_revision() -> str:
+    """The newest revision the migrations of this checkout define."""
+    head = _scripts().get_current_head()
     assert head is not None
     return head
+
+
+def known_revision(revision: str) -> bool:
+    """Whether this checkout's migrations define ``revision``."""
+    return revision in {script.revision for script in _scripts().walk_revisions()}
+
+
+class SchemaOutOfDateError(InputError):
+    """The store is not at the schema revision this version needs; ``str()`` is one line that
+    says what to run."""
+
+
+def display_url(url: str | None = None) -> str:
+    """The database URL as shown to users: the password hidden."""
+    return make_url(database_url(url)).render_as_string(hide_password=True)
+
+
+def check_schema(url: str | None = None) -> str:
+    """Return the revision of the store at ``url`` (default ``KNAS_DATABASE_URL``) when it is this
+    version's; else raise :class:`SchemaOutOfDateError`. Never creates or changes the database
+    (a missing SQLite file stays missing); an unreachable server raises SQLAlchemy's error."""
+    url = database_url(url)
+    where, head = display_url(url), head_revision()
+    path = _sqlite_file(url)
+    if path is not None and not os.path.exists(path):
+        current = None
+        state = "does not exist yet"
+    else:
+        current = current_revision(url)
+        state = (f"is at revision {current}" if current
+                 else "has no KNAS tables (a new or never migrated database)")
+    if current == head:
+        return head
+    if current is not None and not known_revision(current):
+        raise SchemaOutOfDateError(
+            f"schema newer than this version: the database {where} is at revision {current}, which a newer "
+            f"KNAS Studio wrote; this version needs {head}: use the newer version")
+    raise SchemaOutOfDateError(f"schema out of date: the database {where} {state}, this version needs "
+                               f"revision {head}: run `knas db upgrade`")

@@ -8,7 +8,7 @@ storing a score twice is a no-op and a stored score is a cache entry for every l
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from db.status import CandidateStage, DiscoveryStage, SearchStage, Status, TrainingStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -35,18 +37,16 @@ def as_utc(ts: datetime) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-#: Statuses a search or discovery run never leaves.
-TERMINAL = ("done", "failed", "cancelled")
-
-
 class Lifecycle:
     """The ending shared by searches and discovery runs (queued -> running -> a terminal status).
 
-    The classes that mix it in declare ``status``, ``stage``, ``cancel_requested``, ``error``,
-    ``result``, ``finished_at`` and ``updated_at`` columns.
+    The classes that mix it in declare ``status`` (a :class:`~db.status.Status` value),
+    ``stage``, ``cancel_requested``, ``error``, ``result``, ``finished_at`` and ``updated_at``
+    columns, and ``final_stage``, the stage a successful run ends in.
     """
 
     if TYPE_CHECKING:  # declared as columns by each model (annotations here would map columns)
+        final_stage: ClassVar[str]
         status: str
         stage: str
         cancel_requested: bool
@@ -58,21 +58,23 @@ class Lifecycle:
     def request_cancel(self) -> None:
         """Set the cooperative cancel flag (the worker stops at its next progress report); one
         still queued is cancelled at once, one that has ended is left as it is."""
-        if self.status in TERMINAL:
+        if self.status in Status.ENDED:
             return
         self.cancel_requested = True
-        if self.status == "queued":
-            self.finish("cancelled")
+        if self.status == Status.QUEUED:
+            self.finish(Status.CANCELLED)
 
-    def finish(self, status: str, error: str | None = None,
+    def finish(self, status: Status, error: str | None = None,
                result: dict[str, Any] | None = None) -> bool:
-        """End with ``status`` (and its error or result); one that has already ended keeps its
-        first ending. Returns whether this call ended it."""
-        if self.status in TERMINAL:
+        """End with ``status`` (one of :attr:`Status.ENDED`, with its error or result); one that
+        has already ended keeps its first ending. Returns whether this call ended it."""
+        if status not in Status.ENDED:
+            raise ValueError(f"{status!r} is not a status a run ends with")
+        if self.status in Status.ENDED:
             return False
         self.status = status
-        if status == "done":
-            self.stage = "done"
+        if status == Status.DONE:
+            self.stage = self.final_stage
         if error is not None:
             self.error = error
         if result is not None:
@@ -85,21 +87,19 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-SEARCH_STATUSES = ("queued", "running", "done", "failed", "cancelled")
-SEARCH_STAGES = ("queued", "sample", "score", "select", "evaluate", "search", "done")
-CANDIDATE_STAGES = ("sampled", "scored", "selected", "evaluated")
-
-
 class Search(Lifecycle, Base):
     """One search: its configuration, lifecycle and progress counters."""
 
     __tablename__ = "searches"
+    final_stage: ClassVar[str] = SearchStage.DONE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    stage: Mapped[str] = mapped_column(String(16), default="queued")
+    #: A :class:`~db.status.Status` value.
+    status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED.value, index=True)
+    #: A :class:`~db.status.SearchStage` value.
+    stage: Mapped[str] = mapped_column(String(16), default=SearchStage.QUEUED.value)
     total: Mapped[int] = mapped_column(Integer, default=0)
     scored: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
@@ -178,7 +178,8 @@ class TrainingRun(Base):
     epochs: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)
     setup: Mapped[str] = mapped_column(String(255), default="")
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    #: A :class:`~db.status.TrainingStatus` value.
+    status: Mapped[str] = mapped_column(String(16), default=TrainingStatus.RUNNING.value)
     history: Mapped[list[Any]] = mapped_column(JSON, default=list)
     final_test_acc: Mapped[float | None] = mapped_column(Float, default=None)
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
@@ -203,7 +204,8 @@ class SearchCandidate(Base):
     search_id: Mapped[int] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"))
     architecture_id: Mapped[int] = mapped_column(ForeignKey("architectures.id", ondelete="CASCADE"))
     position: Mapped[int] = mapped_column(Integer, default=0)
-    stage: Mapped[str] = mapped_column(String(16), default="sampled")
+    #: A :class:`~db.status.CandidateStage` value.
+    stage: Mapped[str] = mapped_column(String(16), default=CandidateStage.SAMPLED.value)
     score: Mapped[float | None] = mapped_column(Float, default=None)
     rank: Mapped[int | None] = mapped_column(Integer, default=None)
     accuracy: Mapped[float | None] = mapped_column(Float, default=None)
@@ -238,9 +240,6 @@ class BenchmarkAccuracy(Base):
 
 # --- proxy discovery (knas_core.discovery) --------------------------------------------------------
 
-DISCOVERY_STAGES = ("queued", "gather", "evolve", "done")
-
-
 class DiscoveryRun(Lifecycle, Base):
     """A proxy-discovery run: its configuration, lifecycle, best program and resume state.
 
@@ -249,12 +248,15 @@ class DiscoveryRun(Lifecycle, Base):
     """
 
     __tablename__ = "discovery_runs"
+    final_stage: ClassVar[str] = DiscoveryStage.DONE
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
-    stage: Mapped[str] = mapped_column(String(16), default="queued")
+    #: A :class:`~db.status.Status` value.
+    status: Mapped[str] = mapped_column(String(16), default=Status.QUEUED.value, index=True)
+    #: A :class:`~db.status.DiscoveryStage` value.
+    stage: Mapped[str] = mapped_column(String(16), default=DiscoveryStage.QUEUED.value)
     gathered: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
     generation: Mapped[int | None] = mapped_column(Integer, default=None)
@@ -273,7 +275,7 @@ class DiscoveryRun(Lifecycle, Base):
     generations: Mapped[list[DiscoveryGeneration]] = relationship(
         back_populates="run", order_by="DiscoveryGeneration.generation", cascade="all, delete-orphan")
 
-    def finish(self, status: str, error: str | None = None,
+    def finish(self, status: Status, error: str | None = None,
                result: dict[str, Any] | None = None) -> bool:
         """As :meth:`Lifecycle.finish`; a result also sets the best program and its taus."""
         if not super().finish(status, error, result):

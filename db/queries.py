@@ -23,6 +23,7 @@ from db.models import (
     SearchCandidate,
     TrainingRun,
 )
+from db.status import CandidateStage
 
 #: Sortable columns of a ranking, by the name the dashboard shows.
 RANKING_SORTS = {"rank": SearchCandidate.rank, "score": SearchCandidate.score,
@@ -40,7 +41,7 @@ class RankingFilter:
     score_max: float | None = None
     acc_min: float | None = None
     acc_max: float | None = None
-    stage: str | None = None
+    stage: CandidateStage | None = None
 
 
 def search_rows(session: Session, limit: int = 200) -> list[dict[str, Any]]:

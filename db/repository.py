@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import CursorResult, and_, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -27,7 +26,12 @@ from db.models import (
     TrainingRun,
     utcnow,
 )
-from knas_core.groundtruth import DATASETS, METRICS, GroundTruth
+from db.status import CandidateStage, SearchStage, Status, TrainingStatus
+
+if TYPE_CHECKING:  # pandas: imported by load_ground_truth only, not by every reader of the store
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from knas_core.groundtruth import GroundTruth
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,14 @@ class ScoreKey:
 
 
 def _insert(session: Session) -> Callable[[type], postgresql.Insert | sqlite.Insert]:
-    dialect = session.get_bind().dialect.name
+    dialect = session.get_bind().dialect.name  # imported here: a reader needs neither dialect's insert
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert
     raise NotImplementedError(f"unsupported database dialect {dialect!r}; use SQLite or PostgreSQL")
 
@@ -82,7 +90,8 @@ def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, 
 # --- searches ---------------------------------------------------------------------------------
 
 def create_search(session: Session, config: dict[str, Any], name: str = "") -> Search:
-    search = Search(config=config, name=name or config.get("name", ""), status="queued", stage="queued")
+    search = Search(config=config, name=name or config.get("name", ""), status=Status.QUEUED,
+                    stage=SearchStage.QUEUED)
     session.add(search)
     session.flush()
     return search
@@ -118,10 +127,11 @@ def cancel_requested(session: Session, search_id: int) -> bool:
     return bool(session.scalar(select(Search.cancel_requested).where(Search.id == search_id)))
 
 
-def set_stage(session: Session, search: Search, stage: str, **fields: Any) -> None:
+def set_stage(session: Session, search: Search, stage: SearchStage, **fields: Any) -> None:
+    """Move ``search`` to ``stage`` (a queued one is running from now) and set ``fields``."""
     search.stage = stage
-    if search.status == "queued":
-        search.status = "running"
+    if search.status == Status.QUEUED:
+        search.status = Status.RUNNING
         search.started_at = search.started_at or utcnow()
     for key, value in fields.items():
         setattr(search, key, value)
@@ -129,11 +139,11 @@ def set_stage(session: Session, search: Search, stage: str, **fields: Any) -> No
 
 
 def incomplete_searches(session: Session) -> list[int]:
-    return list(session.scalars(select(Search.id).where(Search.status.in_(("queued", "running")))))
+    return list(session.scalars(select(Search.id).where(Search.status.in_(Status.ACTIVE))))
 
 
 def running_searches(session: Session) -> list[Search]:
-    return list(session.scalars(select(Search).where(Search.status == "running").order_by(Search.id)))
+    return list(session.scalars(select(Search).where(Search.status == Status.RUNNING).order_by(Search.id)))
 
 
 # --- architectures and candidates --------------------------------------------------------------
@@ -154,11 +164,12 @@ def ensure_architectures(session: Session, space: str,
 
 def add_candidates(session: Session, search_id: int, architecture_ids: Sequence[int]) -> None:
     insert_ignore(session, SearchCandidate, [
-        {"search_id": search_id, "architecture_id": a, "position": p, "stage": "sampled"}
+        {"search_id": search_id, "architecture_id": a, "position": p, "stage": CandidateStage.SAMPLED}
         for p, a in enumerate(architecture_ids)])
 
 
-def candidates(session: Session, search_id: int, stage: str | None = None) -> list[SearchCandidate]:
+def candidates(session: Session, search_id: int,
+               stage: CandidateStage | None = None) -> list[SearchCandidate]:
     stmt = select(SearchCandidate).where(SearchCandidate.search_id == search_id)
     if stage is not None:
         stmt = stmt.where(SearchCandidate.stage == stage)
@@ -279,7 +290,7 @@ def get_or_create_training_run(session: Session, architecture_id: int, dataset: 
                                seed: int, setup: str, device: str) -> TrainingRun:
     insert_ignore(session, TrainingRun, [{
         "architecture_id": architecture_id, "dataset": dataset, "epochs": epochs, "seed": seed,
-        "setup": setup, "status": "running", "history": [], "device": device,
+        "setup": setup, "status": TrainingStatus.RUNNING, "history": [], "device": device,
         "created_at": utcnow(), "updated_at": utcnow()}])
     return session.scalars(select(TrainingRun).where(
         TrainingRun.architecture_id == architecture_id, TrainingRun.dataset == dataset,
@@ -299,6 +310,8 @@ def load_ground_truth(session: Session, truth: GroundTruth, space: str = "nb201"
                       indices: Sequence[int] | None = None) -> int:
     """Store the architectures of ``truth`` (all, or those at ``indices``) with all their
     accuracies; returns the number of accuracy rows given."""
+    from knas_core.groundtruth import DATASETS, METRICS
+
     frame = truth.frame if indices is None else truth.frame.loc[list(indices)]
     ids = ensure_architectures(session, space, [(a, int(i)) for i, a in zip(frame.index, frame["arch"])])
     rows = []

@@ -1,4 +1,4 @@
-"""Engines and sessions. ``KNAS_DATABASE_URL`` selects the database (default ``sqlite:///knas.db``).
+"""Engines and sessions. ``KNAS_DATABASE_URL`` selects the database (see :mod:`knas_core.settings`).
 
 SQLite runs in WAL mode with a busy timeout so a dashboard can read while one worker writes.
 A process remembers which file its SQLite database is (device and inode, at the first
@@ -18,12 +18,15 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
-DEFAULT_URL = "sqlite:///knas.db"
+from knas_core.errors import InputError
+from knas_core.settings import get_settings
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def database_url(url: str | None = None) -> str:
-    return url or os.environ.get("KNAS_DATABASE_URL") or DEFAULT_URL
+    """``url``, else ``KNAS_DATABASE_URL`` (default ``sqlite:///knas.db``)."""
+    return url or get_settings().database_url
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -35,8 +38,9 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.close()
 
 
-class DatabaseFileGoneError(RuntimeError):
-    """The SQLite file this process uses was deleted or replaced; nothing more is written."""
+class DatabaseFileGoneError(RuntimeError, InputError):
+    """The SQLite file this process uses was deleted or replaced; nothing more is written. An
+    :class:`~knas_core.errors.InputError`: the database the user named is gone, which they fix."""
 
 
 #: SQLite URL -> (absolute path, device, inode) of its file at the first connection.
@@ -93,6 +97,10 @@ def get_engine(url: str | None = None) -> Engine:
             engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", functools.partial(_remember_file, url))
         else:
+            if make_url(url).get_driver_name() == "psycopg":
+                from knas_core.optional import require
+
+                require("psycopg", "postgres", f"the database URL {make_url(url).drivername}://...")
             engine = create_engine(url, pool_pre_ping=True)
         _ENGINES[url] = engine
     return _ENGINES[url]

@@ -7,13 +7,14 @@ import json
 import sys
 from typing import Any
 
+from knas_cli.errors import UsageError
 from knas_core.datasets import FETCHABLE, FetchError, data_status, fetch_dataset
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("data", help="fetch full data sets; show which data is found where",
-                       description="`knas data fetch cifar10` downloads the full set; `knas data "
-                                   "status` lists the look-up order and what each root holds.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The actions of ``knas data`` and their options."""
+    p.description = ("`knas data fetch cifar10` downloads the full set; `knas data status` lists "
+                     "the look-up order and what each root holds.")
     actions = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
     fetch = actions.add_parser(
@@ -36,8 +37,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
-
     try:
         fetched = fetch_dataset(args.dataset, args.dir)
     except FetchError as exc:

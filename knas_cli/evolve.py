@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from tqdm import tqdm
-
+from knas_cli.errors import UsageError
+from knas_cli.progress import StageBars
 from knas_core.data import SOURCES
 from knas_core.device import DEVICES
 from knas_core.discovery.tensors import KINDS
 from knas_core.groundtruth import DATASETS
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evolve", help="discover a proxy by genetic programming (EZNAS)",
-                       description="Evolve a zero-cost proxy program on NAS-Bench-201: Kendall tau on "
-                                   "--archs training architectures, reported on --heldout others.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``knas evolve``."""
+    p.description = ("Evolve a zero-cost proxy program on NAS-Bench-201: Kendall tau on --archs "
+                     "training architectures, reported on --heldout others.")
     p.add_argument("--archs", type=int, default=200, help="training architectures (fitness)")
     p.add_argument("--heldout", type=int, default=500, help="held-out architectures (reported only)")
     p.add_argument("--generations", type=int, default=10)
@@ -38,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-source", default="auto", choices=SOURCES)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--cache-dir", default=None, help="tensor cache (default $KNAS_TENSOR_CACHE or "
-                                                     ".knas/tensor-cache)")
+                                                     "$KNAS_STATE_DIR/tensor-cache)")
     p.add_argument("--memory-gib", type=float, default=4.0,
                    help="hold the training tensors in memory up to this size, else stream them from disk")
     p.add_argument("--name", default=None, help="promote the best program to a proxy of this name")
@@ -56,9 +55,11 @@ FLAGS = {"archs": "--archs", "heldout": "--heldout", "generations": "--generatio
 
 def run(args: argparse.Namespace) -> int:
     from knas_cli.fields import parse_config
-    from knas_cli.main import UsageError
-    from knas_core.discovery.run import DiscoveryConfig, run_discovery
+    from knas_core.discovery.run import DiscoveryConfig, DiscoveryProgress, run_discovery
+    from knas_core.optional import require
     from knas_core.proxies import PROXIES
+
+    require("deap", "discovery", "knas evolve")  # before minutes of network passes, not after
 
     if args.name is not None and args.name in PROXIES:
         raise UsageError(f"proxy name {args.name!r} is taken; choose another --name")
@@ -69,31 +70,23 @@ def run(args: argparse.Namespace) -> int:
         "kinds": [k.strip() for k in args.kinds.split(",") if k.strip()], "device": args.device,
         "data_source": args.data_source, "data_dir": args.data_dir, "cache_dir": args.cache_dir,
         "memory_gib": args.memory_gib}, FLAGS)
-    bars: dict[str, tqdm] = {}
+    if args.name is not None:
+        from db.migrate import check_schema
 
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, file=sys.stderr)
-        bar.total, bar.n = total, done
-        bar.refresh()
+        check_schema()  # before the run: the program is promoted into the store at the end
+    bars = StageBars()
 
     def on_generation(gen) -> None:  # noqa: ANN001
         held = "n/a" if gen.heldout_kendall is None else f"{gen.heldout_kendall:.3f}"
-        bars["evolve"].set_postfix_str(f"best {gen.best_fitness:.3f} mean {gen.mean_fitness:.3f} "
-                                       f"held-out {held}")
+        bars[DiscoveryProgress.EVOLVE].set_postfix_str(
+            f"best {gen.best_fitness:.3f} mean {gen.mean_fitness:.3f} held-out {held}")
 
-    try:
-        result = run_discovery(cfg, progress, on_generation)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    with bars:
+        result = run_discovery(cfg, bars, on_generation)
     if args.name:
         from db.discovery import promote
-        from db.migrate import upgrade
         from db.session import session_scope
 
-        upgrade()
         with session_scope() as session:
             promote(session, args.name, result["formula"], images=cfg.images, batch_size=cfg.batch_size,
                     train_kendall=result["train_kendall"], heldout_kendall=result["heldout_kendall"])

@@ -10,20 +10,21 @@ from typing import IO, TYPE_CHECKING
 
 from tqdm import tqdm
 
+from knas_cli.errors import UsageError
 from knas_core.data import SOURCES
 from knas_core.device import DEVICES
 from knas_core.groundtruth import DATASETS
 from knas_core.proxies import get_proxy, proxy_names
 from knas_core.scoring import Scorer
-from knas_core.spaces import SPACES, get_space
+from knas_core.spaces import SPACES, open_space
 
 if TYPE_CHECKING:
     from knas_core.spaces import SearchSpace
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="score architectures with zero-cost proxies",
-                       description="Score architectures; writes one JSON object per line.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``knas score``."""
+    p.description = "Score architectures; writes one JSON object per line."
     which = p.add_mutually_exclusive_group()
     which.add_argument("--archs", type=int, metavar="N", help="score N architectures sampled by --seed")
     which.add_argument("--arch", action="append", metavar="STR", help="an architecture string (repeatable)")
@@ -44,8 +45,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _targets(args: argparse.Namespace, space: SearchSpace) -> list[tuple[str, int | None]]:
-    from knas_cli.main import UsageError
-
     if args.arch:
         out = []
         for a in args.arch:
@@ -69,8 +68,6 @@ def _targets(args: argparse.Namespace, space: SearchSpace) -> list[tuple[str, in
 
 
 def run(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
-
     proxies = [p.strip() for p in args.proxies.split(",") if p.strip()]
     if not proxies:
         raise UsageError("--proxies is empty; name at least one proxy")
@@ -84,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--N (cells per stage) must be between 0 and 20, got {args.cells}")
     # With an ImageFolder, --data-dir names the images; the index table is looked up as usual.
     table_dir = None if args.data_source == "imagefolder" else args.data_dir
-    space = get_space(args.space, data_dir=table_dir)
+    space = open_space(args.space, data_dir=table_dir)
     targets = _targets(args, space)
     scorer = Scorer(args.dataset, space=space, batch_size=args.batch_size, seed=args.seed,
                     device=args.device, data_source=args.data_source, data_dir=args.data_dir,

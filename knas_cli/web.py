@@ -10,16 +10,20 @@ import sys
 import time
 from pathlib import Path
 
+from knas_cli.errors import UsageError
+
 DEFAULT_PORT = 8501
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    w = sub.add_parser("web", help="start the dashboard (Streamlit) on loopback")
+def add_web_arguments(w: argparse.ArgumentParser) -> None:
+    """The options of ``knas web``."""
     w.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
     w.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback only)")
     w.set_defaults(run=run_web)
 
-    u = sub.add_parser("up", help="database upgrade, a worker on the embedded default and the dashboard")
+
+def add_up_arguments(u: argparse.ArgumentParser) -> None:
+    """The options of ``knas up``."""
     u.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"dashboard port (default {DEFAULT_PORT})")
     u.add_argument("--host", default="127.0.0.1", help="dashboard address (default loopback only)")
     u.add_argument("--concurrency", type=int, default=1, help="parallel tasks in the worker")
@@ -35,8 +39,6 @@ def app_path() -> Path:
 def _check_port(port: int, host: str = "127.0.0.1") -> None:
     """A usable port that nothing listens on, or :class:`UsageError` naming the process holding it
     (checked before anything starts, so a busy port leaves no half-started worker behind)."""
-    from knas_cli.main import UsageError
-
     if not 1 <= port <= 65535:
         raise UsageError(f"--port must be between 1 and 65535, got {port}")
     import errno
@@ -106,20 +108,32 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_web(args: argparse.Namespace) -> int:
-    _check_port(args.port, args.host)
-    from db.migrate import upgrade
+def _require_dashboard(*, worker: bool = False) -> None:
+    """The packages the dashboard (and ``knas up``'s worker) import, checked before anything
+    starts: a missing one is one line naming the extra, not a child's traceback."""
+    from knas_core.optional import require
 
-    upgrade()
+    purpose = "knas up" if worker else "the dashboard (knas web)"
+    for module in ("streamlit", "plotly"):
+        require(module, "web", purpose)
+    for module in ("celery", "deap"):  # the dashboard submits searches and discovery runs
+        require(module, "workers", purpose)
+
+
+def run_web(args: argparse.Namespace) -> int:
+    _require_dashboard()
+    _check_port(args.port, args.host)
+    from db.migrate import check_schema
+
+    check_schema()  # `knas db upgrade` migrates (or `knas up`); the dashboard never does
     print(f"dashboard on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     return _supervise({"web": web_command(args.port, args.host)})
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
-
     if args.concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {args.concurrency}")
+    _require_dashboard(worker=True)
     _check_port(args.port, args.host)
     from db.migrate import current_revision, upgrade
 

@@ -9,9 +9,12 @@ import socket
 import sys
 from pathlib import Path
 
+from db.status import Status  # enum only: no SQLAlchemy
+from knas_cli.errors import UsageError
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    w = sub.add_parser("worker", help="run a Celery worker (scoring and/or training)")
+
+def add_worker_arguments(w: argparse.ArgumentParser) -> None:
+    """The options of ``knas worker``."""
     w.add_argument("--queues", default="score,train", help="comma-separated: score, train")
     w.add_argument("--concurrency", type=int, default=1, help="parallel tasks in this worker")
     w.add_argument("--pool", default="auto", choices=["auto", "prefork", "solo", "threads"],
@@ -23,32 +26,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--loglevel", default="info")
     w.set_defaults(run=run_worker)
 
-    s = sub.add_parser("submit", help="submit a search from a YAML/JSON config file")
+
+def add_submit_arguments(s: argparse.ArgumentParser) -> None:
+    """The options of ``knas submit``."""
     s.add_argument("config", metavar="CONFIG.yaml")
     s.add_argument("--json", action="store_true", help='print {"id": ...}')
     s.add_argument("--wait", action="store_true",
                    help="follow progress until the search ends; exit 1 unless it is done")
     s.set_defaults(run=run_submit)
 
-    st = sub.add_parser("status", help="progress of a search")
+
+def add_status_arguments(st: argparse.ArgumentParser) -> None:
+    """The options of ``knas status``."""
     st.add_argument("id", type=int)
     st.add_argument("--json", action="store_true")
     st.set_defaults(run=run_status)
 
-    c = sub.add_parser("cancel", help="stop a search (workers stop between architectures)",
-                       description="Stop a search; one that has already ended is left as it is "
-                                   "(says so, exit status 0).")
+
+def add_cancel_arguments(c: argparse.ArgumentParser) -> None:
+    """The options of ``knas cancel``."""
+    c.description = "Stop a search; one that has already ended is left as it is (says so, exit status 0)."
     c.add_argument("id", type=int)
     c.set_defaults(run=run_cancel)
 
-    d = sub.add_parser("db", help="database maintenance")
+
+def add_db_arguments(d: argparse.ArgumentParser) -> None:
+    """The actions of ``knas db`` and their options."""
     dsub = d.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dsub.add_parser("upgrade", help="apply Alembic migrations (KNAS_DATABASE_URL)")
     up.set_defaults(run=run_db_upgrade)
     gt = dsub.add_parser("load-groundtruth", help="store the benchmark table's accuracies")
     gt.add_argument("--data-dir", default=None, help="where nb201/nb201_accuracies.csv lives")
     gt.add_argument("--benchmark-file", default=None, metavar="NB201.pth",
-                    help="official NAS-Bench-201 .pth instead (nas-bench-201 package)")
+                    help="official NAS-Bench-201 .pth instead (needs the nb201 extra: nas-bench-201)")
     gt.set_defaults(run=run_db_load_groundtruth)
 
 
@@ -63,8 +73,6 @@ def _pool(choice: str, concurrency: int) -> str:
 
 
 def run_worker(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
-
     queues = [q.strip() for q in args.queues.split(",") if q.strip()]
     unknown = sorted(set(queues) - {"score", "train"})
     if not queues or unknown:
@@ -77,9 +85,9 @@ def run_worker(args: argparse.Namespace) -> int:
 
     threads = args.threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or thread_budget(args.concurrency)
     os.environ["KNAS_TORCH_THREADS"] = str(threads)  # read by every pool process at start
-    from db.migrate import upgrade
+    from db.migrate import check_schema
 
-    upgrade()
+    check_schema()  # `knas db upgrade` migrates; a worker never does
     from tasks.celery_app import app, apply_thread_budget
 
     apply_thread_budget()
@@ -123,8 +131,6 @@ def _unique_key_loader():  # noqa: ANN202 - a yaml.SafeLoader subclass
 
 
 def _load_config(path: str) -> dict:
-    from knas_cli.main import UsageError
-
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"config file {path!r} not found")
@@ -140,7 +146,7 @@ def _load_config(path: str) -> dict:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from db.migrate import upgrade
+    from db.migrate import check_schema
     from tasks.api import submit_search
 
     config = _load_config(args.config)
@@ -150,7 +156,7 @@ def run_submit(args: argparse.Namespace) -> int:
     # field errors before writing to the database (read only for a proxy this process lacks:
     # one promoted into it)
     check_data_dir(load_config(config))
-    upgrade()
+    check_schema()
     search_id = submit_search(config)
     for warning in search_id.warnings:
         print(f"knas: warning: {warning}", file=sys.stderr)
@@ -159,7 +165,7 @@ def run_submit(args: argparse.Namespace) -> int:
         return 0
     final = _follow(search_id)
     print(json.dumps(final) if args.json else _describe(final))
-    return 0 if final["status"] == "done" else 1
+    return 0 if final["status"] == Status.DONE else 1
 
 
 def _follow(search_id: int, poll: float = 1.0) -> dict:
@@ -174,7 +180,7 @@ def _follow(search_id: int, poll: float = 1.0) -> dict:
             bar.total = p["total"] or None
             bar.n = p["scored"]
             bar.set_postfix_str(f"{p['status']}/{p['stage']}")
-            if p["status"] in ("done", "failed", "cancelled"):
+            if p["status"] in Status.ENDED:
                 bar.refresh()
                 return p
             time.sleep(poll)
@@ -196,7 +202,6 @@ def _describe(p: dict) -> str:
 
 
 def _progress(search_id: int) -> dict:
-    from knas_cli.main import UsageError
     from tasks.api import search_progress
 
     try:
@@ -206,6 +211,9 @@ def _progress(search_id: int) -> dict:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from db.migrate import check_schema
+
+    check_schema()
     p = _progress(args.id)
     if args.json:
         print(json.dumps(p))
@@ -222,9 +230,10 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    from knas_cli.main import UsageError
+    from db.migrate import check_schema
     from tasks.api import cancel_search
 
+    check_schema()
     try:
         p = cancel_search(args.id)
     except KeyError:
@@ -232,7 +241,7 @@ def run_cancel(args: argparse.Namespace) -> int:
     if p["already_ended"]:  # exit 0: cancel is idempotent, and a search may end just before
         print(f"search {p['id']} already ended: {p['status']}; nothing to cancel")
         return 0
-    print(f"search {p['id']}: {p['status']}" + (" (stopping)" if p["status"] == "running" else ""),
+    print(f"search {p['id']}: {p['status']}" + (" (stopping)" if p["status"] == Status.RUNNING else ""),
           file=sys.stdout)
     return 0
 
@@ -246,7 +255,7 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_db_load_groundtruth(args: argparse.Namespace) -> int:
-    from db.migrate import upgrade
+    from db.migrate import check_schema
     from db.repository import load_ground_truth
     from db.session import session_scope
     from knas_core.groundtruth import GroundTruth
@@ -255,7 +264,7 @@ def run_db_load_groundtruth(args: argparse.Namespace) -> int:
         truth = GroundTruth.from_pth(args.benchmark_file)
     else:
         truth = GroundTruth.load(args.data_dir)
-    upgrade()
+    check_schema()
     with session_scope() as session:
         rows = load_ground_truth(session, truth)
     print(f"stored {len(truth.frame)} architectures and {rows} accuracies")

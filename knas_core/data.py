@@ -23,6 +23,7 @@ from typing import Self
 import numpy as np
 import torch
 
+from knas_core.errors import ConfigError, DataFileError
 from knas_core.groundtruth import DATASETS, GroundTruth, canonical_dataset
 from knas_core.paths import DataNotFoundError, DataRoot, candidate_roots
 
@@ -99,9 +100,9 @@ class ImageSource(ABC):
     def batch(self, batch_size: int, seed: int) -> Batch:
         """``batch_size`` images drawn without replacement by ``seed`` (deterministic)."""
         if batch_size < 1:
-            raise ValueError(f"batch size must be positive, got {batch_size}")
+            raise ConfigError(f"batch size must be positive, got {batch_size}")
         if batch_size > len(self):
-            raise ValueError(f"batch size {batch_size} exceeds the {len(self)} images available")
+            raise ConfigError(f"batch size {batch_size} exceeds the {len(self)} images available")
         idx = np.sort(np.random.default_rng(seed).choice(len(self), batch_size, replace=False))
         x, y = self.take(idx)
         return Batch(x, y, self.num_classes)
@@ -118,10 +119,10 @@ class ArraySource(ImageSource):
     def __init__(self, dataset: str, images: np.ndarray, labels: np.ndarray) -> None:
         super().__init__(dataset)
         if images.ndim != 4 or images.shape[-1] != 3:
-            raise ValueError(f"images must be (N, H, W, 3), got {images.shape}")
+            raise DataFileError(f"images must be (N, H, W, 3), got {images.shape}")
         labels = np.asarray(labels, dtype=np.int64)
         if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ValueError(f"labels must lie in [0, {self.num_classes}) for {self.dataset}")
+            raise DataFileError(f"labels must lie in [0, {self.num_classes}) for {self.dataset}")
         self.images, self.labels = images, labels
 
     def __len__(self) -> int:
@@ -175,7 +176,7 @@ class ImageFolderSource(ImageSource):
             str(root), transform=transforms.Compose([
                 transforms.Resize((size, size)), transforms.PILToTensor()]))
         if len(self.folder.classes) > self.num_classes:
-            raise ValueError(f"{root}: {len(self.folder.classes)} classes, more than the "
+            raise DataFileError(f"{root}: {len(self.folder.classes)} classes, more than the "
                              f"{self.num_classes} outputs of a {self.dataset} network")
 
     def __len__(self) -> int:
@@ -210,7 +211,7 @@ class SyntheticSource(ImageSource):
 
     def batch(self, batch_size: int, seed: int) -> Batch:
         if batch_size < 1:
-            raise ValueError(f"batch size must be positive, got {batch_size}")
+            raise ConfigError(f"batch size must be positive, got {batch_size}")
         g = torch.Generator().manual_seed(seed)
         side = IMAGE_SIZE[self.dataset]
         x = torch.randn(batch_size, 3, side, side, generator=g)
@@ -233,7 +234,7 @@ def load_source(dataset: str, source: str = "auto", data_dir: str | os.PathLike[
     """
     ds = canonical_dataset(dataset)
     if source not in SOURCES:
-        raise ValueError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
+        raise ConfigError(f"unknown data source {source!r}; choose one of {', '.join(SOURCES)}")
     if source == "synthetic" or (source == "auto" and ds == "imagenet16-120"):
         return SyntheticSource(ds)
     if source == "imagefolder":

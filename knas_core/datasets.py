@@ -23,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from knas_core.errors import ConfigError
 from knas_core.groundtruth import DATASETS, TABLE_NAMES, canonical_dataset
 from knas_core.paths import DataNotFoundError, DataRoot, candidate_roots, find_data_in, user_cache_dir
+from knas_core.settings import get_settings
 
 #: Data sets ``knas data fetch`` can download, and their torchvision classes.
 FETCHABLE: dict[str, str] = {"cifar10": "CIFAR10", "cifar100": "CIFAR100"}
@@ -48,8 +50,8 @@ def fetch_root(dest: str | os.PathLike[str] | None = None) -> Path:
     cache (so that the fetched set is found first by the look-up order)."""
     if dest is not None:
         return Path(dest).expanduser()
-    env = os.environ.get("KNAS_DATA_DIR")
-    return Path(env).expanduser() if env else user_cache_dir()
+    env = get_settings().data_dir
+    return env if env is not None else user_cache_dir()
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def fetch_dataset(name: str, dest: str | os.PathLike[str] | None = None, *,
     """
     ds = canonical_dataset(name)
     if ds not in FETCHABLE:
-        raise ValueError(f"{ds} cannot be fetched (its images are not public in a fetchable form); "
+        raise ConfigError(f"{ds} cannot be fetched (its images are not public in a fetchable form); "
                          f"choose one of {', '.join(FETCHABLE)}, or score it with --data-source "
                          "synthetic or imagefolder")
     root = fetch_root(dest)

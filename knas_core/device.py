@@ -6,10 +6,12 @@ import os
 
 import torch
 
+from knas_core.errors import ConfigError, InputError
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class DeviceUnavailableError(RuntimeError):
+class DeviceUnavailableError(RuntimeError, InputError):
     """The requested device does not exist on this machine."""
 
 
@@ -24,7 +26,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
-    raise ValueError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+    raise ConfigError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
 
 
 def thread_budget(concurrency: int, cores: int | None = None) -> int:

@@ -13,6 +13,12 @@ class InputError(Exception):
     """A mistake in the user's input; ``str()`` is the message to show, as is."""
 
 
+class Cancelled(Exception):
+    """A run was asked to stop (its cancel flag was seen between architectures, generations or
+    training steps). Progress callbacks raise it; the code that started the run catches it and
+    records the run as cancelled."""
+
+
 class ConfigError(InputError, ValueError):
     """An invalid run configuration; ``str()`` is one line per problem, each naming its field.
 
@@ -22,3 +28,8 @@ class ConfigError(InputError, ValueError):
     def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.problems: list[tuple[str, str]] = problems or []
+
+
+class DataFileError(InputError, ValueError):
+    """A file the user gave (score records, an accuracy table, images) whose content is not
+    what it should be; the message names the file and the problem."""

@@ -13,13 +13,15 @@ from typing import Any
 
 import numpy as np
 
+from knas_core.errors import DataFileError
 from knas_core.groundtruth import GroundTruth
 from knas_core.proxies import PROXIES
 from knas_core.stats import correlate
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Records of a JSON-lines file; a malformed line raises ``ValueError`` naming its number."""
+    """Records of a JSON-lines file; a malformed line raises :class:`~knas_core.errors.DataFileError`
+    (a ``ValueError``) naming its number."""
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -27,9 +29,9 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                raise DataFileError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
             if not isinstance(record, dict) or "scores" not in record or "arch" not in record:
-                raise ValueError(f"{path}:{lineno}: expected an object with 'arch' and 'scores'")
+                raise DataFileError(f"{path}:{lineno}: expected an object with 'arch' and 'scores'")
             yield record
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from knas_core.errors import ConfigError, DataFileError, InputError
 from knas_core.paths import find_data_in
 
 #: The table's names within a data root, in order of preference (the package data holds the gzip).
@@ -30,7 +31,7 @@ DATASETS: dict[str, str] = {"cifar10": "cifar10", "cifar100": "cifar100",
 METRICS: dict[str, str] = {"test": "test_acc", "valid": "valid_acc", "valid_12ep": "valid_acc_12ep"}
 
 
-class BenchmarkFileError(ValueError):
+class BenchmarkFileError(ValueError, InputError):
     """A file given as the NAS-Bench-201 benchmark that is not one (or cannot be read as one)."""
 
 
@@ -38,13 +39,13 @@ def canonical_dataset(name: str) -> str:
     """Normalise a dataset name (``ImageNet16-120``, ``imagenet16_120`` -> ``imagenet16-120``)."""
     key = name.strip().lower().replace("_", "-")
     if key not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return key
 
 
 def accuracy_column(dataset: str, metric: str = "test") -> str:
     if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        raise ConfigError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     return f"{DATASETS[canonical_dataset(dataset)]}_{METRICS[metric]}"
 
 
@@ -53,7 +54,7 @@ class GroundTruth:
 
     def __init__(self, frame: pd.DataFrame, source: str = "") -> None:
         if "arch" not in frame.columns:
-            raise ValueError("ground-truth frame needs an 'arch' column")
+            raise DataFileError("ground-truth frame needs an 'arch' column")
         self.frame = frame.sort_index()
         #: Where the values came from (a file and why it was chosen), for status pages.
         self.source = source
@@ -63,7 +64,7 @@ class GroundTruth:
         """A CSV (plain or gzip) with an ``index`` column."""
         frame = pd.read_csv(path)
         if "index" not in frame.columns:
-            raise ValueError(f"{path}: expected an 'index' column")
+            raise DataFileError(f"{path}: expected an 'index' column")
         return cls(frame.set_index("index"), source or str(path))
 
     @classmethod
@@ -107,11 +108,9 @@ class GroundTruth:
 
         if not Path(path).is_file():
             raise FileNotFoundError(f"benchmark file {str(path)!r} not found")
-        try:
-            from nas_201_api import NASBench201API
-        except ImportError:
-            raise BenchmarkFileError("reading a NAS-Bench-201 .pth needs the nas-bench-201 package "
-                                     "(pip install nas-bench-201)") from None
+        from knas_core.optional import require
+
+        NASBench201API = require("nas_201_api", "nb201", "reading a NAS-Bench-201 .pth").NASBench201API
         try:
             return cls.from_api(NASBench201API(str(path), verbose=False))
         except Exception as exc:  # noqa: BLE001 - whatever the loader trips over, the file is wrong

@@ -20,11 +20,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from knas_core.errors import InputError
+from knas_core.settings import get_settings
+
 #: The package data folder (inside the installed ``knas_core``).
 PACKAGE_DATA = Path(__file__).resolve().parent / "bundled"
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataNotFoundError(FileNotFoundError, InputError):
     """The data a command needs is in none of the places we look; the message says where we looked."""
 
     def __str__(self) -> str:
@@ -46,9 +49,9 @@ class DataRoot:
 def user_cache_dir() -> Path:
     """Where ``knas data fetch`` downloads to by default: ``$KNAS_CACHE_DIR``, else the
     platform's per-user cache folder (``~/.cache/knas-studio/data`` on Linux)."""
-    env = os.environ.get("KNAS_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
+    env = get_settings().cache_dir
+    if env is not None:
+        return env
     from platformdirs import user_cache_path
 
     return user_cache_path("knas-studio", appauthor=False) / "data"
@@ -63,9 +66,9 @@ def candidate_roots(explicit: str | os.PathLike[str] | None = None, *,
         roots.append(DataRoot(Path(explicit).expanduser(), "option"))
         if not fallback:
             return roots
-    env = os.environ.get("KNAS_DATA_DIR")
-    if env:
-        roots.append(DataRoot(Path(env).expanduser(), "KNAS_DATA_DIR"))
+    env = get_settings().data_dir
+    if env is not None:
+        roots.append(DataRoot(env, "KNAS_DATA_DIR"))
     roots += [DataRoot(user_cache_dir(), "user cache"), DataRoot(PACKAGE_DATA, "package")]
     unique: list[DataRoot] = []
     seen: set[Path] = set()

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from knas_core.errors import InputError
+
 T = TypeVar("T")
 D = TypeVar("D", bound=Callable[..., Any])  # what a registering decorator decorates
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(KeyError, InputError):
     """Raised for a name that is not registered; the message lists the valid names."""
 
     def __str__(self) -> str:  # KeyError quotes its argument; we want a plain sentence.

@@ -39,6 +39,7 @@ from torch import nn
 from knas_core.config import Device, RunConfig, at_least
 from knas_core.data import _MEAN_STD, IMAGE_SIZE, NUM_CLASSES, ImageSource, SyntheticSource, load_source
 from knas_core.device import resolve_device
+from knas_core.errors import Cancelled, ConfigError
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.scoring import seed_everything
 from knas_core.spaces import SearchSpace, get_space
@@ -51,7 +52,7 @@ CHECKPOINT_VERSION = 1
 _ORDER_STREAM, _AUGMENT_STREAM, _SUBSET_STREAM = 1, 2, 3
 
 
-class TrainingCancelled(Exception):
+class TrainingCancelled(Cancelled):
     """``should_stop()`` returned True; the run was checkpointed (when a path was given) and stopped.
 
     ``epoch`` is the 0-based epoch in progress and ``step`` the optimisation steps completed in it.
@@ -173,7 +174,7 @@ def _source_split(source: ImageSource, subset: int | None, seed: int, split: str
     if subset is None:
         return DataSplit(source.take, len(source), description)
     if subset > len(source):
-        raise ValueError(f"{split}_subset={subset} exceeds the {len(source)} {split} images available")
+        raise ConfigError(f"{split}_subset={subset} exceeds the {len(source)} {split} images available")
     rng = np.random.default_rng([seed, _SUBSET_STREAM, int(split == "test")])
     chosen = np.sort(rng.choice(len(source), subset, replace=False))
     return DataSplit(lambda idx: source.take(chosen[idx]), subset, description)

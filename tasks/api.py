@@ -1,39 +1,43 @@
 """Python API of the workers: submit, watch and cancel searches.
 
->>> search_id = submit_search({"samples": 20, "topk": 3})     # doctest: +SKIP
->>> search_progress(search_id)["status"]                        # doctest: +SKIP
-'running'
+The store (``KNAS_DATABASE_URL``) needs its tables, as ``knas db upgrade`` creates them; the
+embedded default broker needs no server. A search waits in the queue until a worker takes it:
+
+>>> from db.migrate import upgrade
+>>> upgrade()
+>>> search_id = submit_search({"samples": 20, "topk": 3})
+>>> search_progress(search_id)["status"]
+'queued'
+>>> cancel_search(search_id)["status"]
+'cancelled'
+
+(``tests/test_doctests.py`` runs this on a temporary store and state directory.)
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db import repository as repo
-from db.models import TERMINAL, as_utc, utcnow
+from db.models import as_utc, utcnow
 from db.session import session_scope
-from tasks.schema import ConfigError, SearchConfig, load_config
+from db.status import SearchStage, Status
+from knas_core.errors import ConfigError, InputError  # tasks.schema's ConfigError is this one
+from tasks.common import BrokerUnavailableError, check_broker, submit_with_rollback
 
-__all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "search_progress",
-           "submit_search"]
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
+    from db.models import Search
+    from tasks.schema import SearchConfig
 
-class BrokerUnavailableError(ConnectionError):
-    """The task broker cannot be reached; nothing was written."""
+# The schema (and with it the proxies' registry, torch) and the Celery app are imported where
+# they are needed, so that the progress of a finished search or an unknown id (`knas status`,
+# `knas cancel`) costs a database query, not seconds of imports.
 
-
-def _check_broker(timeout: float = 5.0) -> None:
-    from tasks.celery_app import app
-
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - every transport raises its own kind
-        raise BrokerUnavailableError(
-            f"cannot reach the task broker at {app.conf.broker_url!r} ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no answer'}); start it or fix KNAS_BROKER_URL"
-        ) from None
+__all__ = ["BrokerUnavailableError", "ConfigError", "SubmittedSearch", "cancel_search", "check_broker",
+           "search_progress", "submit_search"]
 
 
 class SubmittedSearch(int):
@@ -59,21 +63,15 @@ def submit_search(config: dict[str, Any] | SearchConfig) -> SubmittedSearch:
     nothing is left in the database.
     """
     from tasks.preflight import preflight
+    from tasks.schema import load_config
 
     cfg = load_config(config)
     warnings = preflight(cfg)
-    _check_broker()
     from tasks.search import advance_search
 
-    with session_scope() as session:
-        search = repo.create_search(session, cfg.model_dump(mode="json"), cfg.name)
-        search_id = search.id
-    try:
-        advance_search.apply_async(args=[search_id], retry=False)
-    except Exception as exc:  # noqa: BLE001 - undo the row: nothing half-written
-        with session_scope() as session:
-            repo.delete_search(session, search_id)
-        raise BrokerUnavailableError(f"could not enqueue the search: {exc}") from None
+    search_id = submit_with_rollback(
+        lambda session: repo.create_search(session, cfg.model_dump(mode="json"), cfg.name).id,
+        advance_search, repo.delete_search, "search")
     return SubmittedSearch(search_id, warnings)
 
 
@@ -84,7 +82,7 @@ def cancel_search(search_id: int) -> dict[str, Any]:
         search = repo.get_search(session, search_id)
         if search is None:
             raise KeyError(f"no search with id {search_id}")
-        ended = search.status in TERMINAL
+        ended = search.status in Status.ENDED
         search.request_cancel()  # leaves an ended search as it is
     if not ended:
         from tasks.search import advance_search
@@ -96,34 +94,22 @@ def cancel_search(search_id: int) -> dict[str, Any]:
 
 def search_progress(search_id: int) -> dict[str, Any]:
     """Status, stage, counters, rate (archs/s), ETA (s), error and the best architecture."""
-    from tasks.search import device_type, score_key
-
     with session_scope() as session:
         search = repo.get_search(session, search_id)
         if search is None:
             raise KeyError(f"no search with id {search_id}")
-        try:
-            cfg: SearchConfig | None = load_config(search.config)
-        except ConfigError:  # e.g. a plugin proxy this process has not loaded
-            cfg = None
         rate = eta = None
         if search.score_started_at is not None and search.scored:
-            stop = (search.finished_at if search.status in TERMINAL else None) or utcnow()
+            stop = (search.finished_at if search.status in Status.ENDED else None) or utcnow()
             elapsed = max((as_utc(stop) - as_utc(search.score_started_at)).total_seconds(), 1e-6)
             rate = search.scored / elapsed
-            eta = max(search.total - search.scored, 0) / rate if search.stage == "score" else 0.0
+            eta = max(search.total - search.scored, 0) / rate if search.stage == SearchStage.SCORE else 0.0
         best: dict[str, Any] | None
         if search.result:
             best = {k: search.result.get(k) for k in ("arch", "index", "score", "accuracy", "test_acc",
                                                       "percentile")}
-        elif cfg is not None:
-            from knas_core.proxies import get_proxy
-
-            top = repo.best_scored(session, search_id, score_key(cfg, device_type(cfg), search.data_id or ""),
-                                   get_proxy(cfg.proxy).higher_is_better)
-            best = {"arch": top[0].arch, "index": top[0].index, "score": top[1]} if top else None
         else:
-            best = None
+            best = _best_so_far(session, search)
         return {
             "id": search.id, "name": search.name, "status": search.status, "stage": search.stage,
             "scored": search.scored, "failed": search.failed, "total": search.total,
@@ -134,3 +120,21 @@ def search_progress(search_id: int) -> dict[str, Any]:
             "finished_at": search.finished_at.isoformat() if search.finished_at else None,
         }
 
+
+def _best_so_far(session: Session, search: Search) -> dict[str, Any] | None:
+    """The best architecture scored so far by a search without a result, or None (also when this
+    process cannot read its config, e.g. a plugin proxy it has not loaded). Imports the search
+    tasks and the proxies (torch): the score key depends on them."""
+    from knas_core.plugins import load_plugins
+    from knas_core.proxies import get_proxy
+    from tasks.schema import load_config
+    from tasks.search import device_type, score_key
+
+    try:
+        load_plugins()  # the search may name a plugin's proxy or space
+        cfg: SearchConfig = load_config(search.config)
+    except InputError:  # an unreadable config, or a plugin that does not load here
+        return None
+    top = repo.best_scored(session, search.id, score_key(cfg, device_type(cfg), search.data_id or ""),
+                           get_proxy(cfg.proxy).higher_is_better)
+    return {"arch": top[0].arch, "index": top[0].index, "score": top[1]} if top else None

@@ -1,4 +1,7 @@
-"""The Celery application, configured from the environment (see :mod:`tasks.settings`).
+"""The Celery application, configured from the settings (:mod:`knas_core.settings`,
+:mod:`tasks.settings`) when its configuration is first used, not at import: importing this
+module touches no database and creates no file. A starting worker checks the store's schema and
+registers the proxies promoted into it (:func:`_start_worker`).
 
 Reliability settings: late acknowledgement (a task is acknowledged after it ran), prefetch 1,
 re-queue on worker loss, exponential-backoff retries for transient database errors, and time
@@ -15,12 +18,17 @@ import logging
 import os
 import threading
 
-from celery import Celery
-from celery.signals import task_failure, worker_init, worker_process_init, worker_ready, worker_shutdown
-from kombu import Queue
-
-from knas_core.plugins import load_plugins
+from knas_core.optional import missing_extra
+from knas_core.plugins import PluginError, load_plugins
+from knas_core.settings import get_settings
 from tasks import settings
+
+try:
+    from celery import Celery
+    from celery.signals import task_failure, worker_init, worker_process_init, worker_ready, worker_shutdown
+    from kombu import Queue
+except ImportError as exc:
+    raise missing_extra(exc, "workers", "the task queue (knas worker, submit, status, cancel, up)") from None
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +36,6 @@ SCORE_QUEUE, TRAIN_QUEUE = "score", "train"
 
 app = Celery("knas", include=["tasks.search", "tasks.discovery"])
 app.conf.update(
-    broker_url=settings.broker_url(),
-    result_backend=settings.result_backend(),
     task_serializer="json",
     accept_content=["json"],
     task_acks_late=True,
@@ -38,24 +44,28 @@ app.conf.update(
     task_default_queue=SCORE_QUEUE,
     task_queues=(Queue(SCORE_QUEUE), Queue(TRAIN_QUEUE)),
     task_routes={"knas.train_candidate": {"queue": TRAIN_QUEUE}, "knas.*": {"queue": SCORE_QUEUE}},
-    task_time_limit=settings.task_time_limit(),
-    task_soft_time_limit=max(1, settings.task_time_limit() - 60),
     task_ignore_result=True,
     task_store_errors_even_if_ignored=True,
-    broker_transport_options=settings.transport_options(),
     broker_connection_retry_on_startup=True,
     worker_cancel_long_running_tasks_on_connection_loss=True,
 )
-load_plugins()
 
 
-def _register_discovered() -> None:
-    from db.discovery import register_discovered_proxies
+def _from_settings() -> dict[str, object]:
+    """The configuration that depends on the settings; Celery calls this when the configuration
+    is first used (sending, connecting, starting a worker), so that importing this module
+    creates no state folder."""
+    limit = get_settings().task_time_limit
+    return {"broker_url": settings.broker_url(), "result_backend": settings.result_backend(),
+            "task_time_limit": limit, "task_soft_time_limit": max(1, limit - 60),
+            "broker_transport_options": settings.transport_options()}
 
-    register_discovered_proxies()
 
-
-_register_discovered()  # promoted programs are proxies here too (searches validate names)
+app.add_defaults(_from_settings)
+try:
+    load_plugins()  # $KNAS_PLUGINS and the knas.proxies / knas.spaces entry points
+except PluginError as exc:  # serve what loaded; searches naming a missing plugin fail with the reason
+    log.error("%s", exc)
 
 
 def apply_thread_budget() -> int | None:
@@ -63,21 +73,33 @@ def apply_thread_budget() -> int | None:
 
     Returns the number set, or None when the variable is absent (torch's default stays).
     """
-    value = os.environ.get("KNAS_TORCH_THREADS")
-    if not value:
+    threads = get_settings().torch_threads
+    if threads is None:
         return None
     import torch
 
-    torch.set_num_threads(int(value))
-    log.info("torch threads per worker process: %s", value)
-    return int(value)
+    torch.set_num_threads(threads)
+    log.info("torch threads per worker process: %s", threads)
+    return threads
 
 
 _IN_WORKER = {"yes": False}  # a worker process (not eager tasks in a client or a test)
 
 
 @worker_init.connect
-def _mark_worker(**_: object) -> None:
+def _start_worker(**_: object) -> None:
+    """Refuse to start on a store whose schema is not this version's (``knas db upgrade``
+    migrates it), then register the programs promoted into it as proxies (searches validate
+    proxy names). The forked pool processes inherit both."""
+    from db.discovery import register_discovered_proxies
+    from db.migrate import SchemaOutOfDateError, check_schema
+
+    try:
+        check_schema()
+    except SchemaOutOfDateError as exc:
+        log.critical("%s", exc)
+        raise SystemExit(f"knas: error: {exc}") from None
+    register_discovered_proxies()
     _IN_WORKER["yes"] = True  # inherited by the forked pool processes
 
 
@@ -154,7 +176,7 @@ def _start_sweeper(sender: object = None, **_: object) -> None:
     main process advances the running searches whose chunks are lost (see
     :func:`tasks.search.sweep`), so a chunk that died with another worker is sent again even
     when nothing else would call the orchestrator."""
-    interval = settings.sweep_seconds()
+    interval = get_settings().sweep_seconds
     if interval <= 0:
         return
     _SWEEPER_STOP.clear()

@@ -16,60 +16,48 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from db import discovery as repo
-from db.models import TERMINAL, DiscoveryRun
+from db.models import DiscoveryRun
 from db.session import session_scope
+from db.status import DiscoveryStage, Status
 from knas_core.scoring import describe_exception
 from tasks.celery_app import app
+from tasks.common import RETRY, Cancelled, fail, submit_with_rollback
 from tasks.progress import ProgressThrottle
 
 log = logging.getLogger(__name__)
-RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": True,
-         "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 8}
-
-
-class _Cancelled(Exception):
-    pass
-
-
-def _fail(run_id: int, reason: str) -> None:
-    with session_scope() as session:
-        run = repo.get_run(session, run_id)
-        if run is not None:
-            run.finish("failed", error=reason)
-    log.warning("discovery run %s failed: %s", run_id, reason)
 
 
 @app.task(name="knas.discover", **RETRY)
 def discover(run_id: int) -> str:
     """Run (or continue) discovery run ``run_id``; returns its final status."""
-    from knas_core.discovery.evolve import Cancelled, Generation
-    from knas_core.discovery.run import DiscoveryConfig, run_discovery
+    from knas_core.discovery.evolve import Generation
+    from knas_core.discovery.run import DiscoveryConfig, DiscoveryProgress, run_discovery
 
     with session_scope() as session:
         run = repo.get_run(session, run_id)
         if run is None:
             return "missing"
-        if run.status in TERMINAL:
+        if run.status in Status.ENDED:
             return run.status
         if run.cancel_requested:
-            run.finish("cancelled")
-            return "cancelled"
+            run.finish(Status.CANCELLED)
+            return Status.CANCELLED
         try:
             cfg = DiscoveryConfig.from_dict(run.config)
         except (TypeError, ValueError) as exc:
-            run.finish("failed", error=describe_exception(exc))
-            return "failed"
+            run.finish(Status.FAILED, error=describe_exception(exc))
+            return Status.FAILED
         resume = Generation(**run.state) if run.state else None
-        repo.set_stage(run, "gather")
+        repo.set_stage(run, DiscoveryStage.GATHER)
     throttle = ProgressThrottle()
 
     def progress(stage: str, done: int, total: int) -> None:
-        if stage != "gather" or not throttle.due(done, total):
+        if stage != DiscoveryProgress.GATHER or not throttle.due(done, total):
             return
         with session_scope() as s:
             row = s.get_one(DiscoveryRun, run_id)
             if row.cancel_requested:
-                raise _Cancelled
+                raise Cancelled
             row.gathered, row.total = done, total
 
     def on_generation(gen: Generation) -> None:
@@ -81,19 +69,19 @@ def discover(run_id: int) -> str:
 
     try:
         result = run_discovery(cfg, progress, on_generation, resume)
-    except (_Cancelled, Cancelled):
+    except Cancelled:
         with session_scope() as s:
-            s.get_one(DiscoveryRun, run_id).finish("cancelled")
-        return "cancelled"
+            s.get_one(DiscoveryRun, run_id).finish(Status.CANCELLED)
+        return Status.CANCELLED
     except OperationalError:
         raise
     except Exception as exc:  # noqa: BLE001 - the reason goes on the run; the worker lives
-        _fail(run_id, describe_exception(exc))
-        return "failed"
+        fail(repo.get_run, run_id, describe_exception(exc), "discovery run")
+        return Status.FAILED
     with session_scope() as s:
         run = s.get_one(DiscoveryRun, run_id)
         result.pop("history", None)  # stored row by row already
-        run.finish("done", result=result)
+        run.finish(Status.DONE, result=result)
         return run.status
 
 
@@ -101,23 +89,14 @@ def discover(run_id: int) -> str:
 
 def submit_discovery(config: dict[str, Any], name: str = "") -> int:
     """Validate ``config`` (fields of :class:`~knas_core.discovery.run.DiscoveryConfig`), store a
-    queued run and enqueue it; returns the run id. Nothing is left behind if the broker is down."""
+    queued run and enqueue it; returns the run id. Nothing is left behind if the broker is down
+    (:class:`~tasks.common.BrokerUnavailableError`)."""
     from knas_core.discovery.run import DiscoveryConfig
-    from tasks.api import _check_broker
 
     cfg = DiscoveryConfig.from_dict(config)
-    _check_broker()
-    with session_scope() as session:
-        run_id = repo.create_run(session, cfg.to_dict(), name).id
-    try:
-        discover.apply_async(args=[run_id], retry=False)
-    except Exception as exc:  # noqa: BLE001
-        with session_scope() as session:
-            session.delete(repo.get_run(session, run_id))
-        from tasks.api import BrokerUnavailableError
-
-        raise BrokerUnavailableError(f"could not enqueue the discovery run: {exc}") from None
-    return run_id
+    return submit_with_rollback(lambda session: repo.create_run(session, cfg.to_dict(), name).id, discover,
+                                lambda session, run_id: session.delete(repo.get_run(session, run_id)),
+                                "discovery run")
 
 
 def cancel_discovery(run_id: int) -> str:

@@ -22,20 +22,21 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from db import repository as repo
-from db.models import TERMINAL, Search, SearchCandidate, TrainingRun, as_utc, utcnow
+from db.models import Search, SearchCandidate, TrainingRun, as_utc, utcnow
 from db.session import session_scope
+from db.status import CandidateStage, SearchStage, Status, TrainingStatus
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer, describe_exception, is_transient
-from knas_core.spaces import get_space
-from tasks import settings
+from knas_core.search.base import ProgressStage
+from knas_core.settings import get_settings
+from knas_core.spaces import get_space, open_space
 from tasks.celery_app import app
+from tasks.common import RETRY, Cancelled, fail
 from tasks.progress import ProgressThrottle
 from tasks.schema import ConfigError, SearchConfig, load_config
 
 log = logging.getLogger(__name__)
-RETRY = {"autoretry_for": (OperationalError, ConnectionError), "retry_backoff": True,
-         "retry_backoff_max": 60, "retry_jitter": True, "max_retries": 8}
 
 
 def score_key(cfg: SearchConfig, device_type: str, data: str, proxy: str | None = None) -> repo.ScoreKey:
@@ -48,14 +49,14 @@ def score_key(cfg: SearchConfig, device_type: str, data: str, proxy: str | None 
 
 @lru_cache(maxsize=4)
 def _scorer(dataset: str, data_source: str, data_dir: str | None, batch_size: int, seed: int,
-            device: str, channels: int, cells: int) -> Scorer:
-    return Scorer(dataset, batch_size=batch_size, seed=seed, device=device, data_source=data_source,
-                  data_dir=data_dir, model_options={"C": channels, "N": cells})
+            device: str, channels: int, cells: int, space: str = "nb201") -> Scorer:
+    return Scorer(dataset, space=space, batch_size=batch_size, seed=seed, device=device,
+                  data_source=data_source, data_dir=data_dir, model_options={"C": channels, "N": cells})
 
 
 def scorer_for(cfg: SearchConfig) -> Scorer:
     return _scorer(cfg.dataset, cfg.data_source, cfg.data_dir, cfg.batch_size, cfg.seed, cfg.device,
-                   cfg.model.C, cfg.model.N)
+                   cfg.model.C, cfg.model.N, cfg.space)
 
 
 def device_type(cfg: SearchConfig) -> str:
@@ -75,11 +76,8 @@ def ground_truth(data_dir: str | None = None) -> GroundTruth:
 
 
 def _fail(search_id: int, reason: str) -> None:
-    with session_scope() as session:
-        search = repo.get_search(session, search_id)
-        if search is not None:
-            search.finish("failed", error=reason)
-    log.warning("search %s failed: %s", search_id, reason)
+    """End search ``search_id`` as failed with ``reason``."""
+    fail(repo.get_search, search_id, reason, "search")
 
 
 # --- the orchestrator ---------------------------------------------------------------------------
@@ -91,6 +89,10 @@ def advance_search(search_id: int, force: bool = False, restart: bool = False) -
     ``force`` re-dispatches unfinished work whatever its claims (an operator's override);
     ``restart`` (a worker started) re-dispatches a whole-strategy task and training, whose
     progress is not tracked per item, while chunked scoring sends only what no live claim holds.
+
+    Returns the search's :class:`~db.status.Status` once it has ended, else what it waits for
+    (``searching``, ``scoring``, ``evaluating``; ``missing`` for an unknown id): a task result
+    for logs, not a stored value.
     """
     outbox: list[tuple[Any, list[Any]]] = []
     try:
@@ -100,7 +102,7 @@ def advance_search(search_id: int, force: bool = False, restart: bool = False) -
         raise
     except Exception as exc:  # noqa: BLE001 - a broken search must not take the worker down
         _fail(search_id, describe_exception(exc))
-        return "failed"
+        return Status.FAILED
     for task, args in outbox:  # only after the commit, so workers see what we wrote
         task.apply_async(args=args)
     return state
@@ -110,31 +112,31 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list, restar
     search = repo.get_search(session, search_id, lock=True)
     if search is None:
         return "missing"
-    if search.status in TERMINAL:
+    if search.status in Status.ENDED:
         return search.status
     if search.cancel_requested:
-        search.finish("cancelled")
-        return "cancelled"
+        search.finish(Status.CANCELLED)
+        return Status.CANCELLED
     cfg = load_config(search.config)
     if not cfg.staged:
-        if search.stage == "queued" or force or restart:
-            repo.set_stage(session, search, "search")
+        if search.stage == SearchStage.QUEUED or force or restart:
+            repo.set_stage(session, search, SearchStage.SEARCH)
             outbox.append((run_strategy, [search.id]))
         return "searching"
-    if search.stage in ("queued", "sample"):
+    if search.stage in (SearchStage.QUEUED, SearchStage.SAMPLE):
         _sample(session, search, cfg)
-    if search.stage == "score":
+    if search.stage == SearchStage.SCORE:
         if not _dispatch_scoring(session, search, cfg, force, outbox):
             return "scoring"
         _select(session, search, cfg)
-    if search.stage == "evaluate" and not _evaluate(session, search, cfg, force or restart, outbox):
+    if search.stage == SearchStage.EVALUATE and not _evaluate(session, search, cfg, force or restart, outbox):
         return "evaluating"
     return search.status
 
 
 def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
-    repo.set_stage(session, search, "sample")
-    space = get_space(cfg.space, data_dir=cfg.data_dir)
+    repo.set_stage(session, search, SearchStage.SAMPLE)
+    space = open_space(cfg.space, data_dir=cfg.data_dir)
     archs = [space.validate(a) for a in cfg.archs] if cfg.archs else space.sample(cfg.samples, cfg.seed)
     pairs = [(a, space.index_of(a)) for a in archs]
     ids = repo.ensure_architectures(session, cfg.space, pairs)
@@ -143,8 +145,9 @@ def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     search.data_id, search.data_description = source.identity, source.description
     # a failure that may not recur (out of memory, a dead worker) is no cache entry: try again
     repo.forget_transient(session, score_key(cfg, device_type(cfg), source.identity), list(ids.values()))
-    repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
-    repo.set_stage(session, search, "score", total=len(archs), score_started_at=utcnow())
+    if space.has_benchmark:  # the benchmark's accuracies of the sample, for look-up and the report
+        repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
+    repo.set_stage(session, search, SearchStage.SCORE, total=len(archs), score_started_at=utcnow())
 
 
 @lru_cache(maxsize=1)
@@ -201,7 +204,7 @@ def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo
                   force: bool) -> tuple[list[list[int]], bool]:
     """The chunks to send now (candidate ids), and whether every candidate has a score row.
 
-    At most :func:`tasks.settings.dispatch_window` chunks of a search are in flight; only
+    At most ``KNAS_DISPATCH_WINDOW`` chunks of a search are in flight; only
     candidates no live claim holds (never sent, lease expired, worker dead) are sent."""
     unscored = repo.unscored_claims(session, search.id, key)
     if not unscored:
@@ -209,7 +212,7 @@ def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo
     lease = timedelta(seconds=cfg.lease_seconds)
     live = [] if force else [c for c in unscored if live_claim(c, lease)]
     held = {c.id for c in live}
-    free = settings.dispatch_window() - len({c.chunk for c in live})
+    free = get_settings().dispatch_window - len({c.chunk for c in live})
     todo = [c.id for c in unscored if c.id not in held][:max(free, 0) * cfg.chunk_size]
     return [todo[i:i + cfg.chunk_size] for i in range(0, len(todo), cfg.chunk_size)], False
 
@@ -228,14 +231,14 @@ def _dispatch_scoring(session: Session, search: Search, cfg: SearchConfig, force
 
 
 def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
-    repo.set_stage(session, search, "select")
+    repo.set_stage(session, search, SearchStage.SELECT)
     key = score_key(cfg, device_type(cfg), search.data_id or "")
     higher = get_proxy(cfg.proxy).higher_is_better
     rows = repo.candidate_scores(session, search.id, key)
     ok = [(c, v) for c, s in rows if (v := s.value) is not None]
     for cand, s in rows:
         cand.score = s.value
-        cand.stage = "scored"
+        cand.stage = CandidateStage.SCORED
         cand.claimed_at = cand.claimed_by = None  # the claim was for scoring; evaluation claims afresh
     if not ok:
         first = next((s.error for _, s in rows if s.error), "no scores")
@@ -244,8 +247,8 @@ def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
     for rank, (cand, _) in enumerate(ok, start=1):
         cand.rank = rank
         if rank <= cfg.topk:
-            cand.stage = "selected"
-    repo.set_stage(session, search, "evaluate")
+            cand.stage = CandidateStage.SELECTED
+    repo.set_stage(session, search, SearchStage.EVALUATE)
 
 
 def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, outbox: list) -> bool:
@@ -255,9 +258,9 @@ def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, 
     if cfg.eval == "lookup":
         for cand in selected:
             cand.accuracy = repo.benchmark_accuracy(session, cand.architecture_id, dataset, "valid_12ep")
-            cand.eval_source, cand.stage = "lookup", "evaluated"
+            cand.eval_source, cand.stage = "lookup", CandidateStage.EVALUATED
     else:
-        waiting = [c for c in selected if c.stage != "evaluated"]
+        waiting = [c for c in selected if c.stage != CandidateStage.EVALUATED]
         lease = timedelta(seconds=cfg.lease_seconds)
         now = utcnow()
         for cand in waiting:
@@ -270,20 +273,24 @@ def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, 
     search.evaluated = len(selected)
     best = max(selected, key=lambda c: (c.accuracy if c.accuracy is not None else -math.inf,
                                         -(c.rank or 0)))  # rank: set, filtered above
-    search.finish("done", result=_result(session, best, cfg))
+    search.finish(Status.DONE, result=_result(session, best, cfg))
     return True
 
 
 def _result(session: Session, best: SearchCandidate, cfg: SearchConfig) -> dict[str, Any]:
+    """The search's result; ``test_acc`` and ``percentile`` are None for a space without a
+    benchmark table."""
     arch = best.architecture
+    found = {"arch": arch.arch, "index": arch.index, "score": best.score, "rank": best.rank,
+             "accuracy": best.accuracy, "eval": best.eval_source}
+    if not get_space(cfg.space).has_benchmark:
+        return {**found, "test_acc": None, "percentile": None}
     test = {ds: repo.benchmark_accuracy(session, arch.id, ds, "test")
             for ds in ("cifar10", "cifar100", "imagenet16-120")}
     dataset = canonical_dataset(cfg.dataset)
     truth = ground_truth(cfg.data_dir)
     acc = test.get(dataset)
-    return {"arch": arch.arch, "index": arch.index, "score": best.score, "rank": best.rank,
-            "accuracy": best.accuracy, "eval": best.eval_source,
-            "test_acc": {k: v for k, v in test.items() if v is not None},
+    return {**found, "test_acc": {k: v for k, v in test.items() if v is not None},
             "percentile": truth.percentile(acc, dataset) if acc is not None else None}
 
 
@@ -307,14 +314,15 @@ def sweep() -> list[int]:
                     due.append(search.id)
                 continue
             lease = timedelta(seconds=cfg.lease_seconds)
-            if search.stage == "score":
+            if search.stage == SearchStage.SCORE:
                 key = score_key(cfg, device_type(cfg), search.data_id or "")
                 chunks, finished = _plan_scoring(session, search, cfg, key, force=False)
                 if chunks or finished:
                     due.append(search.id)
-            elif search.stage == "evaluate" and cfg.eval == "train" and any(
-                    not live_claim(c, lease) for c in repo.candidates(session, search.id, "selected")):
-                due.append(search.id)
+            elif search.stage == SearchStage.EVALUATE and cfg.eval == "train":
+                selected = repo.candidates(session, search.id, CandidateStage.SELECTED)
+                if any(not live_claim(c, lease) for c in selected):
+                    due.append(search.id)
     for search_id in due:
         advance_search.apply_async(args=[search_id])
     return due
@@ -327,10 +335,10 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
     """Score candidates one by one; stops between architectures when the search is cancelled."""
     with session_scope() as session:
         search = repo.get_search(session, search_id)
-        if search is None or search.status in TERMINAL:
+        if search is None or search.status in Status.ENDED:
             return 0
         if search.cancel_requested:
-            search.finish("cancelled")
+            search.finish(Status.CANCELLED)
             return 0
         cfg = load_config(search.config)
         data_id = search.data_id or ""
@@ -347,14 +355,14 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
                          "the same data (KNAS_DATA_DIR or the search's data_dir)")
         return 0
     key = score_key(cfg, scorer.device.type, data_id)
-    limit = settings.max_attempts()
+    limit = get_settings().max_attempts
     done = 0
     for cand_id in candidate_ids:
         with session_scope() as session:
             if repo.cancel_requested(session, search_id):
                 # Mark it here, not through the queue: the queue may hold many chunks before
                 # an advance_search message, and the user should see the stop at once.
-                session.get_one(Search, search_id).finish("cancelled")
+                session.get_one(Search, search_id).finish(Status.CANCELLED)
                 return done
             cand = session.get(SearchCandidate, cand_id)
             if cand is None or repo.get_score(session, cand.architecture_id, key) is not None:
@@ -390,10 +398,10 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
     with session_scope() as session:
         search = repo.get_search(session, search_id)
         cand = session.get(SearchCandidate, candidate_id)
-        if search is None or cand is None or search.status in TERMINAL:
+        if search is None or cand is None or search.status in Status.ENDED:
             return None
         cfg = load_config(search.config)
-        if cand.stage == "evaluated":
+        if cand.stage == CandidateStage.EVALUATED:
             advance_search.apply_async(args=[search_id])
             return cand.accuracy
         arch_id, arch = cand.architecture_id, cand.architecture.arch
@@ -401,7 +409,7 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
         setup = f"{cfg.model.key()},subset={cfg.train_subset},bs={tcfg.batch_size}"
         run = repo.get_or_create_training_run(session, arch_id, canonical_dataset(cfg.dataset), cfg.epochs,
                                               cfg.seed, setup, device_type(cfg))
-        run_id, run_done, run_acc = run.id, run.status == "done", run.final_test_acc
+        run_id, run_done, run_acc = run.id, run.status == TrainingStatus.DONE, run.final_test_acc
 
     if not run_done:
         def on_epoch(epoch: Any) -> None:
@@ -421,23 +429,23 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
                                         on_epoch=on_epoch, should_stop=should_stop)
         except TrainingCancelled:
             with session_scope() as s:
-                s.get_one(Search, search_id).finish("cancelled")
+                s.get_one(Search, search_id).finish(Status.CANCELLED)
             return None
         except Exception as exc:  # noqa: BLE001 - record why, keep serving
             with session_scope() as s:
                 r = s.get_one(TrainingRun, run_id)
-                r.status, r.error = "failed", describe_exception(exc)
+                r.status, r.error = TrainingStatus.FAILED, describe_exception(exc)
             _fail(search_id, f"training {arch} failed: {describe_exception(exc)}")
             return None
         with session_scope() as s:
             r = s.get_one(TrainingRun, run_id)
-            r.status, r.final_test_acc, r.seconds, r.device = "done", result.final_test_acc, result.seconds, \
-                result.device
+            r.status, r.final_test_acc = TrainingStatus.DONE, result.final_test_acc
+            r.seconds, r.device = result.seconds, result.device
             r.history = [_plain(e) for e in result.epochs]
             run_acc = result.final_test_acc
     with session_scope() as session:
         cand = session.get_one(SearchCandidate, candidate_id)
-        cand.accuracy, cand.eval_source, cand.stage = run_acc, "train", "evaluated"
+        cand.accuracy, cand.eval_source, cand.stage = run_acc, "train", CandidateStage.EVALUATED
         cand.training_run_id = run_id
     advance_search.apply_async(args=[search_id])
     return run_acc
@@ -474,10 +482,6 @@ def stored_scores(cfg: SearchConfig, scorer: Scorer, arch: str,
     return values
 
 
-class _Cancelled(Exception):
-    pass
-
-
 @app.task(name="knas.run_strategy", **RETRY)
 def run_strategy(search_id: int) -> str:
     """Run a whole strategy (NASI, evolution, random, ensemble KNAS) in this worker.
@@ -489,7 +493,7 @@ def run_strategy(search_id: int) -> str:
 
     with session_scope() as session:
         search = repo.get_search(session, search_id)
-        if search is None or search.status in TERMINAL:
+        if search is None or search.status in Status.ENDED:
             return "skipped"
         cfg = load_config(search.config)
     run = SearchRun(cfg)
@@ -501,9 +505,10 @@ def run_strategy(search_id: int) -> str:
         with session_scope() as s:
             row = s.get_one(Search, search_id)
             if row.cancel_requested:
-                raise _Cancelled
-            row.stage = "evaluate" if stage == "evaluate" else "score"
-            if stage != "evaluate":
+                raise Cancelled
+            evaluating = stage == ProgressStage.EVALUATE  # scoring, or NASI's steps, otherwise
+            row.stage = SearchStage.EVALUATE if evaluating else SearchStage.SCORE
+            if not evaluating:
                 row.scored, row.total = done, total
                 if row.score_started_at is None:  # the rate and ETA count from the first report
                     row.score_started_at = utcnow()
@@ -512,25 +517,25 @@ def run_strategy(search_id: int) -> str:
 
     try:
         result = run.run(progress, lambda scorer, arch, names: stored_scores(cfg, scorer, arch, names))
-    except _Cancelled:
+    except Cancelled:
         with session_scope() as s:
-            s.get_one(Search, search_id).finish("cancelled")
-        return "cancelled"
+            s.get_one(Search, search_id).finish(Status.CANCELLED)
+        return Status.CANCELLED
     except Exception as exc:  # noqa: BLE001 - the reason goes on the search; the worker lives
         _fail(search_id, describe_exception(exc))
-        return "failed"
+        return Status.FAILED
     with session_scope() as session:
         search = session.get_one(Search, search_id)
-        if search.status in TERMINAL:
+        if search.status in Status.ENDED:
             return search.status
         evaluated = [t["arch"] for t in result["trace"]]
-        space = get_space(cfg.space, data_dir=cfg.data_dir)
+        space = open_space(cfg.space, data_dir=cfg.data_dir)
         ids = repo.ensure_architectures(session, cfg.space, [(a, space.index_of(a)) for a in evaluated])
         repo.add_candidates(session, search_id, [ids[a] for a in evaluated])
         accuracy = {t["arch"]: t["accuracy"] for t in result["trace"]}
         for cand in repo.candidates(session, search_id):
             cand.accuracy = accuracy.get(cand.architecture.arch)
-            cand.stage, cand.eval_source = "evaluated", cfg.eval
+            cand.stage, cand.eval_source = CandidateStage.EVALUATED, cfg.eval
             cand.rank = cand.position + 1
         search.evaluated = len(evaluated)
         summary = {k: result[k] for k in ("arch", "index", "score", "accuracy", "test_acc", "percentile",
@@ -538,5 +543,5 @@ def run_strategy(search_id: int) -> str:
         search.data_id, search.data_description = result["data"], result["data_description"]
         summary["eval"] = cfg.eval
         summary["trace"] = result["trace"]
-        search.finish("done", result=summary)
-    return "done"
+        search.finish(Status.DONE, result=summary)
+    return Status.DONE

@@ -1,16 +1,6 @@
-"""Worker settings from the environment.
-
-| variable | default |
-|---|---|
-| ``KNAS_BROKER_URL`` | ``sqla+sqlite:///$KNAS_STATE_DIR/broker.sqlite`` (embedded, no server) |
-| ``KNAS_RESULT_BACKEND`` | ``db+sqlite:///$KNAS_STATE_DIR/results.sqlite`` |
-| ``KNAS_DATABASE_URL`` | ``sqlite:///knas.db`` (see :mod:`db.session`) |
-| ``KNAS_STATE_DIR`` | ``.knas`` (broker, results, training checkpoints) |
-| ``KNAS_VISIBILITY_TIMEOUT`` | ``3600`` s: Redis re-delivers an unacknowledged task after it |
-| ``KNAS_TASK_TIME_LIMIT`` | ``86400`` s hard limit per task (soft limit 60 s earlier) |
-| ``KNAS_DISPATCH_WINDOW`` | ``4`` chunk messages in flight per search (refilled as chunks finish) |
-| ``KNAS_MAX_ATTEMPTS`` | ``3`` deliveries of an architecture whose worker died; then it fails |
-| ``KNAS_SWEEP_SECONDS`` | ``60`` s between a worker's checks for expired leases (0: none) |
+"""What the workers derive from the settings (:func:`knas_core.settings.get_settings`; every
+variable is in the README's Configuration table): the state folder, the broker and result
+backend URLs and the broker's transport options.
 
 The embedded default keeps broker, result backend and app tables in three SQLite files (one
 writer each) and is meant for one machine; use Redis and PostgreSQL to scale out.
@@ -18,49 +8,30 @@ writer each) and is meant for one machine; use Redis and PostgreSQL to scale out
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from knas_core.settings import get_settings
 
 
 def state_dir() -> Path:
-    path = Path(os.environ.get("KNAS_STATE_DIR", ".knas")).expanduser()
+    """``KNAS_STATE_DIR``, created if missing."""
+    path = get_settings().state_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def broker_url() -> str:
-    return os.environ.get("KNAS_BROKER_URL") or f"sqla+sqlite:///{(state_dir() / 'broker.sqlite').resolve()}"
+    """``KNAS_BROKER_URL``, else the embedded broker file in the state folder."""
+    return get_settings().broker_url or f"sqla+sqlite:///{(state_dir() / 'broker.sqlite').resolve()}"
 
 
 def result_backend() -> str:
-    return (os.environ.get("KNAS_RESULT_BACKEND")
-            or f"db+sqlite:///{(state_dir() / 'results.sqlite').resolve()}")
-
-
-def visibility_timeout() -> int:
-    return int(os.environ.get("KNAS_VISIBILITY_TIMEOUT", "3600"))
-
-
-def task_time_limit() -> int:
-    return int(os.environ.get("KNAS_TASK_TIME_LIMIT", "86400"))
-
-
-def dispatch_window() -> int:
-    """Chunk messages of one search in flight at once (at least 1)."""
-    return max(1, int(os.environ.get("KNAS_DISPATCH_WINDOW", "4")))
-
-
-def max_attempts() -> int:
-    """Deliveries of one architecture that may die with their worker before it is failed."""
-    return max(1, int(os.environ.get("KNAS_MAX_ATTEMPTS", "3")))
-
-
-def sweep_seconds() -> float:
-    """Interval of a worker's lease sweeper; 0 turns it off."""
-    return max(0.0, float(os.environ.get("KNAS_SWEEP_SECONDS", "60")))
+    """``KNAS_RESULT_BACKEND``, else the results file in the state folder."""
+    return get_settings().result_backend or f"db+sqlite:///{(state_dir() / 'results.sqlite').resolve()}"
 
 
 def checkpoint_dir() -> Path:
+    """Training checkpoints, in the state folder (created if missing)."""
     path = state_dir() / "checkpoints"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -70,5 +41,5 @@ def transport_options() -> dict[str, object]:
     """Broker transport options: Redis re-delivers unacknowledged tasks after the visibility
     timeout; kombu's SQLAlchemy transport passes its options to ``create_engine`` instead."""
     if broker_url().startswith(("redis", "rediss")):
-        return {"visibility_timeout": visibility_timeout()}
+        return {"visibility_timeout": get_settings().visibility_timeout}
     return {}

@@ -10,9 +10,11 @@ folder for the session, so what a user fetched never changes a test.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -94,7 +96,7 @@ def eager_tasks(url, monkeypatch):
     from tasks.celery_app import app
 
     monkeypatch.setenv("KNAS_DATABASE_URL", url)
-    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
+    monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
     app.conf.task_always_eager = True
     yield url
     app.conf.task_always_eager = False
@@ -104,3 +106,19 @@ def eager_tasks(url, monkeypatch):
 def eager(db_url, monkeypatch):
     """Tasks run in-process, on SQLite and on PostgreSQL."""
     yield from eager_tasks(db_url, monkeypatch)
+
+
+def write_cifar10_folder(root: Path, n: int = 20):
+    """A fake ``cifar-10-batches-py`` folder (torchvision's pickled layout) of ``n`` random images
+    per batch file under ``root``; returns the images and labels of each file."""
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 256, size=(n, 3 * 32 * 32), dtype=np.uint8)
+    labels = [int(v) for v in rng.integers(0, 10, size=n)]
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as fh:
+            pickle.dump({"data": data, "labels": labels}, fh)
+    with open(folder / "batches.meta", "wb") as fh:
+        pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, fh)
+    return data, labels

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,9 +22,10 @@ from pathlib import Path
 import pytest
 
 from tests.dashboard_seed import seed
-from tests.processes import free_port, stop, wait_http
+from tests.processes import CHROMIUM, free_port, require_chromium, stop, wait_http
 
-CHROMIUM = "/usr/bin/chromium"
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -81,10 +81,7 @@ def _render(url: str, ready: list[str], tmp: Path, timeout: float = 60.0) -> tup
 
 @pytest.fixture(scope="module")
 def dashboard(tmp_path_factory, truth):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{CHROMIUM} is missing; CI=true requires it (apt-get install -y chromium)")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    require_chromium()
     tmp = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{tmp / 'knas.db'}"
     ids = seed(url, truth)

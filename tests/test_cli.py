@@ -2,9 +2,7 @@
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,11 @@ from knas_core.evaluation import correlate_records, read_records
 from knas_core.stats import correlate
 
 from .conftest import ARCH
+from .processes import KNAS
+
+pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[1]
-KNAS = shutil.which("knas") or str(__import__("pathlib").Path(sys.executable).with_name("knas"))
 SMALL = ["--C", "4", "--N", "1", "--batch-size", "16"]
 
 

@@ -15,6 +15,7 @@ from knas_core.discovery.evolve import EvolveConfig
 from knas_core.discovery.run import DiscoveryConfig
 from knas_core.errors import ConfigError, InputError
 from knas_core.search.config import ModelOptions, SearchConfig
+from knas_core.spaces import SPACES
 from knas_core.training import TrainConfig
 
 from .conftest import ARCH
@@ -155,18 +156,44 @@ def test_a_data_source_added_later_is_accepted(monkeypatch):
     assert DiscoveryConfig(data_source="toy_source").data_source == "toy_source"
 
 
-def test_a_registered_space_is_accepted_by_the_space_field(toy_space):
-    cfg = SearchConfig.parse({"space": toy_space, "archs": ["a", " c"], "topk": 1})
+def test_a_registered_space_is_accepted_by_the_space_field(toy_space, monkeypatch):
+    cfg = SearchConfig.parse({"space": toy_space, "archs": ["a", " c"], "topk": 1, "eval": "train"})
     assert cfg.space == toy_space and cfg.sample_count == 2
     with pytest.raises(ConfigError) as info:  # the architectures are the space's own
-        SearchConfig.parse({"space": toy_space, "archs": ["a", ARCH], "topk": 1})
+        SearchConfig.parse({"space": toy_space, "archs": ["a", ARCH], "topk": 1, "eval": "train"})
     assert info.value.problems[0][0] == "archs" and "item 1: " in info.value.problems[0][1]
     with pytest.raises(ConfigError, match="item 1: the same architecture as item 0"):
-        SearchConfig.parse({"space": toy_space, "archs": ["b", " b"], "topk": 1})
+        SearchConfig.parse({"space": toy_space, "archs": ["b", " b"], "topk": 1, "eval": "train"})
+    with pytest.raises(ConfigError, match="^space: discovery ranks programs against a benchmark table"):
+        DiscoveryConfig(space=toy_space)  # no table of its accuracies
+    monkeypatch.setattr(SPACES.get(toy_space), "has_benchmark", True)  # as if it had one
     discovery = DiscoveryConfig(space=toy_space)
     assert discovery.space == toy_space
     assert discovery.setup("cpu").key().startswith(f"{toy_space}-cifar10-")  # its own tensor cache
     assert DiscoveryConfig().setup("cpu").key().startswith("cifar10-")  # nb201's keeps its name
+
+
+def test_a_space_without_a_benchmark_table_is_searched_by_training(toy_space):
+    """Look-up, a sample larger than the space and the NAS-Bench-201-only strategies are refused,
+    each under its own field."""
+    with pytest.raises(ConfigError) as info:
+        SearchConfig.parse({"space": toy_space, "samples": 2, "topk": 1})
+    assert info.value.problems == [
+        ("eval", f"look-up needs a benchmark table; space {toy_space!r} has none: use eval=train")]
+    with pytest.raises(ConfigError) as info:
+        SearchConfig.parse({"space": toy_space, "eval": "train", "topk": 1})  # 300 samples of 3
+    assert info.value.problems == [
+        ("samples", f"at most 3 (the architectures of space {toy_space!r}), got 300")]
+    assert SearchConfig.parse({"space": toy_space, "eval": "train", "samples": 3, "topk": 1}).samples == 3
+    with pytest.raises(ConfigError, match="^strategy: nasi optimises a NAS-Bench-201 supernet"):
+        SearchConfig.parse({"space": toy_space, "eval": "train", "strategy": "nasi", "samples": 1, "topk": 1})
+    with pytest.raises(ConfigError, match=f"^strategy: evolution .* space {toy_space!r} defines no mutation"):
+        SearchConfig.parse({"space": toy_space, "eval": "train", "strategy": "evolution", "samples": 2,
+                            "topk": 1})
+    for strategy in ("knas", "random"):
+        assert SearchConfig.parse({"space": toy_space, "eval": "train", "strategy": strategy, "samples": 2,
+                                   "topk": 1}).strategy == strategy
+    assert SearchConfig.parse({"strategy": "nasi"}).eval == "lookup"  # NAS-Bench-201 as before
 
 
 def test_the_dataset_is_canonical():

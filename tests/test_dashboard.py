@@ -43,7 +43,7 @@ def published(monkeypatch):
     from tasks import search as tasks_search
 
     sent: list[list] = []
-    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
+    monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
     monkeypatch.setattr(tasks_search.advance_search, "apply_async", lambda args=None, **kw: sent.append(args))
     return sent
 

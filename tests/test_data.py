@@ -1,4 +1,3 @@
-import pickle
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,6 +8,8 @@ from PIL import Image
 from knas_core.data import DataNotFoundError, ImageFolderSource, SyntheticSource, load_source, npz_source
 from knas_core.groundtruth import TABLE_NAMES, GroundTruth, accuracy_column, canonical_dataset
 from knas_core.paths import PACKAGE_DATA, candidate_roots, find_data, find_data_in
+
+from .conftest import write_cifar10_folder
 
 
 def test_npz_batches_are_seeded(cifar10):
@@ -37,22 +38,8 @@ def test_synthetic_imagenet16_batches():
     assert a.targets.max() < 120
 
 
-def _write_cifar10_folder(root, n=20):
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    data = rng.integers(0, 256, size=(n, 3 * 32 * 32), dtype=np.uint8)
-    labels = [int(v) for v in rng.integers(0, 10, size=n)]
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        with open(folder / name, "wb") as fh:
-            pickle.dump({"data": data, "labels": labels}, fh)
-    with open(folder / "batches.meta", "wb") as fh:
-        pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, fh)
-    return data, labels
-
-
 def test_torchvision_cifar_folder(tmp_path, monkeypatch):
-    data, labels = _write_cifar10_folder(tmp_path)
+    data, labels = write_cifar10_folder(tmp_path)
     # Our fake files lack the official checksums; the reading path is what is under test.
     monkeypatch.setattr("torchvision.datasets.CIFAR10._check_integrity", lambda self: True)
     monkeypatch.setattr("torchvision.datasets.cifar.check_integrity", lambda *a, **k: True)

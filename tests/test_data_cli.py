@@ -25,8 +25,8 @@ from knas_cli.main import main
 from knas_core.data import load_source
 from knas_core.datasets import FetchError, data_status, fetch_dataset
 
-from .test_cli import KNAS
-from .test_data import _write_cifar10_folder
+from .conftest import write_cifar10_folder
+from .processes import KNAS
 
 N_FAKE = 20  # images per batch file of the fake archive: 5 x 20 train, 20 test
 
@@ -40,7 +40,7 @@ def fake_cifar10(tmp_path, monkeypatch):
     """A small ``cifar-10-python.tar.gz`` (in ``tmp_path/served``) whose checksums torchvision
     accepts; returns the archive's path. The class URL points at nothing (set it to serve)."""
     build = tmp_path / "build"
-    _write_cifar10_folder(build, n=N_FAKE)
+    write_cifar10_folder(build, n=N_FAKE)
     folder = build / "cifar-10-batches-py"
     served = tmp_path / "served"
     served.mkdir()
@@ -168,6 +168,7 @@ def _network_reachable(host: str = "www.cs.toronto.edu") -> bool:
     return True
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(_network_reachable(), reason="the data host is reachable: this would download 170 MB")
 def test_fetch_without_network_exits_2_with_one_line_quickly(tmp_path):
     start = time.monotonic()
@@ -248,7 +249,7 @@ def test_status_reports_knas_data_dir_first(tmp_path, monkeypatch, capsys):
 
 
 def test_status_reports_an_extracted_folder_and_an_unextracted_archive(tmp_path, monkeypatch):
-    _write_cifar10_folder(tmp_path)
+    write_cifar10_folder(tmp_path)
     (tmp_path / "cifar-100-python.tar.gz").write_bytes(b"not really")
     monkeypatch.setenv("KNAS_DATA_DIR", str(tmp_path))
     (tmp_path / "cifar-10-batches-py" / "data_batch_3").unlink()

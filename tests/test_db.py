@@ -182,12 +182,16 @@ def test_load_ground_truth_is_complete_and_idempotent(db_url, truth):
         assert value == pytest.approx(truth.frame.loc[7, "cifar100_test_acc"])
 
 
+@pytest.mark.integration
 def test_cli_loads_the_whole_table(tmp_path, truth):
     import subprocess
     import sys
     from pathlib import Path
 
+    from db.migrate import upgrade
+
     url = f"sqlite:///{tmp_path / 'gt.db'}"
+    upgrade(url)  # `knas db upgrade`: load-groundtruth never migrates
     knas = str(Path(sys.executable).with_name("knas"))
     proc = subprocess.run([knas, "db", "load-groundtruth"], capture_output=True, text=True, timeout=300,
                           env={**__import__("os").environ, "KNAS_DATABASE_URL": url})
@@ -197,6 +201,7 @@ def test_cli_loads_the_whole_table(tmp_path, truth):
         assert s.scalar(select(func.count()).select_from(Architecture)) == 15625
 
 
+@pytest.mark.integration
 def test_concurrent_upgrades_are_serialised(tmp_path):
     """Workers starting together each run the migrations: none of them may fail."""
     import subprocess

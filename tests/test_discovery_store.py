@@ -43,6 +43,7 @@ def eager_sqlite(tmp_path, monkeypatch):
     dispose_engine(url)
 
 
+@pytest.mark.slow  # a whole discovery run (gather, evolve, promote, search with the program), twice
 def test_run_on_worker_records_generations_and_promotes_a_proxy(eager, tiny):
     from tasks.api import search_progress, submit_search
     from tasks.discovery import discovery_progress, promote_run, submit_discovery
@@ -105,6 +106,7 @@ def test_a_failing_run_is_recorded(eager_sqlite, tiny):
         discovery_progress(10**6)
 
 
+@pytest.mark.integration
 def test_knas_evolve_json_contract(tmp_path, cache_dir):
     env = {**os.environ, "KNAS_DATABASE_URL": f"sqlite:///{tmp_path / 'k.db'}",
            "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

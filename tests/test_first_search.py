@@ -16,6 +16,8 @@ import pytest
 from .conftest import ROOT
 from .processes import chromium_page, knas_server, require_chromium
 
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.slow]
+
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
 

@@ -217,7 +217,7 @@ def test_train_evaluation_trains_the_top_k(eager):
 @pytest.mark.parametrize("strategy, extra", [
     ("evolution", {"samples": 10, "topk": 2, "strategy_options": {"population": 4, "tournament": 2}}),
     ("random", {"topk": 3}),
-    ("nasi", {"topk": 1, "strategy_options": {"steps": 2}}),
+    pytest.param("nasi", {"topk": 1, "strategy_options": {"steps": 2}}, marks=pytest.mark.slow),
     ("knas", {"samples": 6, "topk": 2, "proxies": ["synflow", "naswot"]}),
 ])
 def test_other_strategies_run_as_one_task(eager, strategy, extra, truth):

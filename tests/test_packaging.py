@@ -20,11 +20,68 @@ from .conftest import IN_CI, ROOT
 from .processes import free_port, stop, wait_http
 
 
-def test_pyproject_dependencies_match_requirements():
+def _locked() -> dict[str, tuple[str, str | None]]:
+    """requirements.lock as {normalised name: (version, environment marker or None)}."""
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            spec, _, marker = line.partition(";")
+            name, _, version = spec.strip().partition("==")
+            assert version and "[" not in name, f"requirements.lock: {line!r} is not a plain pin"
+            pins[canonicalize_name(name)] = (version.strip(), marker.strip() or None)
+    return pins
+
+
+def test_the_lock_pins_every_dependency_of_every_extra_within_its_specifier():
+    """requirements.lock (``make lock``) covers the core and every extra of pyproject.toml, each
+    at a version its specifier allows: after a change to the dependencies, rerun ``make lock``."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    listed = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
-    assert sorted(project["dependencies"]) == sorted(x for x in listed if x)
     assert project["scripts"]["knas"] == "knas_cli.main:main"
+    extras = project["optional-dependencies"]
+    assert {"web", "workers", "postgres", "discovery", "nb201", "all", "dev"} <= set(extras)
+    pins = _locked()
+    wanted = [(None, r) for r in project["dependencies"]] + [(e, r) for e, rs in extras.items() for r in rs]
+    problems = []
+    for extra, text in wanted:
+        req = Requirement(text)
+        where = f"[{extra}]" if extra else "dependencies"
+        name = canonicalize_name(req.name)
+        if name == canonicalize_name(project["name"]):  # an extra made of other extras
+            assert req.extras <= set(extras), f"{where}: {text} names an unknown extra"
+            continue
+        if name not in pins:
+            problems.append(f"{where}: {text} is not in requirements.lock")
+        elif not req.specifier.contains(pins[name][0], prereleases=True):
+            problems.append(f"{where}: {text}, but requirements.lock pins {pins[name][0]}")
+    assert not problems, "rerun `make lock`:\n" + "\n".join(problems)
+    assert "torch" in pins and "torchvision" in pins and pins["torch"][1] is None
+
+
+def test_the_environment_holds_the_locked_versions():
+    """The Makefile's dependency layer was installed from this requirements.lock (its hash names
+    the layer): every pin whose marker applies here is the installed version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.markers import Marker
+
+    _deps_site()  # skips (fails in CI) outside the Makefile's .venv
+    wrong = []
+    for name, (pinned, marker) in _locked().items():
+        if marker and not Marker(marker).evaluate():
+            continue
+        try:
+            installed = version(name)
+        except PackageNotFoundError:
+            installed = "not installed"
+        if installed.split("+")[0] != pinned:
+            wrong.append(f"{name}: {installed}, locked {pinned}")
+    assert not wrong, wrong
 
 
 def _deps_site() -> Path:
@@ -57,6 +114,8 @@ def _clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_two_clones_each_run_their_own_code(tmp_path):
     """Both clones share the cached dependency layer, yet `knas --version` of each names its own
     folder, also after the other one ran make (the last make used to win for every clone)."""
@@ -89,6 +148,7 @@ def wheel(tmp_path_factory) -> Path:
     return found
 
 
+@pytest.mark.integration
 def test_the_wheel_holds_the_package_data_pages_and_migrations(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     bundled = (ROOT / "knas_core" / "bundled").rglob("*")
@@ -102,6 +162,8 @@ def test_the_wheel_holds_the_package_data_pages_and_migrations(wheel):
     assert not any(n.startswith(("tests/", "benchmarks/", "scripts/")) for n in names)
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_non_editable_install_runs_score_web_and_up_from_its_package_data(wheel, tmp_path):
     """A fresh environment with the wheel installed (dependencies from the shared layer), run in
     a folder with no data, no KNAS_DATA_DIR and an empty user cache."""

@@ -26,6 +26,8 @@ from knas_core.scoring import Scorer
 from .conftest import ARCH, SMALL
 
 ALL = proxy_names()
+#: Proxies whose full check takes a minute on a loaded 2-core machine (50 images, per-sample passes).
+SLOW = {"knas_official"}
 # Proxies that only read the architecture (sizes), not weight values or data.
 STRUCTURAL = {"params", "flops"}
 
@@ -49,7 +51,7 @@ def test_every_proxy_documents_itself(name):
     assert isinstance(proxy.higher_is_better, bool)
 
 
-@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in ALL])
 def test_every_proxy_scores_and_is_deterministic(scorer, name):
     first = scorer.score_one(ARCH, name)
     assert first.ok, first.error
@@ -72,7 +74,8 @@ def test_every_proxy_fails_cleanly_when_the_network_cannot_be_built(space, cifar
     assert result.value is None and "C >= 1" in result.error
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if n not in STRUCTURAL])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in ALL if n not in STRUCTURAL])
 def test_every_proxy_reports_a_diverged_network_as_failure(space, cifar10, name, monkeypatch):
     scorer = Scorer("cifar10", space=space, source=cifar10, batch_size=16, device="cpu",
                     model_options=SMALL)
@@ -140,6 +143,7 @@ def test_channels_last_instance_norm_equals_instance_norm(affine):
                                     (x, w, b))
 
 
+@pytest.mark.slow
 def test_knas_official_matches_a_literal_transcription(small_model, cifar10):
     batch = cifar10.batch(50, seed=0)
     model = small_model()

@@ -109,7 +109,7 @@ def test_page_starts_a_run(store, monkeypatch):
     from tasks import discovery as tasks_discovery
 
     sent: list = []
-    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
+    monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
     monkeypatch.setattr(tasks_discovery.discover, "apply_async", lambda args=None, **kw: sent.append(args))
     url, ids = store
     at = AppTest.from_file(PAGE, default_timeout=60).run()
@@ -127,7 +127,7 @@ def test_page_shows_a_refused_field_under_its_widget(store, monkeypatch):
     from tasks import discovery as tasks_discovery
 
     sent: list = []
-    monkeypatch.setattr("tasks.api._check_broker", lambda timeout=5.0: None)
+    monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
     monkeypatch.setattr(tasks_discovery.discover, "apply_async", lambda args=None, **kw: sent.append(args))
     url, _ = store
     before = len(lab.runs(url))

@@ -81,6 +81,7 @@ def test_supernet_mixes_operations():
     assert net(x, torch.full((6, 5), 0.2)).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_nasi_update_rule_and_determinism():
     source = load_source("cifar10")
     torch.manual_seed(0)

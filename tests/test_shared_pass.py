@@ -40,6 +40,7 @@ def test_the_bundle_is_the_issue_list():
     assert all(get_proxy(n).batch_size is None for n in BUNDLE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch", [ARCH, OTHER])
 def test_shared_values_equal_separate_values(scorer, arch):
     names = proxy_names()  # the bundle plus the proxies on their own path, one network for all
@@ -69,6 +70,7 @@ def test_every_subset_of_the_bundle_matches(scorer, subset):
     assert all(p.grad is None for p in model.parameters())
 
 
+@pytest.mark.slow  # every built-in proxy, knas_official's 50 images included
 def test_every_sharing_proxy_leaves_the_network_as_found(scorer):
     model = scorer.build(ARCH, 10)
     kinds = [type(m) for m in model.modules()]

@@ -15,6 +15,8 @@ import pytest
 
 from .processes import chromium_page, knas_server, require_chromium
 
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
 PIXEL_HOST = "127.0.0.1:8799"
 PIXEL = f"![px](http://{PIXEL_HOST}/pixel.png)"
 

@@ -138,6 +138,7 @@ def test_cuda_without_a_visible_gpu_is_a_warning(monkeypatch):
 
 # --- item 8: knas submit ---------------------------------------------------------------------
 
+@pytest.mark.integration
 def test_submit_rejects_a_key_given_twice(tmp_path):
     path = tmp_path / "search.yaml"
     path.write_text("samples: 5\ntopk: 2\nsamples: 7\n")
@@ -154,6 +155,7 @@ def test_submit_keeps_yaml_merge_keys(tmp_path):
     assert _load_config(str(path))["search"] == {"samples": 5, "topk": 3}
 
 
+@pytest.mark.integration
 def test_submit_rejects_a_bad_data_dir_in_one_line(tmp_path):
     path = tmp_path / "search.yaml"
     path.write_text("samples: 5\ntopk: 2\ndata_dir: /etc\n")
@@ -161,10 +163,12 @@ def test_submit_rejects_a_bad_data_dir_in_one_line(tmp_path):
     assert not (tmp_path / "knas.db").exists()
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")
 def test_submit_prints_the_device_warning_and_submits(tmp_path):
     path = tmp_path / "search.yaml"
     path.write_text("samples: 5\ntopk: 2\ndevice: cuda\n")
+    assert knas(tmp_path, "db", "upgrade").returncode == 0
     proc = knas(tmp_path, "submit", str(path), "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["id"] == 1
@@ -205,18 +209,24 @@ def test_a_deleted_or_replaced_sqlite_file_stops_every_session(tmp_path):
         assert s.scalar(select(func.count()).select_from(Search)) == 1
 
 
+@pytest.mark.integration
 def test_status_of_a_database_without_tables_is_one_line(tmp_path):
+    import sqlite3
+
+    sqlite3.connect(tmp_path / "knas.db").close()  # an empty database file
     proc = knas(tmp_path, "status", "1")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     line = one_error_line(proc)
-    assert "has no KNAS tables (no such table: searches)" in line and "knas db upgrade" in line
+    assert "schema out of date" in line and "has no KNAS tables" in line and "knas db upgrade" in line
     assert "SQL" not in line
 
 
+@pytest.mark.integration
 def test_a_worker_stops_when_its_database_file_is_deleted(tmp_path):
     import time
 
-    from .test_workers import SMALL, Stack
+    from .processes import SMALL_SEARCH as SMALL
+    from .processes import Stack
 
     stack = Stack(tmp_path, f"sqlite:///{tmp_path / 'knas.db'}", broker=None)
     try:
@@ -237,6 +247,7 @@ def test_a_worker_stops_when_its_database_file_is_deleted(tmp_path):
 
 # --- item 11: knas cancel of an ended search --------------------------------------------------
 
+@pytest.mark.integration
 def test_cancel_of_an_ended_search_says_so_and_leaves_it(tmp_path):
     from db import repository as repo
     from db.migrate import upgrade

@@ -15,6 +15,8 @@ import pytest
 
 from tests.processes import free_port, wait_http
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

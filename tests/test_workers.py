@@ -4,10 +4,7 @@ crash recovery, two workers, failures, invalid input, broker down."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,92 +15,11 @@ from sqlalchemy import func, select
 from db.models import ProxyScore, Search, SearchCandidate
 from db.session import session_scope
 
+from .processes import KNAS, ROOT, Stack
+from .processes import SMALL_SEARCH as SMALL
 from .services import postgres_database, redis_url
 
-ROOT = Path(__file__).resolve().parents[1]
-KNAS = str(Path(sys.executable).with_name("knas"))
 QUICK = ROOT / "examples" / "quick-search.yaml"
-SMALL = {"batch_size": 16, "device": "cpu", "model": {"C": 8, "N": 1}}
-
-
-class Stack:
-    """Environment for one deployment: database, broker, state directory; starts workers."""
-
-    def __init__(self, tmp: Path, db_url: str, broker: str | None) -> None:
-        self.tmp, self.db_url = tmp, db_url
-        self.env = {**os.environ, "KNAS_DATABASE_URL": db_url, "KNAS_STATE_DIR": str(tmp / "state"),
-                    "KNAS_VISIBILITY_TIMEOUT": "5", "PYTHONPATH": str(ROOT)}
-        self.env.pop("KNAS_BROKER_URL", None)
-        self.env.pop("KNAS_RESULT_BACKEND", None)
-        if broker:
-            self.env["KNAS_BROKER_URL"] = broker
-            self.env["KNAS_RESULT_BACKEND"] = broker
-        self.workers: list[subprocess.Popen] = []
-
-    def knas(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([KNAS, *args], capture_output=True, text=True, timeout=120,
-                              env={**self.env, **env}, cwd=self.tmp)
-
-    def start_worker(self, name: str, *extra: str, **env: str) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([KNAS, "worker", "--name", f"{name}@test", "--loglevel", "info", *extra],
-                                stdout=log, stderr=subprocess.STDOUT, env={**self.env, **env},
-                                cwd=self.tmp, start_new_session=True)
-        self.workers.append(proc)
-        return proc
-
-    def wait_ready(self, *names: str, timeout: float = 120) -> None:
-        """Block until each named worker has logged that it is ready to take tasks."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all("ready." in (self.tmp / f"{n}.log").read_text() for n in names):
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"workers {names} did not become ready")
-
-    def submit(self, config: dict) -> int:
-        path = self.tmp / f"search-{len(list(self.tmp.glob('search-*.yaml')))}.yaml"
-        path.write_text(yaml.safe_dump(config))
-        proc = self.knas("submit", str(path), "--json")
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)["id"]
-
-    def status(self, search_id: int) -> dict:
-        proc = self.knas("status", str(search_id), "--json")
-        assert proc.returncode == 0, proc.stderr
-        return json.loads(proc.stdout)
-
-    def wait(self, search_id: int, until, timeout: float = 240) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status = self.status(search_id)
-            if until(status):
-                return status
-            time.sleep(1)
-        logs = "\n".join(p.read_text()[-3000:] for p in self.tmp.glob("*.log"))
-        raise AssertionError(f"timed out waiting; last status {status}\n{logs}")
-
-    def kill(self, proc: subprocess.Popen) -> None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-    def close(self) -> None:
-        for proc in self.workers:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
-
-    def rows(self, search_id: int) -> tuple[int, int, int]:
-        """(candidates, score rows of them, distinct architectures scored)."""
-        with session_scope(self.db_url) as s:
-            arch_ids = select(SearchCandidate.architecture_id).where(SearchCandidate.search_id == search_id)
-            cands = s.scalar(select(func.count()).select_from(SearchCandidate)
-                             .where(SearchCandidate.search_id == search_id))
-            rows = s.scalar(select(func.count()).select_from(ProxyScore)
-                            .where(ProxyScore.architecture_id.in_(arch_ids)))
-            distinct = s.scalar(select(func.count(func.distinct(ProxyScore.architecture_id)))
-                                .where(ProxyScore.architecture_id.in_(arch_ids)))
-        return cands, rows, distinct
 
 
 @pytest.fixture()
@@ -138,15 +54,18 @@ def _check_quick_search(stack: Stack) -> None:
     assert stack.rows(search_id) == (20, 20, 20)
 
 
+@pytest.mark.integration
 def test_quick_search_on_the_embedded_default(embedded):
     _check_quick_search(embedded)
     assert (embedded.tmp / "state" / "broker.sqlite").exists()  # no server involved
 
 
+@pytest.mark.integration
 def test_quick_search_on_redis_and_postgresql(scaled):
     _check_quick_search(scaled)
 
 
+@pytest.mark.integration
 def test_sigkill_mid_search_then_a_new_worker_finishes_it(scaled):
     # a proxy that takes 0.5 s per architecture on tiny networks: the kill lands mid-search
     scaled.env.update(KNAS_PLUGINS=FAULTY, KNAS_TEST_SLOW_SECONDS="0.5")
@@ -163,6 +82,7 @@ def test_sigkill_mid_search_then_a_new_worker_finishes_it(scaled):
     assert scaled.rows(search_id) == (14, 14, 14)  # every architecture exactly once, none missing
 
 
+@pytest.mark.integration
 def test_two_workers_share_a_search_without_duplicates(scaled):
     scaled.start_worker("a")
     scaled.start_worker("b")
@@ -176,6 +96,7 @@ def test_two_workers_share_a_search_without_duplicates(scaled):
     assert all(w > 0 for w in worked), worked  # both workers took chunks
 
 
+@pytest.mark.integration
 def test_failing_tasks_are_recorded_and_the_worker_keeps_serving(scaled):
     plugin = {"KNAS_PLUGINS": "tests.plugins.faulty"}
     scaled.start_worker("w", **plugin)
@@ -198,6 +119,7 @@ def _write(tmp: Path, config: dict) -> Path:
     return path
 
 
+@pytest.mark.integration
 def test_invalid_config_is_rejected_at_submit(embedded):
     proc = embedded.knas("submit", str(_write(embedded.tmp, {"samples": 20, "topk": 50})))
     assert proc.returncode == 2 and "topk (50) cannot exceed" in proc.stderr
@@ -207,6 +129,7 @@ def test_invalid_config_is_rejected_at_submit(embedded):
     _assert_no_searches(embedded)
 
 
+@pytest.mark.integration
 def test_broker_down_at_submit_writes_nothing(embedded):
     proc = embedded.knas("submit", str(QUICK), KNAS_BROKER_URL="redis://127.0.0.1:1/0")
     assert proc.returncode == 2
@@ -215,13 +138,12 @@ def test_broker_down_at_submit_writes_nothing(embedded):
 
 
 def _assert_no_searches(stack: Stack) -> None:
-    from db.migrate import upgrade
-
-    upgrade(stack.db_url)
     with session_scope(stack.db_url) as s:
         assert s.scalar(select(func.count()).select_from(Search)) == 0
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_cancel_stops_a_running_search(embedded):
     embedded.start_worker("w")
     search_id = embedded.submit({**SMALL, "samples": 300, "topk": 3, "chunk_size": 5})
@@ -261,6 +183,7 @@ def test_worker_processes_apply_the_thread_budget(monkeypatch):
         torch.set_num_threads(before)
 
 
+@pytest.mark.integration
 def test_worker_rejects_a_bad_thread_count(tmp_path):
     proc = subprocess.run([KNAS, "worker", "--threads", "0"], capture_output=True, text=True,
                           cwd=tmp_path, timeout=120)
@@ -291,6 +214,7 @@ def _finished_a_chunk(stack: Stack, name: str) -> bool:
     return any("knas.score_chunk[" in line and "succeeded" in line for line in text.splitlines())
 
 
+@pytest.mark.integration
 def test_a_lost_chunk_is_redone_while_another_worker_lives(embedded):
     """Issue 14.1: a chunk dies with its worker after the other worker finished its own chunk
     (within the lease); nothing else would call the orchestrator, so the survivor's lease
@@ -315,6 +239,7 @@ def test_a_lost_chunk_is_redone_while_another_worker_lives(embedded):
     assert embedded.rows(search_id) == (7, 7, 7)
 
 
+@pytest.mark.integration
 def test_a_poison_architecture_fails_after_max_attempts_and_the_search_goes_on(embedded):
     """Issue 14.2: a proxy whose process is SIGKILLed on one architecture (as the OOM killer
     does) is re-delivered only KNAS_MAX_ATTEMPTS times; then that architecture fails with the

@@ -113,7 +113,10 @@ with left:
     elif strategy == "nasi":
         st.number_input("Supernet steps (T)", min_value=1, step=10, key=K + "steps")
         note("steps")
-    st.multiselect("Proxies (several: a log-rank ensemble)", proxy_names(), key=K + "proxies")
+    st.multiselect("Proxies (several: a log-rank ensemble)", proxy_names(), key=K + "proxies",
+                   help="Default: synflow + eznas + params, the best configuration measured "
+                        "(docs/RESULTS.md: 99th percentile on all three datasets with the KNAS "
+                        "procedure). `knas` alone is the KNAS paper's score (66th-78th percentile).")
     note("proxies")
 with right:
     st.number_input("Sample size", min_value=1, max_value=15625, step=50, key=K + "samples")

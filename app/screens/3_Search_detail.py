@@ -10,8 +10,9 @@ import streamlit as st
 from app import ui
 from app.views import detail
 from app.views.cell import cell_figure
-from app.views.searches import ACTIVE, progress_fraction
+from app.views.searches import progress_fraction
 from db.queries import RANKING_SORTS, RankingFilter
+from db.status import Status
 from knas_core.spaces.nb201 import OPS
 from tasks.api import cancel_search, search_progress
 
@@ -31,9 +32,12 @@ except KeyError:
     st.stop()
 config = detail.search_config(search_id) or {}
 proxy = "+".join(config.get("proxies") or [config.get("proxy", "knas")])
+#: Cells, their operations and the Architecture page are NAS-Bench-201's; a plugin space's
+#: architectures are shown as their strings.
+nb201 = config.get("space", "nb201") == "nb201"
 
 
-@st.fragment(run_every=2.0 if first["status"] in ACTIVE else None)
+@st.fragment(run_every=2.0 if first["status"] in Status.ACTIVE else None)
 def live() -> None:
     p = search_progress(search_id)
     p["topk"] = config.get("topk")
@@ -54,13 +58,14 @@ def live() -> None:
         st.caption(f"images: {ui.md_text(p['data_description'])} · {ui.md_code(p['data'])}")
     if p["error"]:
         st.error(ui.md_text(p["error"]))
-    if first["status"] in ACTIVE and p["status"] not in ACTIVE:
+    if first["status"] in Status.ACTIVE and p["status"] not in Status.ACTIVE:
         st.rerun()  # finished: redraw the whole page once (charts, cached ranking)
 
 
 live()
 
-if ui.writable() and first["status"] in ACTIVE and st.button("Cancel this search", key="detail-cancel"):
+if ui.writable() and first["status"] in Status.ACTIVE \
+        and st.button("Cancel this search", key="detail-cancel"):
     cancel_search(search_id)
     st.rerun()
 with st.expander("Configuration"):
@@ -73,7 +78,8 @@ st.subheader("Ranking")
 charts = ui.search_charts(search_id, first["status"], int(config.get("topk") or 10))
 scores, accs = charts["scores"], charts["accuracies"]
 f1, f2, f3, f4 = st.columns([2, 2, 2, 1])
-ops = f1.multiselect("Cells containing", OPS, key="rk-ops", help="keep cells with every chosen operation")
+ops = f1.multiselect("Cells containing", OPS, key="rk-ops", help="keep cells with every chosen operation") \
+    if nb201 else []
 score_lo = score_hi = acc_lo = acc_hi = None
 if scores and min(scores) < max(scores):
     lo, hi = float(min(scores)), float(max(scores))
@@ -109,9 +115,10 @@ else:
     chosen = rows[picked[0]] if picked else rows[0]
     c1, c2 = st.columns([3, 2])
     title = f"cell of index {chosen['index']} (rank {chosen['rank']})"
-    c1.plotly_chart(cell_figure(chosen["arch"], title=title), key="cell")
+    if nb201:
+        c1.plotly_chart(cell_figure(chosen["arch"], title=title), key="cell")
     c2.markdown(ui.md_code(chosen["arch"]))
-    if chosen["index"] is not None:
+    if chosen["index"] is not None and nb201:
         c2.page_link("screens/5_Architecture.py", label="Everything about this architecture",
                      query_params={"arch": str(chosen["index"])})
 

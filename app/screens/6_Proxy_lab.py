@@ -18,6 +18,7 @@ import streamlit as st  # noqa: E402
 from app import proxy_lab as lab  # noqa: E402
 from db.discovery import register_discovered_proxies  # noqa: E402
 from db.session import database_url  # noqa: E402
+from db.status import DiscoveryStage, Status  # noqa: E402
 from knas_core.data import SOURCES  # noqa: E402
 from knas_core.device import DEVICES  # noqa: E402
 from knas_core.discovery.tensors import KINDS  # noqa: E402
@@ -128,8 +129,8 @@ m2.metric("Generation", "-" if gen is None else f"{gen} / {detail['generations']
 m3.metric("Train Kendall tau", "-" if detail["train_kendall"] is None else f"{detail['train_kendall']:.3f}")
 m4.metric("Held-out Kendall tau",
           "-" if detail["heldout_kendall"] is None else f"{detail['heldout_kendall']:.3f}")
-if detail["status"] in ("queued", "running"):
-    if detail["stage"] in ("queued", "gather") and detail["total"]:
+if detail["status"] in Status.ACTIVE:
+    if detail["stage"] in (DiscoveryStage.QUEUED, DiscoveryStage.GATHER) and detail["total"]:
         st.progress(detail["gathered"] / detail["total"],
                     text=f"gathering tensors: {detail['gathered']}/{detail['total']} architectures")
     left, right = st.columns(2)

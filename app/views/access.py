@@ -15,20 +15,24 @@ The check runs when a write button is drawn *and* again when its action runs.
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Iterable, Mapping, Sequence
 
-READ_ONLY_VALUES = ("1", "true", "yes", "on")
+from knas_core.settings import Settings, get_settings, settings_from
+
+
+def _settings(environ: Mapping[str, str] | None) -> Settings:
+    """The process's settings, or those of ``environ`` (a mapping like ``os.environ``)."""
+    return get_settings() if environ is None else settings_from(environ)
 
 
 def env_read_only(environ: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if environ is None else environ
-    return env.get("KNAS_READ_ONLY", "").strip().lower() in READ_ONLY_VALUES
+    """``KNAS_READ_ONLY``: the whole dashboard is read-only."""
+    return _settings(environ).read_only
 
 
 def lab_token(environ: Mapping[str, str] | None = None) -> str | None:
-    env = os.environ if environ is None else environ
-    return env.get("KNAS_LAB_TOKEN") or None
+    """``KNAS_LAB_TOKEN``, or None when it is unset."""
+    return _settings(environ).lab_token
 
 
 def _values(params: Mapping[str, str | Sequence[str]], key: str) -> list[str]:

@@ -6,20 +6,19 @@ from typing import Any
 
 from db import queries
 from db.session import session_scope
+from db.status import SearchStage, Status
 from tasks.api import search_progress
-
-ACTIVE = ("queued", "running")
 
 
 def progress_fraction(p: dict[str, Any]) -> float:
     """Share of the work done in [0, 1]: 1 once done; scored/total while scoring; scoring
     counts for 90% and evaluation of the top-k for the last 10% afterwards."""
-    if p["status"] == "done":
+    if p["status"] == Status.DONE:
         return 1.0
     total = p.get("total") or 0
     scored = min(p.get("scored") or 0, total) if total else 0
     frac = 0.9 * scored / total if total else 0.0
-    if p.get("stage") == "evaluate":
+    if p.get("stage") == SearchStage.EVALUATE:
         topk = (p.get("topk") or 0)
         frac = 0.9 + (0.1 * min(p.get("evaluated") or 0, topk) / topk if topk else 0.0)
     return round(min(frac, 1.0), 4)
@@ -47,4 +46,5 @@ def overview_rows(limit: int = 200) -> list[dict[str, Any]]:
 
 
 def any_active(rows: list[dict[str, Any]]) -> bool:
-    return any(r["status"] in ACTIVE for r in rows)
+    """Whether any of these searches is queued or running (the page keeps refreshing)."""
+    return any(r["status"] in Status.ACTIVE for r in rows)

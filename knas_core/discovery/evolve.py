@@ -18,13 +18,20 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from deap import base, creator, gp, tools
 from pydantic import ConfigDict, field_validator
 from scipy import stats as sps
 
 from knas_core.config import RunConfig, at_least, within
 from knas_core.discovery.language import Program, evaluate_many, parse, primitive_set
 from knas_core.discovery.tensors import KINDS, Block, check_kinds
+from knas_core.errors import Cancelled  # noqa: F401 - raised by a progress callback between generations
+from knas_core.optional import missing_extra
+
+try:
+    from deap import base, creator, gp, tools
+except ImportError as exc:
+    raise missing_extra(exc, "discovery",
+                        "proxy discovery (knas evolve, the Proxy lab, promoted proxies)") from None
 
 #: Programs whose scores are finite on fewer than this share of the training sample get -1.
 MIN_FINITE = 0.9
@@ -121,10 +128,6 @@ def _json_state(state: Any) -> Any:
 
 def _tuple_state(state: Any) -> Any:
     return tuple(_tuple_state(x) for x in state) if isinstance(state, list) else state
-
-
-class Cancelled(Exception):
-    """Raised by a progress callback to stop the run between generations."""
 
 
 def evolve(train: Sequence[ArchTensors], train_truth: Sequence[float],

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deap import gp
-
 from knas_core.discovery.language import KINDS, parse
+from knas_core.optional import missing_extra
+
+try:
+    from deap import gp
+except ImportError as exc:
+    raise missing_extra(exc, "discovery",
+                        "proxy discovery (knas evolve, the Proxy lab, promoted proxies)") from None
 
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _WRAP = {"abs": ("|", "|"), "frob": ("||", "||_F"), "l1": ("||", "||_1")}

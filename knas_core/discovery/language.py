@@ -27,9 +27,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
-from deap import gp
 
 from knas_core.discovery.tensors import KINDS, Block, leaf_names
+from knas_core.errors import InputError
+from knas_core.optional import missing_extra
+
+try:
+    from deap import gp
+except ImportError as exc:
+    raise missing_extra(exc, "discovery",
+                        "proxy discovery (knas evolve, the Proxy lab, promoted proxies)") from None
 
 EPS = 1e-8
 EXP_CLIP = 30.0
@@ -163,7 +170,7 @@ def primitive_set(kinds: tuple[str, ...] = KINDS) -> gp.PrimitiveSet:
     return pset
 
 
-class ProgramError(ValueError):
+class ProgramError(ValueError, InputError):
     """A formula that is not a program of the language (the message says why)."""
 
 

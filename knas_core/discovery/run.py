@@ -7,9 +7,9 @@ Used by ``knas evolve`` (in-process), the ``knas.discover`` worker task and
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
@@ -25,18 +25,14 @@ from knas_core.discovery.tensors import (
     gather_archs,
 )
 from knas_core.groundtruth import METRICS, GroundTruth
+from knas_core.settings import get_settings
 from knas_core.spaces import get_space
-
-DEFAULT_CACHE = Path(".knas") / "tensor-cache"
 
 
 def default_cache_dir() -> Path:
-    """``$KNAS_TENSOR_CACHE``, else ``$KNAS_STATE_DIR/tensor-cache``, else ``.knas/tensor-cache``."""
-    if os.environ.get("KNAS_TENSOR_CACHE"):
-        return Path(os.environ["KNAS_TENSOR_CACHE"])
-    if os.environ.get("KNAS_STATE_DIR"):
-        return Path(os.environ["KNAS_STATE_DIR"]) / "tensor-cache"
-    return DEFAULT_CACHE
+    """``$KNAS_TENSOR_CACHE``, else ``$KNAS_STATE_DIR/tensor-cache`` (see :mod:`knas_core.settings`)."""
+    settings = get_settings()
+    return settings.tensor_cache if settings.tensor_cache is not None else settings.state_dir / "tensor-cache"
 
 
 class DiscoveryConfig(RunConfig):
@@ -73,6 +69,14 @@ class DiscoveryConfig(RunConfig):
     cache_dir: str | None = None
     memory_gib: Annotated[float, at_least(0)] = 4.0
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("space")
+    @classmethod
+    def _space_with_a_table(cls, value: str) -> str:
+        if not get_space(value).has_benchmark:
+            raise ValueError(f"discovery ranks programs against a benchmark table; space {value!r} has "
+                             "none")
+        return value
 
     @field_validator("metric")
     @classmethod
@@ -129,7 +133,16 @@ def sample_archs(cfg: DiscoveryConfig, truth: GroundTruth | None = None) -> Samp
     return Sample(pairs[:cfg.archs], values[:cfg.archs], pairs[cfg.archs:], values[cfg.archs:])
 
 
-Progress = Callable[[str, int, int], None]
+Progress = Callable[[str, int, int], None]  # (stage, done, total); stage: a DiscoveryProgress
+
+
+class DiscoveryProgress(StrEnum):
+    """The stages :func:`run_discovery` reports through its :data:`Progress` callback (a member
+    equals its value): ``gather``, architectures whose tensors are gathered or found cached;
+    ``evolve``, generations evolved."""
+
+    GATHER = "gather"
+    EVOLVE = "evolve"
 
 
 def open_cache(cfg: DiscoveryConfig) -> TensorCache:
@@ -143,7 +156,7 @@ def gather_sample(cfg: DiscoveryConfig, sample: Sample, progress: Progress | Non
     """Gather (or find cached) tensors of every sampled architecture: stage ``gather``."""
     cache = open_cache(cfg)
     gather_archs(sample.train + sample.heldout, cache, device=cfg.device, data_dir=cfg.data_dir,
-                 progress=(lambda d, t: progress("gather", d, t)) if progress else None)
+                 progress=(lambda d, t: progress(DiscoveryProgress.GATHER, d, t)) if progress else None)
     return cache
 
 
@@ -177,7 +190,7 @@ def run_discovery(cfg: DiscoveryConfig, progress: Progress | None = None,
 
     def report(gen: Any) -> None:
         if progress is not None:
-            progress("evolve", gen.generation, cfg.generations)
+            progress(DiscoveryProgress.EVOLVE, gen.generation, cfg.generations)
         if on_generation is not None:
             on_generation(gen)
 

@@ -20,6 +20,8 @@ from typing import cast
 import torch
 from torch import nn
 
+from knas_core.errors import ConfigError
+
 
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv2d(bias=False) -> BatchNorm2d(affine): the benchmark's convolution unit."""
@@ -94,7 +96,7 @@ class _Skeleton(nn.Module):
     def __init__(self, make_cell: Callable[[int], nn.Module], num_classes: int, C: int, N: int) -> None:
         super().__init__()
         if C < 1 or N < 0:
-            raise ValueError(f"need C >= 1 and N >= 0, got C={C}, N={N}")
+            raise ConfigError(f"need C >= 1 and N >= 0, got C={C}, N={N}")
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         layers: list[nn.Module] = []
         c = C

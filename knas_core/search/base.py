@@ -12,13 +12,27 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from knas_core.spaces.base import SearchSpace
 
 ScoreFn = Callable[[Sequence[str]], list[float | None]]
 EvaluateFn = Callable[[str], float]
-ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total); stage: a ProgressStage
+
+
+class ProgressStage(StrEnum):
+    """The stages a search reports through its :data:`ProgressFn` (a member equals its value).
+
+    ``score``: architectures scored so far of the scoring budget; ``evaluate``: top-k
+    architectures evaluated (look-up or training); ``nasi``: optimisation steps of NASI's
+    architecture parameters.
+    """
+
+    SCORE = "score"
+    EVALUATE = "evaluate"
+    NASI = "nasi"
 
 
 @dataclass
@@ -63,6 +77,12 @@ class Strategy(ABC):
     """A search procedure; subclasses register with :func:`knas_core.search.register_strategy`."""
 
     name: str = ""
+
+    @classmethod
+    def check_space(cls, space: SearchSpace) -> None:
+        """Raise ``ValueError`` (its message says why) if this strategy cannot search ``space``;
+        called when a search config is validated. Every space, by default."""
+        return None
 
     @abstractmethod
     def search(self, ctx: SearchContext) -> tuple[str, float | None, list[str]]:
@@ -119,6 +139,6 @@ def evaluate_top_k(ctx: SearchContext, archs: Sequence[str], scores: Sequence[fl
     results = []
     for done, (arch, score) in enumerate(best, start=1):
         results.append((ctx.evaluate(arch), -done, arch, score))
-        ctx.report("evaluate", done, len(best))
+        ctx.report(ProgressStage.EVALUATE, done, len(best))
     _, _, arch, score = max(results)
     return arch, score, [a for a, _ in best]

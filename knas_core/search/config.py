@@ -3,7 +3,10 @@
 
 Strategy, dataset, data source, device, search space and proxies are checked against their
 registries when a config is validated (:mod:`knas_core.config`), so a strategy, source or space
-registered by a plugin is accepted as it is. Messages name the field; front ends translate.
+registered by a plugin is accepted as it is. A space without a benchmark table
+(:attr:`~knas_core.spaces.base.SearchSpace.has_benchmark`) is searched with ``eval: train``, and
+each strategy says which spaces it can search (``Strategy.check_space``: nasi only NAS-Bench-201,
+evolution a space that can mutate). Messages name the field; front ends translate.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from knas_core.config import (
     Dataset,
@@ -31,6 +35,16 @@ STRATEGY_OPTIONS: dict[str, tuple[bool, float, float, bool]] = {
     "xi": (False, 0.0, 1e6, True), "tau": (False, 0.0, 1e6, True)}
 #: Training images per dataset (the largest ``train_subset`` that means anything).
 TRAIN_SET_SIZE = {"cifar10": 50_000, "cifar100": 50_000, "imagenet16-120": 151_700}
+
+
+def _space_of(info: ValidationInfo) -> Any:
+    """The :class:`~knas_core.spaces.base.SearchSpace` of the config being validated (built
+    without reading any table), or None when its ``space`` was refused."""
+    if "space" not in info.data:
+        return None
+    from knas_core.spaces import get_space
+
+    return get_space(info.data["space"])
 
 
 class ModelOptions(RunConfig):
@@ -67,7 +81,8 @@ class SearchConfig(RunConfig):
     samples: int = Field(300, ge=1, le=15625)
     archs: list[str] | None = Field(None, description="explicit architectures instead of sampling")
     topk: int = Field(10, ge=1, le=15625)
-    eval: Literal["lookup", "train"] = "lookup"
+    eval: Literal["lookup", "train"] = Field("lookup", validate_default=True,
+                                             description="lookup needs a space with a benchmark table")
     epochs: int = Field(12, ge=1, le=400)
     train_subset: int | None = Field(None, ge=1, description="at most the training set's size")
     batch_size: int = Field(64, ge=1, le=4096)
@@ -77,6 +92,25 @@ class SearchConfig(RunConfig):
     chunk_size: int = Field(5, ge=1, le=1000)
     lease_seconds: int = Field(900, ge=5, le=7 * 24 * 3600,
                                description="re-dispatch unfinished work after this long")
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy_searches_the_space(cls, value: str, info: ValidationInfo) -> str:
+        space = _space_of(info)
+        if space is not None:
+            from knas_core.search import STRATEGIES
+
+            STRATEGIES.get(value).check_space(space)  # e.g. nasi: NAS-Bench-201 only
+        return value
+
+    @field_validator("eval")
+    @classmethod
+    def _lookup_needs_a_table(cls, value: str, info: ValidationInfo) -> str:
+        space = _space_of(info)
+        if value == "lookup" and space is not None and not space.has_benchmark:
+            raise ValueError(f"look-up needs a benchmark table; space {space.name!r} has none: "
+                             "use eval=train")
+        return value
 
     @field_validator("proxies")
     @classmethod
@@ -125,9 +159,7 @@ class SearchConfig(RunConfig):
             raise ValueError("give at least one architecture, or leave archs out to sample")
         if "space" not in info.data:
             return value  # the space is refused already; its architectures cannot be checked
-        from knas_core.spaces import get_space
-
-        space = get_space(info.data["space"])  # lazy: reads no table to check a string
+        space = _space_of(info)  # lazy: reads no table to check a string
         seen: dict[str, int] = {}
         for i, arch in enumerate(value):
             try:
@@ -158,6 +190,20 @@ class SearchConfig(RunConfig):
         if value is not None and value > most:
             raise ValueError(f"at most {most:,} (the {dataset or 'largest'} training set), got {value:,}")
         return value
+
+    @model_validator(mode="after")
+    def _samples_within_the_space(self) -> SearchConfig:
+        """A sample no larger than the space (checked once the fields are valid: explicit
+        ``archs``, validated after ``samples``, make ``samples`` unused)."""
+        from knas_core.spaces import get_space
+
+        size = get_space(self.space).size
+        if not self.archs and self.samples > size:
+            message = f"at most {size:,} (the architectures of space {self.space!r}), got {self.samples:,}"
+            error = PydanticCustomError("value_error", "{message}", {"message": message})
+            raise ValidationError.from_exception_data(type(self).__name__, [InitErrorDetails(
+                type=error, loc=("samples",), input=self.samples)])
+        return self
 
     @property
     def staged(self) -> bool:

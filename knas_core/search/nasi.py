@@ -32,8 +32,9 @@ from knas_core.models.nb201 import Cell, NB201SuperNetwork
 from knas_core.proxies.nasi import penalised_trace
 from knas_core.scoring import seed_everything
 from knas_core.search import register_strategy
-from knas_core.search.base import ProgressFn, SearchContext, Strategy
-from knas_core.spaces.nb201 import OPS, format_arch
+from knas_core.search.base import ProgressFn, ProgressStage, SearchContext, Strategy
+from knas_core.spaces.base import SearchSpace
+from knas_core.spaces.nb201 import OPS, NB201Space, format_arch
 
 
 def trace_norm(net: NB201SuperNetwork, x: torch.Tensor, y: torch.Tensor,
@@ -70,7 +71,7 @@ def nasi_alpha(net: NB201SuperNetwork, batches: Callable[[int], tuple[torch.Tens
         if largest > 0:
             total += g / largest
         if progress is not None:
-            progress("nasi", t + 1, steps)
+            progress(ProgressStage.NASI, t + 1, steps)
     return alpha0 + xi / steps * total
 
 
@@ -88,6 +89,12 @@ class NASISearch(Strategy):
     topk: int = 1
     samples: int = 0
     name: str = "nasi"
+
+    @classmethod
+    def check_space(cls, space: SearchSpace) -> None:
+        if not isinstance(space, NB201Space):
+            raise ValueError(f"nasi optimises a NAS-Bench-201 supernet and searches only space 'nb201', "
+                             f"not {space.name!r}")
 
     def search(self, ctx: SearchContext) -> tuple[str, float | None, list[str]]:
         batch = ctx.batch

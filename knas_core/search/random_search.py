@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from knas_core.search import register_strategy
-from knas_core.search.base import SearchContext, Strategy
+from knas_core.search.base import ProgressStage, SearchContext, Strategy
 
 
 @register_strategy("random")
@@ -22,6 +22,6 @@ class RandomSearch(Strategy):
         results = []
         for done, arch in enumerate(archs, start=1):
             results.append((ctx.evaluate(arch), -done, arch))
-            ctx.report("evaluate", done, len(archs))
+            ctx.report(ProgressStage.EVALUATE, done, len(archs))
         _, _, arch = max(results)
         return arch, None, archs

@@ -1,5 +1,6 @@
 """Run a strategy in-process: proxies or an ensemble as the score, look-up or training as the
-evaluation, and the chosen architecture's benchmark accuracies and percentile as the report."""
+evaluation, and the chosen architecture's benchmark accuracies and percentile as the report
+(``None`` for a space without a benchmark table, which is searched with training)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from knas_core.groundtruth import DATASETS, GroundTruth
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer
 from knas_core.search import SearchContext, get_strategy
-from knas_core.search.base import ProgressFn
+from knas_core.search.base import ProgressFn, ProgressStage
 from knas_core.search.config import SearchConfig
 from knas_core.search.ensemble import log_rank_aggregate
-from knas_core.spaces import SearchSpace, get_space
+from knas_core.spaces import SearchSpace, get_space, open_space
 
 
 class ProxyScorer:
@@ -47,7 +48,7 @@ class ProxyScorer:
             self.seen[arch] = {p: values[p] for p in self.proxies}
             if self.progress is not None:
                 done = len(self.seen)
-                self.progress("score", done, max(done, self.expected))
+                self.progress(ProgressStage.SCORE, done, max(done, self.expected))
         return self.seen[arch]
 
     def __call__(self, archs: Sequence[str]) -> list[float | None]:
@@ -82,14 +83,17 @@ class SearchRun:
             score_many: Callable[[Scorer, str, list[str]], dict[str, float | None]] | None = None,
             ) -> dict[str, Any]:
         """Search, then report ``arch``, ``index``, ``test_acc`` per dataset, ``percentile``...
+        (``test_acc`` and ``percentile`` are None when the space has no benchmark table).
 
         ``score_many(scorer, arch, proxies) -> {proxy: value}`` replaces direct scoring (e.g. a
         database cache)."""
         cfg = self.config
         start = time.perf_counter()
         dataset = cfg.dataset
-        truth = GroundTruth.load(cfg.data_dir if cfg.data_source != "imagefolder" else None)
-        space = get_space(cfg.space, archs_in_index_order=truth.archs)
+        truth: GroundTruth | None = None
+        if get_space(cfg.space).has_benchmark:
+            truth = GroundTruth.load(cfg.data_dir if cfg.data_source != "imagefolder" else None)
+        space = open_space(cfg.space, archs_in_index_order=truth.archs if truth is not None else None)
         scorer = Scorer(dataset, space=space, batch_size=cfg.batch_size, seed=cfg.seed,
                         device=cfg.device, data_source=cfg.data_source, data_dir=cfg.data_dir,
                         model_options=cfg.model.as_dict())
@@ -100,17 +104,23 @@ class SearchRun:
                             cfg.seed, progress, scorer.source.batch, str(scorer.device))
         result = get_strategy(cfg.strategy, **cfg.strategy_kwargs()).run(ctx)
         index = space.index_of(result.arch)
-        test = {ds: float(truth.accuracy(ds, "test").loc[index]) for ds in DATASETS}
+        test: dict[str, float] | None = None
+        percentile: float | None = None
+        if truth is not None:
+            test = {ds: float(truth.accuracy(ds, "test").loc[index]) for ds in DATASETS}
+            percentile = truth.percentile(test[dataset], dataset)
         return {"strategy": cfg.strategy, "arch": result.arch, "index": index,
                 "score": result.score, "accuracy": result.accuracy, "eval": cfg.eval,
-                "test_acc": test, "percentile": truth.percentile(test[dataset], dataset),
+                "test_acc": test, "percentile": percentile,
                 "scored": result.scored, "evaluated": result.evaluated,
                 "data": scorer.source.identity, "data_description": scorer.source.description,
                 "seconds": time.perf_counter() - start, "trace": result.trace}
 
-    def _evaluator(self, truth: GroundTruth, space: SearchSpace) -> Callable[[str], float]:
+    def _evaluator(self, truth: GroundTruth | None, space: SearchSpace) -> Callable[[str], float]:
         cfg = self.config
         if cfg.eval == "lookup":
+            if truth is None:  # refused by the config; a space may have been registered since
+                raise ValueError(f"eval: look-up needs a benchmark table; space {space.name!r} has none")
             short = truth.accuracy(cfg.dataset, "valid_12ep")
             return lambda arch: float(short.loc[space.index_of(arch)])
         from knas_core.training import train_architecture

@@ -20,6 +20,7 @@ from functools import cached_property
 import numpy as np
 from torch import nn
 
+from knas_core.errors import ConfigError
 from knas_core.spaces import register_space
 from knas_core.spaces.base import InvalidArchitectureError, SearchSpace
 
@@ -87,6 +88,14 @@ def all_archs_lexicographic() -> Iterator[str]:
         yield format_arch(ops)
 
 
+def mutate(arch: str, rng: np.random.Generator) -> str:
+    """Change the operation on one uniformly chosen edge to a different one."""
+    ops = list(parse_arch(arch))
+    edge = int(rng.integers(len(ops)))
+    ops[edge] = str(rng.choice([o for o in OPS if o != ops[edge]]))
+    return format_arch(ops)
+
+
 @register_space("nb201")
 class NB201Space(SearchSpace):
     """NAS-Bench-201 topology space.
@@ -98,6 +107,7 @@ class NB201Space(SearchSpace):
     """
 
     name = "nb201"
+    has_benchmark = True
 
     def __init__(self, archs_in_index_order: Sequence[str] | None = None,
                  data_dir: str | os.PathLike[str] | None = None) -> None:
@@ -139,7 +149,7 @@ class NB201Space(SearchSpace):
 
     def sample(self, n: int, seed: int) -> list[str]:
         if not 0 < n <= self.size:
-            raise ValueError(f"can sample 1..{self.size} architectures, not {n}")
+            raise ConfigError(f"can sample 1..{self.size} architectures, not {n}")
         # A prefix of one seeded permutation: the first k of a larger sample are the sample of k.
         order = np.random.default_rng(seed).permutation(self.size)
         return [self.arch_at(int(i)) for i in order[:n]]
@@ -148,3 +158,6 @@ class NB201Space(SearchSpace):
         from knas_core.models.nb201 import NB201Network
 
         return NB201Network(parse_arch(arch), num_classes=num_classes, **options)  # type: ignore[arg-type]
+
+    def mutate(self, arch: str, rng: np.random.Generator) -> str:
+        return mutate(arch, rng)
