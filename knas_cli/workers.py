@@ -9,7 +9,6 @@ import socket
 import sys
 from pathlib import Path
 
-from db.status import Status  # enum only: no SQLAlchemy
 from knas_cli.errors import UsageError
 
 
@@ -147,6 +146,7 @@ def _load_config(path: str) -> dict:
 
 def run_submit(args: argparse.Namespace) -> int:
     from db.migrate import check_schema
+    from db.status import Status
     from tasks.api import submit_search
 
     config = _load_config(args.config)
@@ -173,6 +173,8 @@ def _follow(search_id: int, poll: float = 1.0) -> dict:
     import time
 
     from tqdm import tqdm
+
+    from db.status import Status
 
     with tqdm(desc=f"search {search_id}", unit="arch", file=sys.stderr) as bar:
         while True:
@@ -231,6 +233,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_cancel(args: argparse.Namespace) -> int:
     from db.migrate import check_schema
+    from db.status import Status
     from tasks.api import cancel_search
 
     check_schema()

@@ -138,3 +138,19 @@ class GroundTruth:
         """Share (0..100) of architectures whose accuracy is at most ``value``."""
         acc = self.accuracy(dataset, metric).to_numpy()
         return float(100.0 * np.mean(acc <= value))
+
+
+def benchmark_lookup(truth: GroundTruth, index: int, dataset: str) -> dict[str, float]:
+    """The benchmark's accuracies (%) for official ``index`` instead of training it.
+
+    Returns ``{"valid_12ep", "test_200ep", "percentile"}``: the validation accuracy after the
+    12-epoch schedule, the test accuracy after 200 epochs, and the share (0..100) of the space
+    whose 200-epoch test accuracy is at most this one's (NAS-Bench-201 protocol, Dong & Yang 2020).
+    """
+    if index not in truth.frame.index:
+        raise ValueError(f"index {index} is not in the ground-truth table "
+                         f"(0..{int(truth.frame.index.max())})")
+    valid_12ep = float(truth.accuracy(dataset, "valid_12ep").loc[index])
+    test_200ep = float(truth.accuracy(dataset, "test").loc[index])
+    return {"valid_12ep": valid_12ep, "test_200ep": test_200ep,
+            "percentile": truth.percentile(test_200ep, dataset)}

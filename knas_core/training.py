@@ -14,9 +14,9 @@ only has to hold the weights, optimiser, scheduler and the partial epoch statist
 run resumed from it ends with the same history and weights as an uninterrupted one (bit for bit
 on the CPU; CUDA kernels may be non-deterministic).
 
-Instead of training, :func:`benchmark_lookup` reads the benchmark's own accuracies (the standard
-NAS-Bench-201 protocol for search methods: query the 12-epoch validation accuracy, report the
-200-epoch test accuracy).
+Instead of training, :func:`knas_core.groundtruth.benchmark_lookup` reads the benchmark's own
+accuracies (the standard NAS-Bench-201 protocol for search methods: query the 12-epoch
+validation accuracy, report the 200-epoch test accuracy).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from knas_core.config import Device, RunConfig, at_least
 from knas_core.data import _MEAN_STD, IMAGE_SIZE, NUM_CLASSES, ImageSource, SyntheticSource, load_source
 from knas_core.device import resolve_device
 from knas_core.errors import Cancelled, ConfigError
-from knas_core.groundtruth import GroundTruth, canonical_dataset
+from knas_core.groundtruth import canonical_dataset
 from knas_core.scoring import seed_everything
 from knas_core.spaces import SearchSpace, get_space
 
@@ -458,26 +458,7 @@ def train_architecture(arch: str, dataset: str, config: TrainConfig, *,
                        device=str(device), final_test_acc=history[-1].test_acc)
 
 
-# --------------------------------------------------------------------------- benchmark look-up
-
-
-def benchmark_lookup(truth: GroundTruth, index: int, dataset: str) -> dict[str, float]:
-    """The benchmark's accuracies (%) for official ``index`` instead of training it.
-
-    Returns ``{"valid_12ep", "test_200ep", "percentile"}``: the validation accuracy after the
-    12-epoch schedule, the test accuracy after 200 epochs, and the share (0..100) of the space
-    whose 200-epoch test accuracy is at most this one's (NAS-Bench-201 protocol, Dong & Yang 2020).
-    """
-    if index not in truth.frame.index:
-        raise ValueError(f"index {index} is not in the ground-truth table "
-                         f"(0..{int(truth.frame.index.max())})")
-    valid_12ep = float(truth.accuracy(dataset, "valid_12ep").loc[index])
-    test_200ep = float(truth.accuracy(dataset, "test").loc[index])
-    return {"valid_12ep": valid_12ep, "test_200ep": test_200ep,
-            "percentile": truth.percentile(test_200ep, dataset)}
-
-
 __all__ = ["CHECKPOINT_VERSION", "EVAL_BATCH_SIZE", "DataSplit", "EpochResult", "TrainConfig", "TrainResult",
-           "TrainingCancelled", "augment_generator", "benchmark_lookup", "derived_seed", "epoch_order",
+           "TrainingCancelled", "augment_generator", "derived_seed", "epoch_order",
            "evaluate", "load_splits", "normalised_black", "random_crop_flip", "save_checkpoint",
            "train_architecture"]

@@ -356,7 +356,7 @@ def test_the_new_search_form_maps_fields_to_its_widgets():
 
 
 def test_the_proxy_lab_form_maps_fields_to_its_widgets():
-    from app import proxy_lab as lab
+    from app.views import proxy_lab as lab
 
     with pytest.raises(ConfigError) as info:
         DiscoveryConfig.from_dict({"archs": 2, "images": 40, "memory_gib": -1})

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import proxy_lab as lab
+from app.views import proxy_lab as lab
 from db import discovery as repo
 from db.session import session_scope
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from knas_core.groundtruth import benchmark_lookup
 from knas_core.training import (
     EpochResult,
     TrainConfig,
     TrainingCancelled,
     TrainResult,
     augment_generator,
-    benchmark_lookup,
     epoch_order,
     normalised_black,
     random_crop_flip,

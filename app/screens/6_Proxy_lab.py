@@ -2,7 +2,7 @@
 generation, read the best program as a formula and a tree, and promote it to the proxy list.
 
 A page of the dashboard's ``app/screens/`` (discovered by ``app/main.py``); data and figures
-live in :mod:`app.proxy_lab`."""
+live in :mod:`app.views.proxy_lab`."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ if ROOT not in sys.path:  # run as a page file on its own (streamlit run / AppTe
 
 import streamlit as st  # noqa: E402
 
-from app import proxy_lab as lab  # noqa: E402
+from app.views import proxy_lab as lab  # noqa: E402
 from db.discovery import register_discovered_proxies  # noqa: E402
 from db.session import database_url  # noqa: E402
 from db.status import DiscoveryStage, Status  # noqa: E402
