@@ -78,8 +78,11 @@ test: venv
 test-all: venv
 	.venv/bin/python -m pytest -q
 
+## Static checks (CI runs them before the tests): ruff on every package, mypy on knas_core, db and
+## tasks (settings in pyproject.toml).
 lint: venv
-	.venv/bin/python -m ruff check knas_core knas_cli db tasks app benchmarks tests
+	.venv/bin/python -m ruff check knas_core knas_cli db tasks app benchmarks scripts tests
+	.venv/bin/python -m mypy
 
 UV_VERSION := 0.13.9
 UV         := $(VENV_CACHE)/uv-$(UV_VERSION)/bin/uv

@@ -40,7 +40,7 @@ def schema_problem() -> str | None:
 
 
 def params() -> dict[str, str]:
-    return {k: st.query_params.get(k, "") for k in st.query_params.keys()}
+    return {k: st.query_params.get(k, "") for k in st.query_params}
 
 
 # session-state keys of the access rules (not widget keys: they outlive every page)

@@ -48,7 +48,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -140,10 +140,8 @@ class Stack:
     def close(self) -> None:
         for proc in self.workers.values():
             if proc.poll() is None:
-                try:
+                with suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait(timeout=30)
 
     def submit(self, config: dict[str, Any]) -> int:

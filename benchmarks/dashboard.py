@@ -108,10 +108,7 @@ def big_ranking() -> None:
     ]:
         t = time.perf_counter()
         out = call()
-        if isinstance(out, tuple):
-            n = out[1] if isinstance(out[1], int) else len(out[0])
-        else:
-            n = len(out)
+        n = (out[1] if isinstance(out[1], int) else len(out[0])) if isinstance(out, tuple) else len(out)
         print(f"{label}: {time.perf_counter() - t:.3f} s ({n} rows)", flush=True)
 
 

@@ -21,14 +21,15 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from knas_core.discovery.run import DiscoveryConfig, gather_sample, sample_archs  # noqa: E402
-from knas_core.discovery.tensors import KINDS  # noqa: E402
+from knas_core.discovery.run import DiscoveryConfig, gather_sample, sample_archs
+from knas_core.discovery.tensors import KINDS
 
 PUBLISHED_EZNAS_HELDOUT_TAU = 0.62  # Akhauri et al. 2022: NAS-Bench-201 CIFAR-10 Kendall tau
 
@@ -42,7 +43,7 @@ def config(args: argparse.Namespace) -> DiscoveryConfig:
                            cache_dir=args.cache_dir, memory_gib=args.memory_gib)
 
 
-def progress_printer(every: int = 25):
+def progress_printer(every: int = 25) -> Callable[[str, int, int], None]:
     start = time.perf_counter()
 
     def show(stage: str, done: int, total: int) -> None:

@@ -33,6 +33,7 @@ Prints a markdown table and, last, one JSON line with every figure.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -83,10 +84,8 @@ def best_time(fn: Callable[[], Any], device: torch.device, repeats: int) -> floa
     for _ in range(repeats):
         _sync(device)
         start = time.perf_counter()
-        try:
+        with contextlib.suppress(FloatingPointError, ValueError):
             fn()
-        except (FloatingPointError, ValueError):
-            pass
         _sync(device)
         best = min(best, time.perf_counter() - start)
     return best

@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
@@ -20,6 +21,9 @@ from sqlalchemy import make_url, text
 
 from db.session import _sqlite_file, database_url, get_engine
 from knas_core.errors import InputError
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -76,7 +80,7 @@ def current_revision(url: str | None = None) -> str | None:
 
 
 @functools.cache
-def _scripts():  # noqa: ANN202 - alembic.script.ScriptDirectory
+def _scripts() -> ScriptDirectory:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config("sqlite://"))

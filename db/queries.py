@@ -86,12 +86,14 @@ def ranking_page(session: Session, search_id: int, flt: RankingFilter = RankingF
         raise ValueError(f"unknown sort column {sort!r}; choose one of {', '.join(RANKING_SORTS)}")
     where = _ranking_where(search_id, flt)
     column = RANKING_SORTS[sort]
-    order = [column.is_(None), column.desc() if descending else column.asc(), SearchCandidate.position]
     stmt = (select(SearchCandidate.architecture_id, Architecture.index, Architecture.arch,
                    SearchCandidate.position, SearchCandidate.stage, SearchCandidate.score,
                    SearchCandidate.rank, SearchCandidate.accuracy, SearchCandidate.eval_source)
             .join(Architecture, Architecture.id == SearchCandidate.architecture_id)
-            .where(*where).order_by(*order).offset(offset))
+            .where(*where)
+            .order_by(column.is_(None), column.desc() if descending else column.asc(),
+                      SearchCandidate.position)
+            .offset(offset))
     if limit is not None:
         stmt = stmt.limit(limit)
     keys = ("architecture_id", "index", "arch", "position", "stage", "score", "rank", "accuracy", "eval")
@@ -148,7 +150,7 @@ def proxy_scores(session: Session, proxy: str, dataset: str) -> dict[int, float]
         return {}
     setups = Counter(tuple(r[2:]) for r in rows)
     chosen = max(setups, key=lambda s: setups[s])  # max keeps the first of equal counts
-    return {r[0]: float(r[1]) for r in rows if tuple(r[2:]) == chosen}
+    return {r[0]: float(r[1]) for r in rows if r[1] is not None and tuple(r[2:]) == chosen}
 
 
 def benchmark_values(session: Session, dataset: str, metric: str = "test",

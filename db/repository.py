@@ -8,16 +8,17 @@ they add up whatever the number of workers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import CursorResult, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import (
     Architecture,
+    Base,
     BenchmarkAccuracy,
     ProxyScore,
     Search,
@@ -28,6 +29,8 @@ from db.models import (
 from db.status import CandidateStage, SearchStage, Status, TrainingStatus
 
 if TYPE_CHECKING:  # pandas: imported by load_ground_truth only, not by every reader of the store
+    from sqlalchemy.dialects import postgresql, sqlite
+
     from knas_core.groundtruth import GroundTruth
 
 
@@ -55,16 +58,16 @@ class ScoreKey:
                     ProxyScore.device_type == self.device_type, ProxyScore.model == self.model)
 
 
-def _insert(session: Session):
+def _insert(session: Session) -> Callable[[type], postgresql.Insert | sqlite.Insert]:
     dialect = session.get_bind().dialect.name  # imported here: a reader needs neither dialect's insert
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects import postgresql
 
-        return insert
+        return postgresql.insert
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects import sqlite
 
-        return insert
+        return sqlite.insert
     raise NotImplementedError(f"unsupported database dialect {dialect!r}; use SQLite or PostgreSQL")
 
 
@@ -72,7 +75,7 @@ def _insert(session: Session):
 MAX_PARAMETERS = 30_000
 
 
-def insert_ignore(session: Session, model: type, rows: Sequence[dict[str, Any]]) -> None:
+def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows``, silently skipping those that violate a unique constraint (in batches
     that stay under the databases' limits on bound parameters, column defaults included)."""
     rows = list(rows)
@@ -240,9 +243,10 @@ def forget_transient(session: Session, key: ScoreKey, architecture_ids: Sequence
     gone = 0
     ids = list(architecture_ids)
     for start in range(0, len(ids), 500):
-        result = session.execute(delete(ProxyScore).where(
+        # a DELETE gives a CursorResult (SQLAlchemy types execute() as the general Result)
+        result = cast(CursorResult[Any], session.execute(delete(ProxyScore).where(
             ProxyScore.architecture_id.in_(ids[start:start + 500]), key.as_filter(),
-            ProxyScore.transient.is_(True)))
+            ProxyScore.transient.is_(True))))
         gone += result.rowcount or 0
     return gone
 
@@ -277,7 +281,7 @@ def best_scored(session: Session, search_id: int, key: ScoreKey, higher_is_bette
         .join(ProxyScore, and_(ProxyScore.architecture_id == Architecture.id, key.as_filter()))
         .where(SearchCandidate.search_id == search_id, ProxyScore.value.is_not(None))
         .order_by(order).limit(1)).first()
-    return (row[0], float(row[1])) if row else None
+    return (row[0], float(row[1])) if row and row[1] is not None else None
 
 
 # --- training ---------------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from knas_core.errors import InputError
 from knas_core.settings import get_settings
@@ -27,7 +29,7 @@ def database_url(url: str | None = None) -> str:
     return url or get_settings().database_url
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI connection
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -72,7 +74,7 @@ def check_database_file(url: str | None = None) -> None:
             "to it: stop the workers and dashboards using it, then start them again")
 
 
-def _remember_file(url: str, dbapi_connection, record) -> None:  # noqa: ANN001 - DBAPI connection
+def _remember_file(url: str, dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
     _sqlite_pragmas(dbapi_connection, record)
     path = _sqlite_file(url)
     if path is None:

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from contextlib import nullcontext
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -17,6 +17,9 @@ from knas_core.groundtruth import DATASETS
 from knas_core.proxies import get_proxy, proxy_names
 from knas_core.scoring import Scorer
 from knas_core.spaces import SPACES, open_space
+
+if TYPE_CHECKING:
+    from knas_core.spaces import SearchSpace
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,7 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
-def _targets(args: argparse.Namespace, space) -> list[tuple[str, int | None]]:
+def _targets(args: argparse.Namespace, space: SearchSpace) -> list[tuple[str, int | None]]:
     if args.arch:
         out = []
         for a in args.arch:

@@ -136,7 +136,7 @@ def _load_config(path: str) -> dict:
     import yaml
 
     try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_unique_key_loader())  # noqa: S506 - safe
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_unique_key_loader())  # a SafeLoader
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):

@@ -18,6 +18,7 @@ import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import torch
@@ -79,7 +80,7 @@ class ImageSource(ABC):
         self.dataset = canonical_dataset(dataset)
         self.num_classes = NUM_CLASSES[self.dataset]
 
-    def labelled(self, kind: str, name: str, description: str) -> ImageSource:
+    def labelled(self, kind: str, name: str, description: str) -> Self:
         """Set :attr:`identity` (``kind:name:<hash of the content>``) and :attr:`description`."""
         self.identity = f"{kind}:{name}:{self.content_hash()}"
         self.description = description

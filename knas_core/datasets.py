@@ -39,7 +39,7 @@ class FetchError(RuntimeError):
     """A download or extraction failed; the message says what to do instead (one line)."""
 
 
-def _dataset_class(name: str) -> type:
+def _dataset_class(name: str) -> Any:  # a torchvision dataset class (untyped)
     from torchvision import datasets
 
     return getattr(datasets, FETCHABLE[name])
@@ -109,7 +109,7 @@ def fetch_dataset(name: str, dest: str | os.PathLike[str] | None = None, *,
     return Fetched(ds, root / cls.base_folder, root, len(train), len(test))
 
 
-def _network_advice(ds: str, cls: type, root: Path, archive: Path, reason: object) -> str:
+def _network_advice(ds: str, cls: Any, root: Path, archive: Path, reason: object) -> str:
     note = ""
     if archive.is_file():
         note = f" ({archive} is there but does not match the official checksum; replace it)"

@@ -7,11 +7,12 @@ decorates its entry point; everything else (CLI, workers, tests) looks it up by 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from knas_core.errors import InputError
 
 T = TypeVar("T")
+D = TypeVar("D", bound=Callable[..., Any])  # what a registering decorator decorates
 
 
 class UnknownNameError(KeyError, InputError):
@@ -39,10 +40,10 @@ class Registry(Generic[T]):
         self.get(name)  # the same error for an unknown name
         return self._items.pop(name)
 
-    def decorator(self, name: str, make: Callable[[Callable], T]) -> Callable[[Callable], Callable]:
+    def decorator(self, name: str, make: Callable[[D], T]) -> Callable[[D], D]:
         """Return a decorator that registers ``make(fn)`` under ``name`` and returns ``fn``."""
 
-        def wrap(fn: Callable) -> Callable:
+        def wrap(fn: D) -> D:
             self.add(name, make(fn))
             return fn
 

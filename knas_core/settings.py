@@ -112,7 +112,10 @@ class _Given(Settings):
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings],
                                    init_settings: PydanticBaseSettingsSource,
-                                   **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
 
 
@@ -152,7 +155,8 @@ def settings_from(environ: Mapping[str, str]) -> Settings:
     """Settings from ``environ`` (a mapping of variable names, as ``os.environ``) instead of the
     process environment; raises :class:`SettingsError` naming a bad variable."""
     upper = {key.upper(): value for key, value in environ.items()}
-    given = {name: upper[env_name(name)] for name in Settings.model_fields if upper.get(env_name(name))}
+    given: dict[str, Any] = {name: upper[env_name(name)] for name in Settings.model_fields
+                             if upper.get(env_name(name))}  # strings, parsed by pydantic
     try:
         return _Given(**given)
     except ValidationError as exc:

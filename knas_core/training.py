@@ -293,7 +293,9 @@ class _Progress:
 
 
 def _rng_states() -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    state = np.random.get_state(legacy=True)
+    assert isinstance(state, tuple)  # legacy=True: the tuple form, not the dict
+    name, keys, pos, has_gauss, cached = state
     return {"torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "numpy": (name, keys.tolist(), pos, has_gauss, cached),

@@ -16,6 +16,7 @@ embedded default broker needs no server. A search waits in the queue until a wor
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from db import repository as repo
@@ -86,10 +87,8 @@ def cancel_search(search_id: int) -> dict[str, Any]:
     if not ended:
         from tasks.search import advance_search
 
-        try:
+        with contextlib.suppress(Exception):  # the flag alone stops the work; the broker may be down
             advance_search.apply_async(args=[search_id], retry=False)
-        except Exception:  # noqa: BLE001 - the flag alone stops the work; the broker may be down
-            pass
     return {**search_progress(search_id), "already_ended": ended}
 
 
@@ -101,10 +100,11 @@ def search_progress(search_id: int) -> dict[str, Any]:
             raise KeyError(f"no search with id {search_id}")
         rate = eta = None
         if search.score_started_at is not None and search.scored:
-            stop = search.finished_at if search.status in Status.ENDED else utcnow()
+            stop = (search.finished_at if search.status in Status.ENDED else None) or utcnow()
             elapsed = max((as_utc(stop) - as_utc(search.score_started_at)).total_seconds(), 1e-6)
             rate = search.scored / elapsed
             eta = max(search.total - search.scored, 0) / rate if search.stage == SearchStage.SCORE else 0.0
+        best: dict[str, Any] | None
         if search.result:
             best = {k: search.result.get(k) for k in ("arch", "index", "score", "accuracy", "test_acc",
                                                       "percentile")}

@@ -163,7 +163,7 @@ def _sweep_forever(interval: float) -> None:
     while not _SWEEPER_STOP.wait(interval):
         try:
             due = sweep()
-        except Exception:  # noqa: BLE001 - e.g. the database is briefly away: try next time
+        except Exception:  # e.g. the database is briefly away: try next time
             log.exception("lease sweep failed")
             continue
         if due:

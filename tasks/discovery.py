@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from db import discovery as repo
+from db.models import DiscoveryRun
 from db.session import session_scope
 from db.status import DiscoveryStage, Status
 from knas_core.scoring import describe_exception
@@ -54,14 +55,14 @@ def discover(run_id: int) -> str:
         if stage != DiscoveryProgress.GATHER or not throttle.due(done, total):
             return
         with session_scope() as s:
-            row = repo.get_run(s, run_id)
+            row = s.get_one(DiscoveryRun, run_id)
             if row.cancel_requested:
                 raise Cancelled
             row.gathered, row.total = done, total
 
     def on_generation(gen: Generation) -> None:
         with session_scope() as s:
-            row = repo.get_run(s, run_id)
+            row = s.get_one(DiscoveryRun, run_id)
             repo.record_generation(s, row, gen.to_dict(with_state=True))
             if row.cancel_requested:
                 raise Cancelled
@@ -70,7 +71,7 @@ def discover(run_id: int) -> str:
         result = run_discovery(cfg, progress, on_generation, resume)
     except Cancelled:
         with session_scope() as s:
-            repo.get_run(s, run_id).finish(Status.CANCELLED)
+            s.get_one(DiscoveryRun, run_id).finish(Status.CANCELLED)
         return Status.CANCELLED
     except OperationalError:
         raise
@@ -78,7 +79,7 @@ def discover(run_id: int) -> str:
         fail(repo.get_run, run_id, describe_exception(exc), "discovery run")
         return Status.FAILED
     with session_scope() as s:
-        run = repo.get_run(s, run_id)
+        run = s.get_one(DiscoveryRun, run_id)
         result.pop("history", None)  # stored row by row already
         run.finish(Status.DONE, result=result)
         return run.status

@@ -41,9 +41,8 @@ def _expected(cfg: SearchConfig) -> str:
 def _images_from_data_dir(cfg: SearchConfig) -> bool:
     from knas_core.data import NPZ_SUBSETS
 
-    if cfg.data_source == "synthetic" or cfg.dataset not in NPZ_SUBSETS:
-        return False  # synthetic inputs (ImageNet16-120 on auto): data_dir only holds the table
-    return True
+    # synthetic inputs (ImageNet16-120 on auto): data_dir only holds the table
+    return cfg.data_source != "synthetic" and cfg.dataset in NPZ_SUBSETS
 
 
 def _holds_images(folder: str) -> bool:

@@ -129,9 +129,8 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list, restar
         if not _dispatch_scoring(session, search, cfg, force, outbox):
             return "scoring"
         _select(session, search, cfg)
-    if search.stage == SearchStage.EVALUATE:
-        if not _evaluate(session, search, cfg, force or restart, outbox):
-            return "evaluating"
+    if search.stage == SearchStage.EVALUATE and not _evaluate(session, search, cfg, force or restart, outbox):
+        return "evaluating"
     return search.status
 
 
@@ -236,7 +235,7 @@ def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
     key = score_key(cfg, device_type(cfg), search.data_id or "")
     higher = get_proxy(cfg.proxy).higher_is_better
     rows = repo.candidate_scores(session, search.id, key)
-    ok = [(c, s) for c, s in rows if s.value is not None]
+    ok = [(c, v) for c, s in rows if (v := s.value) is not None]
     for cand, s in rows:
         cand.score = s.value
         cand.stage = CandidateStage.SCORED
@@ -244,7 +243,7 @@ def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
     if not ok:
         first = next((s.error for _, s in rows if s.error), "no scores")
         raise RuntimeError(f"every architecture failed to score ({first})")
-    ok.sort(key=lambda cs: cs[1].value if higher else -cs[1].value, reverse=True)
+    ok.sort(key=lambda cv: cv[1] if higher else -cv[1], reverse=True)
     for rank, (cand, _) in enumerate(ok, start=1):
         cand.rank = rank
         if rank <= cfg.topk:
@@ -272,7 +271,8 @@ def _evaluate(session: Session, search: Search, cfg: SearchConfig, force: bool, 
             search.evaluated = len(selected) - len(waiting)
             return False
     search.evaluated = len(selected)
-    best = max(selected, key=lambda c: (c.accuracy if c.accuracy is not None else -math.inf, -c.rank))
+    best = max(selected, key=lambda c: (c.accuracy if c.accuracy is not None else -math.inf,
+                                        -(c.rank or 0)))  # rank: set, filtered above
     search.finish(Status.DONE, result=_result(session, best, cfg))
     return True
 
@@ -362,7 +362,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
             if repo.cancel_requested(session, search_id):
                 # Mark it here, not through the queue: the queue may hold many chunks before
                 # an advance_search message, and the user should see the stop at once.
-                repo.get_search(session, search_id).finish(Status.CANCELLED)
+                session.get_one(Search, search_id).finish(Status.CANCELLED)
                 return done
             cand = session.get(SearchCandidate, cand_id)
             if cand is None or repo.get_score(session, cand.architecture_id, key) is not None:
@@ -372,6 +372,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
                 cand.attempts += 1
                 cand.claimed_at, cand.claimed_by = utcnow(), me
         start = time.perf_counter()
+        error: str | None
         if attempts >= limit:  # every earlier delivery died on it (e.g. the OOM killer): give up
             value, error, seconds = None, f"worker died {attempts} times scoring this architecture", 0.0
         else:
@@ -382,8 +383,7 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
                 value, error, seconds = None, describe_exception(exc), time.perf_counter() - start
         with session_scope() as session:
             repo.save_score(session, arch_id, key, value, error, seconds, transient=is_transient(error))
-            search = repo.get_search(session, search_id)
-            repo.refresh_counters(session, search, key)
+            repo.refresh_counters(session, session.get_one(Search, search_id), key)
         done += 1
     advance_search.apply_async(args=[search_id])
     return done
@@ -414,7 +414,7 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
     if not run_done:
         def on_epoch(epoch: Any) -> None:
             with session_scope() as s:
-                r = s.get(TrainingRun, run_id)
+                r = s.get_one(TrainingRun, run_id)
                 r.history = [*r.history, _plain(epoch)]
 
         def should_stop() -> bool:
@@ -429,22 +429,22 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
                                         on_epoch=on_epoch, should_stop=should_stop)
         except TrainingCancelled:
             with session_scope() as s:
-                repo.get_search(s, search_id).finish(Status.CANCELLED)
+                s.get_one(Search, search_id).finish(Status.CANCELLED)
             return None
         except Exception as exc:  # noqa: BLE001 - record why, keep serving
             with session_scope() as s:
-                r = s.get(TrainingRun, run_id)
+                r = s.get_one(TrainingRun, run_id)
                 r.status, r.error = TrainingStatus.FAILED, describe_exception(exc)
             _fail(search_id, f"training {arch} failed: {describe_exception(exc)}")
             return None
         with session_scope() as s:
-            r = s.get(TrainingRun, run_id)
+            r = s.get_one(TrainingRun, run_id)
             r.status, r.final_test_acc = TrainingStatus.DONE, result.final_test_acc
             r.seconds, r.device = result.seconds, result.device
             r.history = [_plain(e) for e in result.epochs]
             run_acc = result.final_test_acc
     with session_scope() as session:
-        cand = session.get(SearchCandidate, candidate_id)
+        cand = session.get_one(SearchCandidate, candidate_id)
         cand.accuracy, cand.eval_source, cand.stage = run_acc, "train", CandidateStage.EVALUATED
         cand.training_run_id = run_id
     advance_search.apply_async(args=[search_id])
@@ -454,7 +454,7 @@ def train_candidate(search_id: int, candidate_id: int) -> float | None:
 def _plain(epoch: Any) -> dict[str, Any]:
     from dataclasses import asdict, is_dataclass
 
-    return asdict(epoch) if is_dataclass(epoch) else dict(epoch)
+    return asdict(epoch) if is_dataclass(epoch) and not isinstance(epoch, type) else dict(epoch)
 
 
 def stored_scores(cfg: SearchConfig, scorer: Scorer, arch: str,
@@ -503,7 +503,7 @@ def run_strategy(search_id: int) -> str:
         if not throttle.due(done, total):
             return
         with session_scope() as s:
-            row = repo.get_search(s, search_id)
+            row = s.get_one(Search, search_id)
             if row.cancel_requested:
                 raise Cancelled
             evaluating = stage == ProgressStage.EVALUATE  # scoring, or NASI's steps, otherwise
@@ -519,13 +519,13 @@ def run_strategy(search_id: int) -> str:
         result = run.run(progress, lambda scorer, arch, names: stored_scores(cfg, scorer, arch, names))
     except Cancelled:
         with session_scope() as s:
-            repo.get_search(s, search_id).finish(Status.CANCELLED)
+            s.get_one(Search, search_id).finish(Status.CANCELLED)
         return Status.CANCELLED
     except Exception as exc:  # noqa: BLE001 - the reason goes on the search; the worker lives
         _fail(search_id, describe_exception(exc))
         return Status.FAILED
     with session_scope() as session:
-        search = repo.get_search(session, search_id)
+        search = session.get_one(Search, search_id)
         if search.status in Status.ENDED:
             return search.status
         evaluated = [t["arch"] for t in result["trace"]]

@@ -17,7 +17,7 @@ from knas_cli.errors import UsageError
 from knas_core.errors import ConfigError, DataFileError, InputError
 
 
-def _failing(exc: BaseException):  # noqa: ANN202 - a sub-command's run function
+def _failing(exc: BaseException):
     def run(args: object) -> int:
         raise exc
 

@@ -90,7 +90,7 @@ def toy_strategy() -> Iterator[str]:
         topk: int = 1
         name: str = "toy_strategy"
 
-        def search(self, ctx):  # noqa: ANN001, ANN202
+        def search(self, ctx):
             arch = ctx.space.sample(1, ctx.seed)[0]
             return arch, None, [arch]
 
@@ -122,13 +122,13 @@ def toy_space() -> Iterator[str]:
         def index_of(self, arch: str) -> int:
             return self.ARCHS.index(self.validate(arch))
 
-        def enumerate(self):  # noqa: ANN202
+        def enumerate(self):
             return iter(self.ARCHS)
 
         def sample(self, n: int, seed: int) -> list[str]:
             return list(self.ARCHS[:n])
 
-        def build_model(self, arch, num_classes, **options):  # noqa: ANN001, ANN003, ANN201
+        def build_model(self, arch, num_classes, **options):
             raise NotImplementedError
 
     yield "toy_space"
@@ -297,7 +297,7 @@ def no_database(monkeypatch):
 
     monkeypatch.setenv("KNAS_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:9/none")
 
-    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def refuse(*args, **kwargs):
         raise AssertionError("validation reached the database")
 
     monkeypatch.setattr(db.session, "get_engine", refuse)
@@ -328,7 +328,7 @@ def test_callers_register_promoted_proxies_before_validating(monkeypatch):
 
     calls = []
 
-    def register(url=None):  # noqa: ANN001, ANN202 - stands in for the store's promoted programs
+    def register(url=None):
         calls.append(url)
         if "promoted_later" not in PROXIES:
             register_proxy("promoted_later")(lambda *a, **k: 0.0)

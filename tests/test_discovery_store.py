@@ -59,9 +59,8 @@ def test_run_on_worker_records_generations_and_promotes_a_proxy(eager, tiny):
     name = f"lab_{uuid.uuid4().hex[:8]}"
     assert promote_run(run_id, name) == {"name": name, "formula": p["best_formula"]}
     assert get_proxy(name).needs_labels is False
-    with pytest.raises(ValueError, match="already exists"):
-        with session_scope() as s:
-            repo.promote(s, name, "mean(data_A)")
+    with pytest.raises(ValueError, match="already exists"), session_scope() as s:
+        repo.promote(s, name, "mean(data_A)")
     # a fresh process (here: the registry without it) loads it from the database
     PROXIES._items.pop(name)
     from knas_core.discovery import proxy as formula_proxies

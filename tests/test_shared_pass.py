@@ -36,7 +36,7 @@ def _separate(scorer: Scorer, arch: str, names: list[str]) -> dict[str, float]:
 
 
 def test_the_bundle_is_the_issue_list():
-    assert SHARED_PROXIES == set(BUNDLE)
+    assert set(BUNDLE) == SHARED_PROXIES
     assert all(get_proxy(n).batch_size is None for n in BUNDLE)
 
 

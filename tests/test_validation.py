@@ -194,18 +194,16 @@ def test_a_deleted_or_replaced_sqlite_file_stops_every_session(tmp_path):
         repo.create_search(s, validate_config({}).model_dump(mode="json"), "kept")
     get_engine(url).dispose()  # the last connection closes: the WAL is checkpointed into the file
     shutil.copy(path, tmp_path / "copy.db")
-    with pytest.raises(DatabaseFileGoneError, match=f"the database file {path} was deleted or replaced"):
-        with session_scope(url) as s:  # the file goes while a worker holds a session: no commit
-            repo.create_search(s, validate_config({}).model_dump(mode="json"), "lost")
-            s.flush()
-            path.unlink()
-    with pytest.raises(DatabaseFileGoneError):
-        with session_scope(url):
-            pass
+    gone = pytest.raises(DatabaseFileGoneError, match=f"the database file {path} was deleted or replaced")
+    with gone, session_scope(url) as s:  # the file goes while a worker holds a session: no commit
+        repo.create_search(s, validate_config({}).model_dump(mode="json"), "lost")
+        s.flush()
+        path.unlink()
+    with pytest.raises(DatabaseFileGoneError), session_scope(url):
+        pass
     shutil.copy(tmp_path / "copy.db", path)  # the same content under another inode: still refused
-    with pytest.raises(DatabaseFileGoneError):
-        with session_scope(url):
-            pass
+    with pytest.raises(DatabaseFileGoneError), session_scope(url):
+        pass
     other = f"sqlite:///{tmp_path / 'copy.db'}"
     with session_scope(other) as s:
         assert s.scalar(select(func.count()).select_from(Search)) == 1

@@ -64,11 +64,10 @@ def live() -> None:
 
 live()
 
-if ui.writable() and first["status"] in Status.ACTIVE:
-    if st.button("Cancel this search", key="detail-cancel"):
-        if ui.writable():
-            cancel_search(search_id)
-            st.rerun()
+if ui.writable() and first["status"] in Status.ACTIVE \
+        and st.button("Cancel this search", key="detail-cancel"):
+    cancel_search(search_id)
+    st.rerun()
 with st.expander("Configuration"):
     st.json(config)
     if ui.writable():

@@ -86,7 +86,7 @@ class Generation:
     rng_state: Any = field(default=None, repr=False)
 
     def to_dict(self, with_state: bool = False) -> dict[str, Any]:
-        d = {"generation": self.generation, "best_fitness": self.best_fitness,
+        d: dict[str, Any] = {"generation": self.generation, "best_fitness": self.best_fitness,
              "mean_fitness": self.mean_fitness, "heldout_kendall": self.heldout_kendall,
              "best_formula": self.best_formula, "nonfinite_blocks": self.nonfinite_blocks,
              "seconds": self.seconds}

@@ -164,8 +164,8 @@ def primitive_set(kinds: tuple[str, ...] = KINDS) -> gp.PrimitiveSet:
     pset = gp.PrimitiveSet("PROXY", len(leaves))
     for name, fn in UNARY.items():
         pset.addPrimitive(_safe(fn), 1, name=name)
-    for name, fn in BINARY.items():
-        pset.addPrimitive(_safe(fn), 2, name=name)
+    for name, fn2 in BINARY.items():
+        pset.addPrimitive(_safe(fn2), 2, name=name)
     pset.renameArguments(**{f"ARG{i}": leaf for i, leaf in enumerate(leaves)})
     return pset
 

@@ -38,7 +38,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import torch
 from torch import nn
@@ -121,15 +121,16 @@ def gather(model: nn.Module, batch: Batch, *, kinds: Sequence[str] = KINDS, imag
                 h.remove()
         for i, b in enumerate(blocks):
             s, conv = seen[i], b[1]
-            missing = any(s.get(n) is None or s[n].grad is None for n in ("A", "X", "Y"))
-            if missing or conv.weight.grad is None:
+            assert isinstance(conv, nn.Conv2d)  # relu_conv_bn_blocks: ReLU, Conv2d, BatchNorm2d
+            grads = {n: g for n in ("A", "X", "Y") if n in s and (g := s[n].grad) is not None}
+            if len(grads) < 3 or conv.weight.grad is None:
                 dropped.add(i)  # no gradient reached this block: dropped for every kind
                 continue
             out[i].update({
                 f"{kind}_W": conv.weight.detach().cpu().clone(),
                 f"{kind}_W_grad": conv.weight.grad.detach().cpu().clone(),
                 **{f"{kind}_{n}": s[n].detach()[keep].cpu().clone() for n in ("A", "X", "Y")},
-                **{f"{kind}_{n}_grad": s[n].grad.detach()[keep].cpu().clone() for n in ("A", "X", "Y")},
+                **{f"{kind}_{n}_grad": g.detach()[keep].cpu().clone() for n, g in grads.items()},
             })
     model.zero_grad(set_to_none=True)
     return [b for i, b in enumerate(out) if i not in dropped]
@@ -230,7 +231,7 @@ class TensorCache:
         return value
 
 
-class CachedArchs(Sequence):
+class CachedArchs(Sequence[list[Block] | str]):
     """The cached blocks of ``indices`` as a sequence; ``keep`` holds them in memory once read,
     otherwise each access loads from disk (a streamed sample: one architecture in memory)."""
 
@@ -241,7 +242,11 @@ class CachedArchs(Sequence):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, j):  # noqa: ANN001, ANN204 - Sequence protocol (int or slice)
+    @overload
+    def __getitem__(self, j: int) -> list[Block] | str: ...
+    @overload
+    def __getitem__(self, j: slice) -> list[list[Block] | str]: ...
+    def __getitem__(self, j: int | slice) -> list[Block] | str | list[list[Block] | str]:
         if isinstance(j, slice):
             return [self[i] for i in range(*j.indices(len(self)))]
         value = self.cache.get(self.indices[j], keep=self.keep)

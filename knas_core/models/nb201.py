@@ -14,7 +14,8 @@ AvgPool(3, stride 1, pad 1, ``count_include_pad=False``); ``skip_connect`` = ide
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -92,7 +93,7 @@ class ResidualBlock(nn.Module):
 class _Skeleton(nn.Module):
     """Stem, three stages of ``N`` cells separated by residual blocks, and the head."""
 
-    def __init__(self, make_cell, num_classes: int, C: int, N: int) -> None:  # noqa: ANN001
+    def __init__(self, make_cell: Callable[[int], nn.Module], num_classes: int, C: int, N: int) -> None:
         super().__init__()
         if C < 1 or N < 0:
             raise ConfigError(f"need C >= 1 and N >= 0, got C={C}, N={N}")
@@ -142,9 +143,10 @@ class MixedCell(nn.Module):
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for target in (1, 2, 3):
-            nodes.append(sum(weights[k, o] * op(nodes[src])
-                             for k, (src, dst) in enumerate(Cell.EDGES) if dst == target
-                             for o, op in enumerate(self.edges[k])))
+            mixed = sum(weights[k, o] * op(nodes[src])
+                        for k, (src, dst) in enumerate(Cell.EDGES) if dst == target
+                        for o, op in enumerate(cast(nn.ModuleList, self.edges[k])))
+            nodes.append(cast(torch.Tensor, mixed))  # every node has an incoming edge: never 0
         return nodes[3]
 
 

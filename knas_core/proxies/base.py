@@ -50,7 +50,7 @@ class Proxy:
         return self.fn(model, batch)
 
 
-def prunable_layers(model: nn.Module) -> Iterator[nn.Module]:
+def prunable_layers(model: nn.Module) -> Iterator[nn.Conv2d | nn.Linear]:
     """Conv2d and Linear layers: the units the zero-cost literature scores (Abdelfattah et al., 2021)."""
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):

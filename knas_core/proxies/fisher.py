@@ -48,9 +48,9 @@ def fisher(model: nn.Module, batch: Batch) -> float:
             h.remove()
     total = torch.zeros((), dtype=torch.float64)
     for m in layers:
-        calls = [a for a in outputs.get(id(m), []) if a.grad is not None]
+        calls = [(a, a.grad) for a in outputs.get(id(m), []) if a.grad is not None]
         if not calls:
             continue  # not reached by the loss: zero, as in the reference
-        per_channel = torch.stack([channel_fisher(a, a.grad) for a in calls]).sum(0)
+        per_channel = torch.stack([channel_fisher(a, g) for a, g in calls]).sum(0)
         total = total + (per_channel.abs().sum() * m.weight[0].numel()).cpu()
     return float(total)

@@ -6,6 +6,8 @@ the sum over Conv/Linear layers of the Euclidean norm of the loss gradient of th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
@@ -21,8 +23,8 @@ def grad_norm(model: nn.Module, batch: Batch) -> float:
     return grad_norm_of(model, loss_gradients(model, batch))
 
 
-def grad_norm_of(model: nn.Module, grads: dict[int, torch.Tensor | None]) -> float:
+def grad_norm_of(model: nn.Module, grads: Mapping[int, torch.Tensor | None]) -> float:
     """``sum_l ||g_l||_2`` over Conv/Linear weights, from loss gradients keyed by ``id(param)``."""
-    norms = [grads[id(m.weight)].double().norm() for m in prunable_layers(model)
-             if grads.get(id(m.weight)) is not None]
+    norms = [g.double().norm() for m in prunable_layers(model)
+             if (g := grads.get(id(m.weight))) is not None]
     return float(torch.stack(norms).sum()) if norms else 0.0

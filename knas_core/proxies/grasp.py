@@ -9,6 +9,8 @@ where ``g = dL/dW`` and ``H g`` is the Hessian-gradient product, obtained by dif
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,6 +32,6 @@ def grasp(model: nn.Module, batch: Batch) -> float:
     loss = F.cross_entropy(model(batch.inputs), batch.targets)
     grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True,
                                 materialize_grads=True)
-    z = sum((gi * fi).sum() for gi, fi in zip(g, grads))
+    z = cast(torch.Tensor, sum((gi * fi).sum() for gi, fi in zip(g, grads)))  # a Tensor: some weights
     hg = torch.autograd.grad(z, weights, allow_unused=True, materialize_grads=True)
     return float(sum((-w.detach() * h).double().sum() for w, h in zip(weights, hg)))

@@ -21,8 +21,10 @@ BatchNorm normalises a sample by its own statistics. Two equivalent forms are pr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +35,7 @@ from knas_core.data import Batch
 from knas_core.proxies import register_proxy
 
 
-def _per_sample_loss(model: nn.Module):
+def _per_sample_loss(model: nn.Module) -> Callable[[dict, dict, torch.Tensor, torch.Tensor], torch.Tensor]:
     """``loss(params, buffers, x, y)`` for one sample ``x: (3, H, W)``, ``y: ()``."""
 
     def loss(params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -69,7 +71,7 @@ class _ChannelsLastInstanceNorm(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor | None,  # noqa: ANN001 - autograd ctx
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor | None,  # ctx: autograd's context
                 bias: torch.Tensor | None, eps: float) -> torch.Tensor:
         m = x.shape[2] * x.shape[3]
         d = x - x.sum(dim=(2, 3), keepdim=True) / m
@@ -83,7 +85,7 @@ class _ChannelsLastInstanceNorm(torch.autograd.Function):
         return y
 
     @staticmethod
-    def backward(ctx, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # noqa: ANN001
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         d, rstd, a = ctx.saved_tensors
         m = d.shape[2] * d.shape[3]
         sum_g = g.sum(dim=(2, 3), keepdim=True)                  # (n, C, 1, 1)
@@ -121,7 +123,8 @@ def per_sample_batchnorm(model: nn.Module) -> Iterator[nn.Module]:
     patched = [m for m in model.modules()
                if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
     for m in patched:
-        m.forward = lambda x, bn=m: _per_sample_norm(bn, x)
+        # an instance attribute shadows the class's method until `del m.forward` below
+        m.forward = functools.partial(_per_sample_norm, m)  # type: ignore[method-assign]
     try:
         yield model
     finally:

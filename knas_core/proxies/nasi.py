@@ -14,6 +14,9 @@ statistics of the whole mini-batch (one ordinary forward pass).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import overload
+
 import torch
 from torch import nn
 
@@ -22,6 +25,10 @@ from knas_core.proxies import register_proxy
 from knas_core.proxies.base import loss_gradients
 
 
+@overload
+def penalised_trace(trace: torch.Tensor, mu: float, nu: float) -> torch.Tensor: ...
+@overload
+def penalised_trace(trace: float, mu: float, nu: float) -> float: ...
 def penalised_trace(trace: torch.Tensor | float, mu: float, nu: float) -> torch.Tensor | float:
     """NASI's penalised objective ``R = T - mu * max(0, T - nu)`` (Shu et al. 2022, Eq. 6)."""
     if isinstance(trace, torch.Tensor):
@@ -36,7 +43,7 @@ def nasi_trace(model: nn.Module, batch: Batch) -> float:
     return nasi_of(loss_gradients(model, batch))
 
 
-def nasi_of(grads: dict[int, torch.Tensor | None]) -> float:
+def nasi_of(grads: Mapping[int, torch.Tensor | None]) -> float:
     """``||g||^2`` over every parameter, from loss gradients keyed by ``id(param)``."""
     terms = [g.double().pow(2).sum() for g in grads.values() if g is not None]
     return float(torch.stack(terms).sum()) if terms else 0.0

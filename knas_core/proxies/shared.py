@@ -25,7 +25,8 @@ ones up to floating-point summation order (checked by ``tests/test_shared_pass.p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import SupportsFloat
 
 import torch
 import torch.nn.functional as F
@@ -49,7 +50,7 @@ SHARED_PROXIES = frozenset({"knas", "naswot", "jacob_cov", "params", "flops"} | 
 Outcome = float | Exception
 
 
-def _attempt(fn, *args) -> Outcome:  # noqa: ANN001 - a finisher and its inputs
+def _attempt(fn: Callable[..., SupportsFloat], *args: object) -> Outcome:  # a finisher and its inputs
     try:
         return float(fn(*args))
     except Exception as exc:  # noqa: BLE001 - one proxy's failure must not cost the others

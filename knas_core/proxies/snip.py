@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
@@ -21,8 +23,8 @@ def snip(model: nn.Module, batch: Batch) -> float:
     return snip_of(model, loss_gradients(model, batch))
 
 
-def snip_of(model: nn.Module, grads: dict[int, torch.Tensor | None]) -> float:
+def snip_of(model: nn.Module, grads: Mapping[int, torch.Tensor | None]) -> float:
     """``sum |g (*) W|`` over Conv/Linear weights, from loss gradients keyed by ``id(param)``."""
-    terms = [(grads[id(m.weight)] * m.weight.detach()).abs().double().sum() for m in prunable_layers(model)
-             if grads.get(id(m.weight)) is not None]
+    terms = [(g * m.weight.detach()).abs().double().sum() for m in prunable_layers(model)
+             if (g := grads.get(id(m.weight))) is not None]
     return float(torch.stack(terms).sum()) if terms else 0.0

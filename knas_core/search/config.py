@@ -186,7 +186,7 @@ class SearchConfig(RunConfig):
     @classmethod
     def _train_subset_within_the_data(cls, value: int | None, info: ValidationInfo) -> int | None:
         dataset = info.data.get("dataset")
-        most = TRAIN_SET_SIZE.get(dataset, max(TRAIN_SET_SIZE.values()))
+        most = TRAIN_SET_SIZE.get(dataset or "", max(TRAIN_SET_SIZE.values()))
         if value is not None and value > most:
             raise ValueError(f"at most {most:,} (the {dataset or 'largest'} training set), got {value:,}")
         return value

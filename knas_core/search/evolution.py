@@ -46,7 +46,7 @@ class RegularisedEvolution(Strategy):
         while len(history) < budget:
             picks = rng.choice(len(alive), size=min(self.tournament, len(alive)), replace=False)
             contenders = [alive[int(i)] for i in picks]
-            parent = max(contenders, key=lambda a: -np.inf if fitness[a] is None else fitness[a])
+            parent = max(contenders, key=lambda a: -np.inf if (f := fitness[a]) is None else f)
             child = ctx.space.mutate(parent, rng)
             if child not in fitness:
                 fitness[child] = ctx.score([child])[0]

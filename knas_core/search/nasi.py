@@ -21,16 +21,18 @@ away from architectures whose trace exceeds the average one, the role the paper 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
 
-from knas_core.models.nb201 import NB201SuperNetwork
+from knas_core.models.nb201 import Cell, NB201SuperNetwork
 from knas_core.proxies.nasi import penalised_trace
 from knas_core.scoring import seed_everything
 from knas_core.search import register_strategy
-from knas_core.search.base import ProgressStage, SearchContext, Strategy
+from knas_core.search.base import ProgressFn, ProgressStage, SearchContext, Strategy
 from knas_core.spaces.base import SearchSpace
 from knas_core.spaces.nb201 import OPS, NB201Space, format_arch
 
@@ -41,15 +43,16 @@ def trace_norm(net: NB201SuperNetwork, x: torch.Tensor, y: torch.Tensor,
     params = [p for p in net.parameters() if p.requires_grad]
     loss = F.cross_entropy(net(x, weights), y)
     grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
-    return sum((g ** 2).sum() for g in grads if g is not None)
+    # a Tensor: some parameter always reaches the loss (sum() of nothing would be the int 0)
+    return cast(torch.Tensor, sum((g ** 2).sum() for g in grads if g is not None))
 
 
-def nasi_alpha(net: NB201SuperNetwork, batches, steps: int = 100, mu: float = 2.0,  # noqa: ANN001
-               nu: float | None = None, xi: float = 1.0, tau: float = 1.0, seed: int = 0,
-               progress=None) -> torch.Tensor:  # noqa: ANN001
+def nasi_alpha(net: NB201SuperNetwork, batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+               steps: int = 100, mu: float = 2.0, nu: float | None = None, xi: float = 1.0,
+               tau: float = 1.0, seed: int = 0, progress: ProgressFn | None = None) -> torch.Tensor:
     """Run Algorithm 1; ``batches(t)`` returns the ``(x, y)`` of step ``t``. Returns ``alpha*``."""
     device = next(net.parameters()).device
-    alpha0 = torch.zeros(len(net.cells[0].edges), len(OPS), device=device)
+    alpha0 = torch.zeros(len(Cell.EDGES), len(OPS), device=device)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     total = torch.zeros_like(alpha0)
     largest = 0.0
@@ -94,14 +97,15 @@ class NASISearch(Strategy):
                              f"not {space.name!r}")
 
     def search(self, ctx: SearchContext) -> tuple[str, float | None, list[str]]:
-        if ctx.batch is None:
+        batch = ctx.batch
+        if batch is None:
             raise ValueError("NASI needs data: the search context has no batch source")
-        first = ctx.batch(self.batch_size, ctx.seed)
+        first = batch(self.batch_size, ctx.seed)
         seed_everything(ctx.seed)
         net = NB201SuperNetwork(OPS, num_classes=first.num_classes, C=self.C, N=self.N).to(ctx.device).train()
 
-        def batches(t: int):  # noqa: ANN202
-            b = first if t == 0 else ctx.batch(self.batch_size, ctx.seed + t)
+        def batches(t: int) -> tuple[torch.Tensor, torch.Tensor]:
+            b = first if t == 0 else batch(self.batch_size, ctx.seed + t)
             return b.inputs.to(ctx.device), b.targets.to(ctx.device)
 
         alpha = nasi_alpha(net, batches, self.steps, self.mu, self.nu, self.xi, self.tau, ctx.seed,

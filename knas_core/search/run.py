@@ -5,7 +5,7 @@ evaluation, and the chosen architecture's benchmark accuracies and percentile as
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,12 +51,12 @@ class ProxyScorer:
                 self.progress(ProgressStage.SCORE, done, max(done, self.expected))
         return self.seen[arch]
 
-    def __call__(self, archs: list[str]) -> list[float | None]:
+    def __call__(self, archs: Sequence[str]) -> list[float | None]:
         members = [self._member(a) for a in archs]
         if len(self.proxies) == 1:
             p = self.proxies[0]
             sign = 1.0 if self.directions[p] else -1.0
-            return [None if m[p] is None else sign * m[p] for m in members]
+            return [None if (v := m[p]) is None else sign * v for m in members]
         pool = list(self.seen)
         combined = log_rank_aggregate({p: [self.seen[a][p] for a in pool] for p in self.proxies},
                                       self.directions)

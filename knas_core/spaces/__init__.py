@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from knas_core.registry import Registry
 from knas_core.spaces.base import InvalidArchitectureError, SearchSpace
 
 SPACES: Registry[Callable[..., SearchSpace]] = Registry("search space")
+S = TypeVar("S", bound=SearchSpace)
 
 
-def register_space(name: str) -> Callable[[type], type]:
+def register_space(name: str) -> Callable[[type[S]], type[S]]:
     """Class decorator: make a :class:`SearchSpace` subclass available by ``name``."""
-    return SPACES.decorator(name, lambda cls: cls)
+    def wrap(cls: type[S]) -> type[S]:
+        SPACES.add(name, cls)
+        return cls
+
+    return wrap
 
 
 def get_space(name: str, **options: Any) -> SearchSpace:
