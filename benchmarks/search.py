@@ -27,6 +27,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,19 @@ PUBLISHED = {
     "NASWOT": {"cifar10": 92.96, "cifar100": 69.98, "imagenet16-120": 44.44},
     "RoBoT": {"cifar10": 94.36, "cifar100": 73.51, "imagenet16-120": 46.34},
 }
+
+
+def load_runs(out: Path, protocol: str | None, key: Callable[[dict], tuple]) -> dict[tuple, dict]:
+    """The runs already in the JSON-lines file ``out`` (created with its folder if missing) of
+    ``protocol`` (``None``: the strategies' own runs), keyed by ``key``, so a re-run resumes."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if out.exists():
+        for line in out.read_text().splitlines():
+            r = json.loads(line)
+            if r.get("protocol") == protocol:
+                done[key(r)] = r
+    return done
 
 
 def knas_paper_run(dataset: str, seed: int, device: str, truth: GroundTruth,
@@ -87,13 +101,7 @@ def knas_paper_run(dataset: str, seed: int, device: str, truth: GroundTruth,
 def knas_paper(args: argparse.Namespace) -> None:
     """``--protocol knas-paper``: the table of :func:`knas_paper_run` over seeds and datasets."""
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            r = json.loads(line)
-            if r.get("protocol") == "knas-paper":
-                done[(r["dataset"], r["seed"])] = r
+    done = load_runs(out, "knas-paper", lambda r: (r["dataset"], r["seed"]))
     truth = GroundTruth.load()
     print(f"# machine: {platform.node()} {platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}; started {time.strftime('%Y-%m-%d %H:%M:%S')}")
@@ -150,12 +158,8 @@ def main() -> None:
         return
 
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            r = json.loads(line)
-            done[(r["strategy"], r["dataset"], r["seed"], r.get("nasi_steps"), r.get("proxies"))] = r
+    done = load_runs(out, None, lambda r: (r["strategy"], r["dataset"], r["seed"], r.get("nasi_steps"),
+                                           r.get("proxies")))
     print(f"# machine: {platform.node()} {platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}; started {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print(f"# samples {args.samples}, top-k {args.topk}, proxies {args.proxies}, look-up evaluation")
