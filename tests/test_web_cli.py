@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from knas_cli.web import port_holder
 from tests.processes import free_port, wait_http
 
 pytestmark = pytest.mark.integration
@@ -100,9 +101,29 @@ def test_sigkill_of_up_takes_worker_and_dashboard_with_it(tmp_path):
     for pid in left:  # clean up before failing
         os.kill(pid, signal.SIGKILL)
     assert not left, "children outlived knas up"
-    with socket.socket() as s:  # the port is free for the next knas up
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", port))
+    # The port is free for the next knas up. The kernel may take a moment to tear down the dead
+    # server's sockets, so poll; a process still listening there fails the test by name.
+    deadline = time.monotonic() + 15
+    while not _can_bind(port):
+        assert time.monotonic() < deadline, \
+            f"port {port} still busy: holder {port_holder(port)}, sockets {_tcp_states(port)}"
+        time.sleep(0.5)
+
+
+def _can_bind(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as knas up's own probe does
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _tcp_states(port: int) -> list[str]:
+    """The kernel's TCP states (hex, /proc/net/tcp) of sockets on local ``port``, for a message."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return [f[3] for f in (line.split() for line in lines) if int(f[1].rsplit(":", 1)[1], 16) == port]
 
 
 @pytest.mark.parametrize("command", ["web", "up"])
