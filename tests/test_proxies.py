@@ -344,7 +344,7 @@ def test_naswot_on_channels_last_feature_maps_counts_every_unit():
 
 
 def test_code_agreements_are_exact_counts():
-    """The int8 product used on CPU and the float product give the same integers."""
+    """The float32 product counts agreements exactly, in either memory layout."""
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(9, 5, 6, 7, generator=gen).contiguous(memory_format=torch.channels_last)
     codes = (x > 0).reshape(9, -1).double()
