@@ -71,20 +71,24 @@ def _insert(session: Session) -> Callable[[type], postgresql.Insert | sqlite.Ins
     raise NotImplementedError(f"unsupported database dialect {dialect!r}; use SQLite or PostgreSQL")
 
 
-#: Bound parameters per statement: PostgreSQL's protocol allows 65,535, SQLite 32,766.
-MAX_PARAMETERS = 30_000
+#: Rows per ``executemany`` call (the driver's own batches stay under the databases' limits on
+#: bound parameters: PostgreSQL's protocol allows 65,535, SQLite 32,766).
+INSERT_CHUNK = 5000
 
 
 def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows``, silently skipping those that violate a unique constraint (in batches
-    that stay under the databases' limits on bound parameters, column defaults included)."""
+    """Insert ``rows``, silently skipping those that violate a unique constraint.
+
+    One ``INSERT ... ON CONFLICT DO NOTHING`` statement executed for many rows (SQLAlchemy's
+    "insertmanyvalues" batching), not a statement with every row's values written into it:
+    compiling the latter cost about 0.6 s per 2,000 rows (load_ground_truth's 140,625 rows: 50 s
+    on a busy 2-core machine)."""
     rows = list(rows)
     if not rows:
         return
-    columns = len(model.__table__.columns)  # an upper bound: given values and column defaults
-    step = max(1, MAX_PARAMETERS // columns)
-    for start in range(0, len(rows), step):
-        session.execute(_insert(session)(model).values(rows[start:start + step]).on_conflict_do_nothing())
+    statement = _insert(session)(model).on_conflict_do_nothing()
+    for start in range(0, len(rows), INSERT_CHUNK):
+        session.execute(statement, rows[start:start + INSERT_CHUNK])
 
 
 # --- searches ---------------------------------------------------------------------------------
