@@ -7,6 +7,7 @@ never change and are cached for an hour; live ones for a few seconds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -96,13 +97,18 @@ def int_param(name: str) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-def export_buttons(rows: list[dict[str, Any]], stem: str, key: str) -> None:
-    """CSV and JSON downloads of ``rows``."""
+def export_buttons(rows: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]], stem: str, key: str,
+                   disabled: bool | None = None) -> None:
+    """CSV and JSON downloads of ``rows``, or of what ``rows()`` returns (e.g. every row of a
+    ranking, fetched only when asked). The files are made when a button is pressed, not on
+    every run of the page (15,625 rows cost seconds to write)."""
+    fetch = rows if callable(rows) else (lambda: rows)
     left, right = st.columns(2)
-    left.download_button("Export CSV", to_csv(rows), f"{stem}.csv", "text/csv", key=f"{key}-csv",
-                         disabled=not rows)
-    right.download_button("Export JSON", to_json(rows), f"{stem}.json", "application/json",
-                          key=f"{key}-json", disabled=not rows)
+    off = (not rows) if disabled is None and not callable(rows) else bool(disabled)
+    left.download_button("Export CSV", lambda: to_csv(fetch()), f"{stem}.csv", "text/csv", key=f"{key}-csv",
+                         disabled=off)
+    right.download_button("Export JSON", lambda: to_json(fetch()), f"{stem}.json", "application/json",
+                          key=f"{key}-json", disabled=off)
 
 
 def table_section(title: str, rows: list[dict[str, Any]], stem: str, key: str, empty: str,
@@ -166,21 +172,56 @@ def search_charts(search_id: int, status: str, topk: int) -> dict[str, Any]:
     return fn(database_url(), search_id, topk)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def statistics_rows(url: str, metric: str) -> list[dict[str, Any]]:
+# The Correlation page's views read every score of a proxy (15,625 architectures for an atlas):
+# cached under the store's fingerprint, they are computed again only after the store changed.
+
+@st.cache_data(ttl=2, show_spinner=False)
+def store_version(url: str) -> tuple[int, ...]:
+    return correlation.store_version()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _statistics_rows(url: str, version: tuple[int, ...], metric: str) -> list[dict[str, Any]]:
     return correlation.statistics_rows(metric)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def scatter_rows(url: str, proxy: str, dataset: str, metric: str) -> list[dict[str, Any]]:
+def statistics_rows(url: str, metric: str) -> list[dict[str, Any]]:
+    return _statistics_rows(url, store_version(url), metric)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _scatter_rows(url: str, version: tuple[int, ...], proxy: str, dataset: str,
+                  metric: str) -> list[dict[str, Any]]:
     return correlation.scatter_rows(proxy, dataset, metric)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def proxy_matrix(url: str, dataset: str):  # noqa: ANN201 - (names, matrix, n)
+def scatter_rows(url: str, proxy: str, dataset: str, metric: str) -> list[dict[str, Any]]:
+    return _scatter_rows(url, store_version(url), proxy, dataset, metric)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _proxy_matrix(url: str, version: tuple[int, ...], dataset: str):  # noqa: ANN202 - (names, matrix, n)
     return correlation.proxy_matrix(dataset)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def catalogue(url: str) -> list[tuple[str, str, int]]:
+def proxy_matrix(url: str, dataset: str):  # noqa: ANN201 - (names, matrix, n)
+    return _proxy_matrix(url, store_version(url), dataset)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _catalogue(url: str, version: tuple[int, ...]) -> list[tuple[str, str, int]]:
     return correlation.catalogue()
+
+
+def catalogue(url: str) -> list[tuple[str, str, int]]:
+    return _catalogue(url, store_version(url))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _provenance(url: str, version: tuple[int, ...], proxy: str, dataset: str) -> list[str]:
+    return correlation.provenance(proxy, dataset)
+
+
+def provenance(url: str, proxy: str, dataset: str) -> list[str]:
+    """Where the scores of ``proxy`` on ``dataset`` came from (:func:`correlation.provenance`)."""
+    return _provenance(url, store_version(url), proxy, dataset)

@@ -57,7 +57,9 @@ class Atlas:
         self.db = self.state / "knas.db"
         self.records = self.state / "atlas_runs.jsonl"
         self.env = {k: v for k, v in os.environ.items() if k != "KNAS_DATA_DIR"}
+        # KNAS_ATLAS_IMPORT=0: the store starts empty (no packaged atlas), as the atlas is what it computes
         self.env.update(KNAS_DATABASE_URL=f"sqlite:///{self.db}", KNAS_STATE_DIR=str(self.state / "state"),
+                        KNAS_ATLAS_IMPORT="0",
                         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
 
     def knas(self, *args: str, **extra: str) -> subprocess.CompletedProcess:

@@ -143,6 +143,8 @@ class ProxyScore(Base):
     __table_args__ = (
         UniqueConstraint("architecture_id", "proxy", "dataset", "data", "batch_size", "seed", "device_type",
                          "model", name="uq_proxy_score"),
+        # the whole-space views read one proxy on one dataset (the unique index leads with the architecture)
+        Index("ix_proxy_score_proxy_dataset", "proxy", "dataset"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -164,8 +166,37 @@ class ProxyScore(Base):
     #: later one, which scores the architecture again.
     transient: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: The atlas import that stored this score (:class:`AtlasImport`); None for a computed one.
+    atlas_import_id: Mapped[int | None] = mapped_column(
+        ForeignKey("atlas_imports.id", ondelete="SET NULL", name="fk_proxy_scores_atlas_import"),
+        default=None)
 
     architecture: Mapped[Architecture] = relationship()
+
+
+class AtlasImport(Base):
+    """One import of a score atlas file (``knas atlas import``, or the automatic import of the
+    packaged atlas into an empty store): where the scores came from, so the dashboard can label
+    them as precomputed."""
+
+    __tablename__ = "atlas_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The file's name (e.g. ``nb201_atlas.csv.gz``) and the path it was read from.
+    file: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text, default="")
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: Its set-ups (:meth:`knas_core.atlas.Setup.as_dict`), spaces and proxies, as JSON lists.
+    setups: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    spaces: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    proxies: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    #: Rows in the file; rows stored by this import; rows already stored with the same result;
+    #: rows that differ from a stored score (left as stored).
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    identical: Mapped[int] = mapped_column(Integer, default=0)
+    conflicts: Mapped[int] = mapped_column(Integer, default=0)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class TrainingRun(Base):
@@ -233,7 +264,11 @@ class BenchmarkAccuracy(Base):
     """Ground truth from the benchmark table: one (architecture, dataset, metric) value (%)."""
 
     __tablename__ = "benchmark_accuracies"
-    __table_args__ = (UniqueConstraint("architecture_id", "dataset", "metric", name="uq_benchmark_acc"),)
+    __table_args__ = (
+        UniqueConstraint("architecture_id", "dataset", "metric", name="uq_benchmark_acc"),
+        # percentiles count the values of one dataset and metric below a value
+        Index("ix_benchmark_dataset_metric_value", "dataset", "metric", "value"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     architecture_id: Mapped[int] = mapped_column(ForeignKey("architectures.id", ondelete="CASCADE"))

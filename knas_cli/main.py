@@ -65,6 +65,8 @@ COMMANDS: dict[str, Command] = {
     "cancel": Command("stop a search (workers stop between architectures)",
                       "knas_cli.workers:add_cancel_arguments", plugins=False),
     "db": Command("database maintenance", "knas_cli.workers:add_db_arguments", plugins=False),
+    "atlas": Command("export the stored scores as a score atlas file; import one",
+                     "knas_cli.atlas:add_arguments", discovered=True),
     "web": Command("start the dashboard (Streamlit) on loopback", "knas_cli.web:add_web_arguments",
                    plugins=False),
     "up": Command("database upgrade, a worker on the embedded default and the dashboard",

@@ -139,6 +139,11 @@ def run_up(args: argparse.Namespace) -> int:
 
     upgrade()
     print(f"database at revision {current_revision()}", file=sys.stderr)
+    from knas_cli.workers import import_packaged_atlas
+
+    atlas_line = import_packaged_atlas()
+    if atlas_line:
+        print(atlas_line, file=sys.stderr, flush=True)
     worker = [sys.executable, "-m", "knas_cli", "worker", "--concurrency", str(args.concurrency)]
     print(f"worker log: knas-worker.log; dashboard on http://{args.host}:{args.port} (Ctrl-C stops both)",
           file=sys.stderr, flush=True)

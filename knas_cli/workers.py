@@ -256,7 +256,21 @@ def run_db_upgrade(args: argparse.Namespace) -> int:
 
     upgrade()
     print(f"database at revision {current_revision()}")
+    atlas_line = import_packaged_atlas()
+    if atlas_line:
+        print(atlas_line)
     return 0
+
+
+def import_packaged_atlas() -> str | None:
+    """Import the packaged score atlas into the store when it holds no score yet (see
+    :func:`db.atlas.import_packaged_if_empty`); the line to print, or None when nothing was done."""
+    from db.atlas import import_packaged_if_empty
+
+    report = import_packaged_if_empty()
+    if report is None or not report.inserted:
+        return None
+    return f"{report.summary()}; KNAS_ATLAS_IMPORT=0 leaves a new store empty"
 
 
 def run_db_load_groundtruth(args: argparse.Namespace) -> int:

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     plugins: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="comma-separated modules imported in every process (extra proxies or spaces)")
 
+    atlas_import: bool = Field(
+        True, description="`0`/`false`/`no`/`off`: `knas up` and `knas db upgrade` leave an empty store "
+                          "empty instead of importing the packaged score atlas")
+
     # --- the dashboard ---
     read_only: bool = Field(
         False, description="`1`/`true`/`yes`/`on`: the whole dashboard is read-only")

@@ -13,6 +13,8 @@ What it writes (all of it, together, must stay under 15 MB):
 * ``MANIFEST.json``: the SHA-256 of every source and every output, the selection rule, and the
   sources' credits (NAS-Bench-201 (Dong & Yang, ICLR 2020; MIT) as republished by RoBoT,
   NASLib / NAS-Bench-Suite-Zero and constrained-tpe (Apache-2.0); CIFAR (Krizhevsky, 2009)).
+  Entries of files this script does not build (the score atlas, built from a results store by
+  ``scripts/build_atlas.py``) are kept as they are.
 
 Usage::
 
@@ -108,13 +110,31 @@ def build_cifar100(source: Path, out: Path) -> None:
     np.savez_compressed(out, **arrays)
 
 
+#: Manifest sections written by other scripts (kept when this one rewrites the manifest).
+OTHER_SECTIONS = ("atlas",)
+
+
+def kept_entries(dest: Path) -> tuple[dict[str, object], dict[str, object]]:
+    """The output entries and sections of ``dest``'s manifest that other scripts wrote (their
+    files still there), to carry into the rewritten manifest."""
+    path = dest / "MANIFEST.json"
+    if not path.exists():
+        return {}, {}
+    old = json.loads(path.read_text())
+    outputs = {name: entry for name, entry in old.get("outputs", {}).items()
+               if name not in (TABLE_OUT, CIFAR10_OUT, CIFAR100_OUT) and (dest / name).is_file()}
+    return outputs, {key: old[key] for key in OTHER_SECTIONS if key in old}
+
+
 def build(source: Path, dest: Path) -> dict[str, object]:
     """Write every shipped file under ``dest`` from the data folder ``source``; returns the manifest."""
+    other_outputs, other_sections = kept_entries(dest)
     build_table(source / TABLE_SOURCE, dest / TABLE_OUT)
     picked = build_cifar10(source / CIFAR10_SOURCE, dest / CIFAR10_OUT)
     build_cifar100(source / CIFAR100_SOURCE, dest / CIFAR100_OUT)
     outputs = {name: {"sha256": sha256(dest / name), "bytes": (dest / name).stat().st_size}
                for name in (TABLE_OUT, CIFAR10_OUT, CIFAR100_OUT)}
+    outputs.update(other_outputs)  # type: ignore[arg-type]
     manifest = {
         "built_by": "scripts/build_package_data.py",
         "sources": {name: sha256(source / name) for name in (TABLE_SOURCE, CIFAR10_SOURCE, CIFAR100_SOURCE)},
@@ -126,6 +146,7 @@ def build(source: Path, dest: Path) -> dict[str, object]:
                             "counts": {k: len(v) for k, v in picked.items()}},
         "cifar100_subset": {"from": CIFAR100_SOURCE, "rule": "every array unchanged"},
         "credits": CREDITS,
+        **other_sections,
     }
     (dest / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
     total = sum(o["bytes"] for o in outputs.values())

@@ -4,7 +4,8 @@ Data: the tests read what the product reads, through the look-up order of
 :mod:`knas_core.paths`. Where ``../shared/data`` sits beside the checkout and ``KNAS_DATA_DIR`` is
 unset, the tests name it through ``KNAS_DATA_DIR`` (the only place outside CI that does); in a
 fresh clone without it they run on the package data. The user cache is replaced by an empty
-folder for the session, so what a user fetched never changes a test.
+folder for the session, so what a user fetched never changes a test, and the packaged score atlas
+is not imported into new stores (``KNAS_ATLAS_IMPORT=0``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 if "KNAS_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
     os.environ["KNAS_DATA_DIR"] = str(SHARED_DATA)
 os.environ["KNAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="knas-test-cache-")
+# A new store stays empty (no packaged score atlas imported by `knas up` / `knas db upgrade`), so
+# tests count the rows they make; tests/test_atlas.py turns the import on where it tests it.
+os.environ.setdefault("KNAS_ATLAS_IMPORT", "0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

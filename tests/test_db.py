@@ -20,8 +20,8 @@ def test_migrations_create_every_table(db_url):
     tables = set(inspect(get_engine(db_url)).get_table_names())
     assert {"searches", "architectures", "proxy_scores", "training_runs", "search_candidates",
             "benchmark_accuracies", "alembic_version", "discovery_runs", "discovery_generations",
-            "discovered_proxies"} <= tables
-    assert current_revision(db_url) == head_revision() == "0006"
+            "discovered_proxies", "atlas_imports"} <= tables
+    assert current_revision(db_url) == head_revision() == "0007"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -299,6 +299,54 @@ def test_0006_adds_search_tags_and_note_and_takes_them_away(tmp_path):
     assert "tags" not in columns and "note" not in columns
     with get_engine(url).begin() as conn:
         assert conn.execute(text("SELECT name FROM searches")).scalars().all() == ["old"]
+    upgrade(url)  # and up again
+    assert current_revision(url) == head_revision()
+    get_engine(url).dispose()
+
+
+def test_0007_adds_atlas_imports_and_takes_them_away(tmp_path):
+    """0007: scores stored before it count as computed (no import); an import's rows point at
+    its record; a downgrade drops the table and the column and keeps every score; the schema it
+    builds is the models' (nothing for autogenerate to add)."""
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from db.migrate import alembic_config, upgrade
+    from db.models import AtlasImport, Base
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0006")
+    with get_engine(url).begin() as conn:
+        conn.execute(text("INSERT INTO architectures (id, space, arch, \"index\") "
+                          "VALUES (1, 'nb201', :a, 1)"), {"a": A1})
+        conn.execute(text("INSERT INTO proxy_scores (architecture_id, proxy, dataset, data, batch_size, "
+                          "seed, device_type, model, value, seconds, transient, created_at) VALUES (1, "
+                          "'synflow', 'cifar10', :d, 64, 0, 'cpu', 'C=16,N=5', 1.5, 0.1, 0, '2026-11-01')"),
+                     {"d": KEY.data})
+    upgrade(url)
+    with session_scope(url) as s:
+        old = s.scalars(select(ProxyScore)).one()
+        assert old.atlas_import_id is None and old.value == 1.5
+        record = AtlasImport(file="a.csv.gz", sha256="0" * 64, setups=[], spaces=["nb201"],
+                             proxies=["params"])
+        s.add(record)
+        s.flush()
+        row = {"architecture_id": 1, "proxy": "params", "dataset": "cifar10", "data": KEY.data,
+               "batch_size": 64, "seed": 0, "device_type": "cpu", "model": "C=16,N=5", "value": 2.0,
+               "atlas_import_id": record.id}
+        repo.insert_ignore(s, ProxyScore, [row])
+    with get_engine(url).connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == [], diff
+    indexes = {i["name"] for i in inspect(get_engine(url)).get_indexes("benchmark_accuracies")}
+    assert "ix_benchmark_dataset_metric_value" in indexes
+    command.downgrade(alembic_config(url), "0006")
+    engine = get_engine(url)
+    assert "atlas_imports" not in inspect(engine).get_table_names()
+    assert "atlas_import_id" not in {c["name"] for c in inspect(engine).get_columns("proxy_scores")}
+    with engine.begin() as conn:
+        assert sorted(conn.execute(text("SELECT proxy FROM proxy_scores")).scalars()) == ["params", "synflow"]
     upgrade(url)  # and up again
     assert current_revision(url) == head_revision()
     get_engine(url).dispose()

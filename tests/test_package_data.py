@@ -97,3 +97,53 @@ def test_the_check_finds_a_changed_file(shared_data, tmp_path):
                            "--source", str(shared_data), "--dest", str(dest), "--check"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1 and "y_test" in proc.stderr
+
+
+def test_the_packaged_atlas_fits_and_carries_the_key_a_fresh_install_scores_under(package_only):
+    """Where the package holds a score atlas (scripts/build_atlas.py): at most 2 MB, readable,
+    and on the set-up a fresh install's search computes (the shipped images, the benchmark
+    network), so searches take their scores from it."""
+    from knas_core.atlas import PACKAGED_MAX_BYTES, PACKAGED_NAME, read_atlas
+
+    path = PACKAGE_DATA / PACKAGED_NAME
+    if not path.exists():
+        pytest.skip(f"no packaged atlas yet ({PACKAGED_NAME}: scripts/build_atlas.py builds it)")
+    assert path.stat().st_size <= PACKAGED_MAX_BYTES
+    atlas = read_atlas(path)
+    shipped = load_source("cifar10").identity
+    assert {(s.dataset, s.data, s.model) for s in atlas.setups} == {("cifar10", shipped, "C=16,N=5")}
+    manifest = json.loads((PACKAGE_DATA / "MANIFEST.json").read_text())
+    assert manifest["atlas"]["rows"] == len(atlas.rows)
+
+
+def test_build_atlas_enters_the_atlas_in_the_manifest_and_the_data_build_keeps_it(shared_data, tmp_path):
+    """scripts/build_atlas.py writes the atlas of a store (here: the trial atlas imported into
+    one) under --dest with its manifest entry; rebuilding the other package data keeps both."""
+    from db.atlas import import_file
+    from db.migrate import upgrade
+
+    store = tmp_path / "store.db"
+    upgrade(f"sqlite:///{store}")
+    trial = ROOT / "tests" / "data" / "atlas_trial.csv.gz"
+    import_file(trial, f"sqlite:///{store}")
+    dest = tmp_path / "bundled"
+    shutil.copytree(PACKAGE_DATA, dest)
+    script = [sys.executable, str(ROOT / "scripts" / "build_atlas.py"), "--db", f"sqlite:///{store}",
+              "--dest", str(dest), "--torch", "2.14.1"]
+    refused = subprocess.run(script, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 1 and "do not cover the space" in refused.stderr
+    built = subprocess.run([*script, "--partial"], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    atlas = dest / "atlas" / "nb201_atlas.csv.gz"
+    assert atlas.read_bytes() == trial.read_bytes()  # the same scores, the same bytes
+    manifest = json.loads((dest / "MANIFEST.json").read_text())
+    assert manifest["outputs"]["atlas/nb201_atlas.csv.gz"] == {
+        "sha256": hashlib.sha256(atlas.read_bytes()).hexdigest(), "bytes": atlas.stat().st_size}
+    assert manifest["atlas"]["rows"] == 200 and manifest["atlas"]["architectures"] == 40
+    rebuilt = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_package_data.py"),
+                              "--source", str(shared_data), "--dest", str(dest)],
+                             capture_output=True, text=True, timeout=600)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    again = json.loads((dest / "MANIFEST.json").read_text())
+    assert again["outputs"]["atlas/nb201_atlas.csv.gz"] == manifest["outputs"]["atlas/nb201_atlas.csv.gz"]
+    assert again["atlas"] == manifest["atlas"]

@@ -109,8 +109,9 @@ else:
                          column_config={"arch": st.column_config.TextColumn("architecture", width="large"),
                                         "accuracy": st.column_config.NumberColumn("accuracy (%)",
                                                                                   format="%.2f")})
-    export_rows, _ = ui.ranking(search_id, first["status"], flt, sort, desc, 1, None)
-    ui.export_buttons(export_rows, f"search-{search_id}-ranking", "ranking")
+    # every matching row, fetched (and written) only when a download is asked for
+    ui.export_buttons(lambda: ui.ranking(search_id, first["status"], flt, sort, desc, 1, None)[0],
+                      f"search-{search_id}-ranking", "ranking", disabled=False)
     picked = event.selection.rows if event and event.selection else []
     chosen = rows[picked[0]] if picked else rows[0]
     c1, c2 = st.columns([3, 2])

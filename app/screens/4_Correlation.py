@@ -36,6 +36,8 @@ st.query_params["proxy"], st.query_params["dataset"] = proxy, dataset  # the URL
 rows = ui.scatter_rows(url, proxy, dataset, metric)
 if rows:
     st.plotly_chart(corr.scatter_figure(rows, proxy, dataset, log_x), key="scatter")
+    for line in ui.provenance(url, proxy, dataset):  # scores that came from an atlas import
+        st.caption(ui.md_text(line))
 else:
     st.info(f"No {ui.md_code(proxy)} scores on {ui.md_text(dataset)} have a benchmark accuracy: "
             "run `knas db load-groundtruth`.")

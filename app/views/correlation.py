@@ -7,6 +7,7 @@ rho; top-10% precision as in Abdelfattah et al., ICLR 2021).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
 from typing import Any
 
@@ -17,6 +18,7 @@ import plotly.graph_objects as go
 
 from app.views.reference import PUBLISHED, published_spearman
 from db import queries
+from db.atlas import score_label
 from db.session import session_scope
 from knas_core.groundtruth import GroundTruth, accuracy_column
 from knas_core.proxies import get_proxy
@@ -30,6 +32,13 @@ def higher_is_better(proxy: str) -> bool:
         return get_proxy(proxy).higher_is_better
     except Exception:  # noqa: BLE001 - a plugin proxy this process has not loaded: assume higher
         return True
+
+
+def store_version() -> tuple[int, ...]:
+    """The store's fingerprint (:func:`db.queries.store_version`): the pages cache this module's
+    views under it, so they are computed again only when the store changed."""
+    with session_scope() as session:
+        return queries.store_version(session)
 
 
 def catalogue() -> list[tuple[str, str, int]]:
@@ -48,26 +57,61 @@ def _params_table() -> pd.DataFrame | None:
 
 
 def params_mb(index: int | None, dataset: str) -> float | None:
+    values = params_column([index], dataset)
+    return values[0]
+
+
+def params_column(indices: list[int | None], dataset: str) -> list[float | None]:
+    """The parameter counts (MB) of the networks at ``indices`` on ``dataset`` (None where the
+    table has none), looked up at once."""
     frame = _params_table()
     col = f"params_mb_{dataset.replace('-', '_')}"
-    if frame is None or index is None or col not in frame.columns or index not in frame.index:
-        return None
-    return float(frame.at[index, col])
+    if frame is None or col not in frame.columns:
+        return [None] * len(indices)
+    values = frame[col].reindex([-1 if i is None else i for i in indices])
+    return [None if v != v else float(v) for v in values.tolist()]  # NaN (not in the table) -> None
 
 
 def scatter_rows(proxy: str, dataset: str, metric: str = "test") -> list[dict[str, Any]]:
-    """One row per architecture with a score and a benchmark accuracy:
-    ``architecture_id, index, arch, score, accuracy (%), params_mb``."""
+    """One row per architecture with a score (under the proxy's main set-up: see
+    :func:`db.queries.main_setup`) and a benchmark accuracy, in index order:
+    ``architecture_id, index, arch, score, accuracy (%), params_mb``. One query, joined in SQL."""
     accuracy_column(dataset, metric)  # validates both names with a clear message
     with session_scope() as session:
-        scores = queries.proxy_scores(session, proxy, dataset)
-        truth = queries.benchmark_values(session, dataset, metric, list(scores))
-        names = queries.architectures(session, [a for a in scores if a in truth])
-    rows = []
-    for arch_id, (arch, index) in sorted(names.items(), key=lambda kv: (kv[1][1] is None, kv[1][1])):
-        rows.append({"architecture_id": arch_id, "index": index, "arch": arch, "score": scores[arch_id],
-                     "accuracy": truth[arch_id], "params_mb": params_mb(index, dataset)})
-    return rows
+        found = queries.scored_accuracies(session, proxy, dataset, metric)
+    params = params_column([r[1] for r in found], dataset)
+    keys = ("architecture_id", "index", "arch", "score", "accuracy")
+    return [dict(zip(keys, r), params_mb=p) for r, p in zip(found, params)]
+
+
+def provenance(proxy: str, dataset: str) -> list[str]:
+    """Where the scores a view of ``proxy`` on ``dataset`` shows came from: for every atlas
+    import that stored some, ``precomputed atlas: <set-up>, imported <date> from <file> (n of
+    N scores)``, and how many were computed here; empty when there are none."""
+    with session_scope() as session:
+        sources = queries.score_sources(session, proxy, dataset)
+        setup = queries.main_setup(session, proxy, dataset)
+        records = queries.atlas_imports(session) if any(k is not None for k in sources) else {}
+    if setup is None or not any(k is not None for k in sources):
+        return []
+    total = sum(sources.values())
+    lines = []
+    for import_id, n in sorted(sources.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)):
+        if import_id is None:
+            lines.append(f"computed in this store: {n:,} of {total:,} scores")
+        elif import_id in records:
+            key = {"dataset": dataset, **{f: getattr(setup, f) for f in
+                                          ("data", "batch_size", "seed", "device_type", "model")}}
+            lines.append(f"{score_label(records[import_id], key)} ({n:,} of {total:,} scores)")
+    return lines
+
+
+def _source(sources: Collection[int | None]) -> str:
+    """``precomputed atlas``, ``computed`` or ``atlas + computed``: where a view's scores came
+    from (``sources``: their atlas import ids, None for a computed one)."""
+    imported = any(k is not None for k in sources)
+    computed = None in sources
+    return "atlas + computed" if imported and computed else "precomputed atlas" if imported else "computed"
 
 
 def scatter_figure(rows: list[dict[str, Any]], proxy: str, dataset: str, log_x: bool = False) -> go.Figure:
@@ -92,19 +136,24 @@ def scatter_figure(rows: list[dict[str, Any]], proxy: str, dataset: str, log_x: 
 
 def statistics_rows(metric: str = "test") -> list[dict[str, Any]]:
     """Kendall tau, Spearman rho and top-10% precision for every stored proxy x dataset, with
-    the published Spearman rho where there is one. Rows are sorted by proxy, then dataset."""
+    the published Spearman rho where there is one and where the scores came from (``source``:
+    precomputed atlas, computed, or both). Rows are sorted by proxy, then dataset."""
     rows = []
-    for proxy, dataset, _ in catalogue():
-        pairs = scatter_rows(proxy, dataset, metric)
-        if not pairs:
+    with session_scope() as session:
+        setups = queries.main_setups(session)
+        pairs = {(p, d): queries.scored_accuracies(session, p, d, metric, names=False, setup=setup)
+                 for (p, d), setup in setups.items()}
+    for (proxy, dataset), found in pairs.items():
+        if not found:
             continue
-        corr = correlate([r["score"] for r in pairs], [r["accuracy"] for r in pairs],
-                         higher_is_better=higher_is_better(proxy))
+        values = np.asarray([r[:2] for r in found], dtype=float)
+        corr = correlate(values[:, 0], values[:, 1], higher_is_better=higher_is_better(proxy))
         ref = published_spearman(proxy, dataset)
         rows.append({"proxy": proxy, "dataset": dataset, "n": corr.n, "kendall": corr.kendall,
                      "spearman": corr.spearman, "top10_precision": corr.top10_precision,
                      "published_spearman": ref.spearman if ref else None,
-                     "published_source": ref.source if ref else None})
+                     "published_source": ref.source if ref else None,
+                     "source": _source({r[2] for r in found})})
     return sorted(rows, key=lambda r: (r["proxy"], r["dataset"]))
 
 
@@ -152,12 +201,14 @@ def proxy_matrix(dataset: str, min_common: int = 3) -> tuple[list[str], np.ndarr
     Lower-is-better proxies are negated first, so a positive rho means the two agree.
     Returns ``(proxies, matrix[p, p], architectures with any score)``."""
     with session_scope() as session:
-        names = sorted({p for p, d, _ in queries.score_catalogue(session) if d == dataset})
+        setups = queries.main_setups(session, dataset=dataset)
+        names = sorted(p for p, _ in setups)
         columns = {}
         for name in names:
+            values = queries.proxy_scores(session, name, dataset, setups[(name, dataset)])
             sign = 1.0 if higher_is_better(name) else -1.0
-            values = queries.proxy_scores(session, name, dataset)
-            columns[name] = pd.Series({a: sign * v for a, v in values.items()}, dtype=float)
+            columns[name] = pd.Series(np.fromiter(values.values(), float, len(values)) * sign,
+                                      index=np.fromiter(values.keys(), np.int64, len(values)))
     frame = pd.DataFrame(columns)
     if frame.empty:
         return names, np.zeros((len(names), len(names))), 0
