@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from app.views import access, correlation, detail
+from app.views import access, correlation, detail, plots, sampling
 from app.views.export import to_csv, to_json
 from app.views.markup import md_code, md_text  # noqa: F401 - the pages' helpers for user text
 from db.queries import RankingFilter
@@ -163,13 +163,38 @@ def _charts_final(url: str, search_id: int, topk: int) -> dict[str, Any]:
 def _charts(search_id: int, topk: int) -> dict[str, Any]:
     scores, accs = detail.score_range(search_id)
     return {"scores": scores, "accuracies": accs, "best_so_far": detail.best_so_far(search_id),
-            "curves": detail.training_curves(search_id, topk)}
+            "curves": detail.training_curves(search_id, topk), "order": sampling.score_trace(search_id)}
 
 
 def search_charts(search_id: int, status: str, topk: int) -> dict[str, Any]:
-    """Scores, accuracies, best-so-far trace and training curves of a search (cached)."""
+    """Scores, accuracies, best-so-far trace, score by sampling order and training curves of a
+    search (cached)."""
     fn = _charts_final if status in Status.ENDED else _charts_live
     return fn(database_url(), search_id, topk)
+
+
+def _figures(charts: dict[str, Any], proxy: str) -> dict[str, Any]:
+    def drawn(name: str, draw: Any) -> Any:
+        return draw(charts[name]) if charts[name] else None
+
+    return {"histogram": drawn("scores", lambda s: detail.score_histogram_figure(s, proxy)),
+            "best_so_far": drawn("best_so_far", detail.best_so_far_figure),
+            "order": drawn("order", lambda rows: plots.score_order_figure(rows, proxy)),
+            "curves": drawn("curves", detail.training_curves_figure)}
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _figures_final(url: str, search_id: int, topk: int, proxy: str) -> dict[str, Any]:
+    return _figures(_charts_final(url, search_id, topk), proxy)
+
+
+def search_figures(search_id: int, status: str, topk: int, proxy: str) -> dict[str, Any]:
+    """The charts of :func:`search_charts` drawn (None where there is nothing to draw); for an
+    ended search drawn once and kept (figures of 15,625 points take a noticeable part of a
+    page run to build; Streamlit only reads them)."""
+    if status in Status.ENDED:
+        return _figures_final(database_url(), search_id, topk, proxy)
+    return _figures(search_charts(search_id, status, topk), proxy)
 
 
 # The Correlation page's views read every score of a proxy (15,625 architectures for an atlas):
@@ -197,6 +222,19 @@ def _scatter_rows(url: str, version: tuple[int, ...], proxy: str, dataset: str,
 
 def scatter_rows(url: str, proxy: str, dataset: str, metric: str) -> list[dict[str, Any]]:
     return _scatter_rows(url, store_version(url), proxy, dataset, metric)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _scatter_figure(url: str, version: tuple[int, ...], proxy: str, dataset: str, metric: str,
+                    log_x: bool) -> Any:
+    return correlation.scatter_figure(_scatter_rows(url, version, proxy, dataset, metric), proxy, dataset,
+                                      log_x)
+
+
+def scatter_figure(url: str, proxy: str, dataset: str, metric: str, log_x: bool) -> Any:
+    """The scatter of :func:`scatter_rows`, drawn once per store state and kept (Streamlit only
+    reads the figure)."""
+    return _scatter_figure(url, store_version(url), proxy, dataset, metric, log_x)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

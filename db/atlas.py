@@ -114,9 +114,13 @@ def _architecture_ids(session: Session, space_name: str, indices: Sequence[int])
         clash = (expected is not None and index is not None and index != expected) or \
                 (index in wanted and wanted[index] != arch)
         if clash:
+            try:
+                correct: object = space.index_of(arch)
+            except (KeyError, ValueError):  # a string the space does not know
+                correct = "none"
             raise AtlasImportError(
                 f"the store's {space_name} architecture {arch} has index {index}, the space's index "
-                f"order says {space.index_of(arch)}: the store was filled with another benchmark table; "
+                f"order says {correct}: the store was filled with another benchmark table; "
                 "import into another store")
     ids = repo.ensure_architectures(session, space_name, [(a, i) for i, a in wanted.items()])
     if space.has_benchmark:  # the Correlation page compares scores with these accuracies

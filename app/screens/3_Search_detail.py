@@ -8,7 +8,7 @@ import math
 import streamlit as st
 
 from app import ui
-from app.views import detail, plots, sampling
+from app.views import detail
 from app.views.cell import cell_figure
 from app.views.searches import progress_fraction
 from db.queries import RANKING_SORTS, RankingFilter
@@ -124,23 +124,22 @@ else:
                      query_params={"arch": str(chosen["index"])})
 
 # --- charts -------------------------------------------------------------------------------------
+figures = ui.search_figures(search_id, first["status"], int(config.get("topk") or 10), proxy)
 left, right, order = st.columns(3)
-if scores:
-    left.plotly_chart(detail.score_histogram_figure(scores, proxy), key="histogram")
+if figures["histogram"] is not None:
+    left.plotly_chart(figures["histogram"], key="histogram")
 else:
     left.info("No scores yet.")
-trace = charts["best_so_far"]
-if trace:
-    right.plotly_chart(detail.best_so_far_figure(trace), key="best-so-far")
+if figures["best_so_far"] is not None:
+    right.plotly_chart(figures["best_so_far"], key="best-so-far")
 else:
     right.info("No architecture evaluated yet.")
-if trace_order := sampling.score_trace(search_id):  # progress before the top-k are evaluated
-    order.plotly_chart(plots.score_order_figure(trace_order, proxy), key="score-order")
+if figures["order"] is not None:  # progress before the top-k are evaluated
+    order.plotly_chart(figures["order"], key="score-order")
 else:
     order.info("No per-architecture scores yet (searches other than single-proxy KNAS keep only those "
                "they evaluated).")
-curves = charts["curves"]
-if curves:
-    st.plotly_chart(detail.training_curves_figure(curves), key="curves")
+if figures["curves"] is not None:
+    st.plotly_chart(figures["curves"], key="curves")
 elif config.get("eval") == "train":
     st.info("Training curves appear as the top-k train.")

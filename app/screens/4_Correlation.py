@@ -35,7 +35,7 @@ st.query_params["proxy"], st.query_params["dataset"] = proxy, dataset  # the URL
 
 rows = ui.scatter_rows(url, proxy, dataset, metric)
 if rows:
-    st.plotly_chart(corr.scatter_figure(rows, proxy, dataset, log_x), key="scatter")
+    st.plotly_chart(ui.scatter_figure(url, proxy, dataset, metric, log_x), key="scatter")
     for line in ui.provenance(url, proxy, dataset):  # scores that came from an atlas import
         st.caption(ui.md_text(line))
 else:

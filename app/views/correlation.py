@@ -126,6 +126,7 @@ def scatter_figure(rows: list[dict[str, Any]], proxy: str, dataset: str, log_x: 
             title += f"; {dropped} non-positive scores not drawn on the log scale"
     colour = "params_mb" if frame["params_mb"].notna().any() else None
     fig = px.scatter(frame, x="score", y="accuracy", color=colour, log_x=log_x,
+                     render_mode="webgl" if len(frame) > 2000 else "auto",  # the whole space: WebGL
                      hover_data={"index": True, "arch": True, "params_mb": True},
                      labels={"score": f"{proxy} score", "accuracy": f"{dataset} accuracy (%)",
                              "params_mb": "params (MB)"}, title=title, color_continuous_scale="Viridis")
