@@ -44,13 +44,20 @@ class RankingFilter:
     stage: CandidateStage | None = None
 
 
-def search_rows(session: Session, limit: int = 200) -> list[dict[str, Any]]:
-    """The newest ``limit`` searches as plain dicts (no ORM objects)."""
-    rows = session.scalars(select(Search).order_by(Search.id.desc()).limit(limit))
+def search_rows(session: Session, limit: int | None = 200, *, ids: Sequence[int] | None = None,
+                status: str | None = None) -> list[dict[str, Any]]:
+    """The newest ``limit`` searches (``None``: all) as plain dicts (no ORM objects); only those
+    of ``ids`` and of ``status`` when given."""
+    stmt = select(Search).order_by(Search.id.desc()).limit(limit)
+    if ids is not None:
+        stmt = stmt.where(Search.id.in_(list(ids)))
+    if status is not None:
+        stmt = stmt.where(Search.status == status)
     return [{"id": s.id, "name": s.name, "status": s.status, "stage": s.stage, "total": s.total,
              "scored": s.scored, "failed": s.failed, "evaluated": s.evaluated,
-             "created_at": s.created_at, "finished_at": s.finished_at, "config": dict(s.config),
-             "result": dict(s.result) if s.result else None, "error": s.error} for s in rows]
+             "created_at": s.created_at, "started_at": s.started_at, "finished_at": s.finished_at,
+             "config": dict(s.config), "result": dict(s.result) if s.result else None, "error": s.error,
+             "tags": list(s.tags or []), "note": s.note or ""} for s in session.scalars(stmt)]
 
 
 def search_config(session: Session, search_id: int) -> dict[str, Any] | None:
@@ -111,6 +118,18 @@ def candidate_values(session: Session,
                                   SearchCandidate.rank)
                            .where(SearchCandidate.search_id == search_id).order_by(SearchCandidate.position))
     return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+def candidate_rows(session: Session, search_id: int) -> list[dict[str, Any]]:
+    """Every candidate of a search in sampling order: ``position, architecture_id, index, arch,
+    score, accuracy, rank`` (score, accuracy and rank None where not known)."""
+    rows = session.execute(select(SearchCandidate.position, SearchCandidate.architecture_id,
+                                  Architecture.index, Architecture.arch, SearchCandidate.score,
+                                  SearchCandidate.accuracy, SearchCandidate.rank)
+                           .join(Architecture, Architecture.id == SearchCandidate.architecture_id)
+                           .where(SearchCandidate.search_id == search_id).order_by(SearchCandidate.position))
+    keys = ("position", "architecture_id", "index", "arch", "score", "accuracy", "rank")
+    return [dict(zip(keys, r)) for r in rows]
 
 
 def search_training_runs(session: Session, search_id: int) -> list[dict[str, Any]]:

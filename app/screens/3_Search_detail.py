@@ -8,7 +8,7 @@ import math
 import streamlit as st
 
 from app import ui
-from app.views import detail
+from app.views import detail, plots, sampling
 from app.views.cell import cell_figure
 from app.views.searches import progress_fraction
 from db.queries import RANKING_SORTS, RankingFilter
@@ -123,7 +123,7 @@ else:
                      query_params={"arch": str(chosen["index"])})
 
 # --- charts -------------------------------------------------------------------------------------
-left, right = st.columns(2)
+left, right, order = st.columns(3)
 if scores:
     left.plotly_chart(detail.score_histogram_figure(scores, proxy), key="histogram")
 else:
@@ -133,6 +133,11 @@ if trace:
     right.plotly_chart(detail.best_so_far_figure(trace), key="best-so-far")
 else:
     right.info("No architecture evaluated yet.")
+if trace_order := sampling.score_trace(search_id):  # progress before the top-k are evaluated
+    order.plotly_chart(plots.score_order_figure(trace_order, proxy), key="score-order")
+else:
+    order.info("No per-architecture scores yet (searches other than single-proxy KNAS keep only those "
+               "they evaluated).")
 curves = charts["curves"]
 if curves:
     st.plotly_chart(detail.training_curves_figure(curves), key="curves")

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -154,6 +154,7 @@ class NASISearch(Strategy):
     topk: int = 1
     samples: int = 0
     name: str = "nasi"
+    uses_proxies: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self.hard = bool(self.hard)  # a config stores the flag as 0 / 1
