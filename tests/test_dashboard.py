@@ -586,3 +586,24 @@ def test_markup_helpers_make_user_text_inert():
     assert md_code("|nor_conv_3x3~0|") == "`|nor_conv_3x3~0|`"
     assert md_code("a`b") == "``a`b``" and md_code("``x") == "``` ``x ```"
     assert md_code("two\nlines") == "`two lines`" and md_code("") == ""
+
+
+# --- issue #16: the numbers shown -------------------------------------------------------------------
+
+def test_csv_keeps_whole_number_columns_whole():
+    """A column of integers with gaps (best_index of a search without a result) stays integers."""
+    import io
+
+    import pandas as pd
+
+    from app.views.export import to_csv, to_frame
+
+    rows = [{"id": 2, "best_index": None, "rate": 0.5, "flag": True},
+            {"id": 1, "best_index": 12476, "rate": None, "flag": False}]
+    text = to_csv(rows).decode()
+    assert "12476.0" not in text and text.splitlines()[2].startswith("1,12476,")
+    back = pd.read_csv(io.StringIO(text))
+    assert back["best_index"].dropna().tolist() == [12476]
+    frame = to_frame(rows)
+    assert str(frame["best_index"].dtype) == "Int64" and str(frame["rate"].dtype) == "float64"
+    assert frame["flag"].tolist() == [True, False]
