@@ -607,3 +607,30 @@ def test_csv_keeps_whole_number_columns_whole():
     frame = to_frame(rows)
     assert str(frame["best_index"].dtype) == "Int64" and str(frame["rate"].dtype) == "float64"
     assert frame["flag"].tolist() == [True, False]
+
+
+def test_cell_arrows_lie_on_their_edges():
+    """Each edge is drawn as a polyline whose last segment carries the arrowhead: no arrow shaft
+    leaves the drawn edge (the 0->3 edge curves below node 2; a straight shaft from its label to
+    node 3 was an extra line)."""
+    import numpy as np
+
+    from app.views.cell import NODE_XY, cell_figure
+
+    arch = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
+    fig = cell_figure(arch)
+    edges = [t for t in fig.data if t.mode == "lines"]
+    arrows = [a for a in fig.layout.annotations if a.showarrow]
+    assert len(edges) == len(arrows) == 6
+    for trace, arrow in zip(edges, arrows):
+        assert trace.line.shape in (None, "linear")  # drawn as given: the polyline is what shows
+        xs, ys = np.array(trace.x, dtype=float), np.array(trace.y, dtype=float)
+        assert (arrow.x, arrow.y) == (xs[-1], ys[-1])
+        assert (arrow.ax, arrow.ay) == (xs[-2], ys[-2])  # the shaft is the path's last segment
+        length = np.hypot(np.diff(xs), np.diff(ys)).sum()
+        assert np.hypot(xs[-1] - xs[-2], ys[-1] - ys[-2]) <= 0.25 * length
+    long = next(t for t in edges if (t.x[0], t.y[0]) == NODE_XY[0] and (t.x[-1], t.y[-1]) == NODE_XY[3])
+    assert min(long.y) < NODE_XY[2][1]  # passes below node 2, not through it
+    label = next(a for a in fig.layout.annotations if not a.showarrow and a.text == "skip_connect"
+                 and a.y < NODE_XY[2][1])
+    assert any(np.isclose(label.x, x) and np.isclose(label.y, y) for x, y in zip(long.x, long.y))
