@@ -67,8 +67,8 @@ def first_search(tmp: Path, samples: int | None) -> None:
 
 def big_ranking() -> None:
     from app.views import correlation, detail
+    from app.views.detail import RankingFilter
     from db import repository as repo
-    from db.queries import RankingFilter
     from db.session import session_scope
     from knas_core.groundtruth import GroundTruth
 

@@ -67,9 +67,9 @@ def no_exception(at: AppTest) -> None:
 
 # --- data functions ---------------------------------------------------------------------------------
 
-def test_ranking_is_filtered_sorted_and_paged_in_the_database(store, truth):
+def test_ranking_is_filtered_sorted_and_paged(store, truth):
     from app.views import detail
-    from db.queries import RankingFilter
+    from app.views.detail import RankingFilter
 
     _, ids = store
     rows, total = detail.ranking(ids["done"], page_size=None)
@@ -353,13 +353,13 @@ def test_search_detail_page(store):
     _, ids = store
     at = page("3_Search_detail.py", search=str(ids["done"]))
     no_exception(at)
-    ranking = at.dataframe[0].value
-    assert ranking["rank"].tolist() == list(range(1, 13))
+    ranking = at.table[0].value
+    assert ranking["rank"].tolist() == [str(r) for r in range(1, 13)]
     assert len(at.get("plotly_chart")) == 4  # cell, histogram, best-so-far, training curves
     at.multiselect(key="rk-ops").set_value(["avg_pool_3x3"]).run()
     no_exception(at)
-    assert all("avg_pool_3x3~" in a for a in at.dataframe[0].value["arch"])
-    assert len(at.dataframe[0].value) < 12
+    assert all("avg_pool_3x3~" in a for a in at.table[0].value["architecture"])
+    assert len(at.table[0].value) < 12
     running = page("3_Search_detail.py", search=str(ids["running"]))
     no_exception(running)
     assert "Cancel this search" in [b.label for b in running.button]
@@ -634,3 +634,178 @@ def test_cell_arrows_lie_on_their_edges():
     label = next(a for a in fig.layout.annotations if not a.showarrow and a.text == "skip_connect"
                  and a.y < NODE_XY[2][1])
     assert any(np.isclose(label.x, x) and np.isclose(label.y, y) for x, y in zip(long.x, long.y))
+
+
+@pytest.fixture(scope="module")
+def live_url(tmp_path_factory, truth):
+    from tests.dashboard_seed import seed_live
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'knas.db'}"
+    return url, seed_live(url, truth)
+
+
+@pytest.fixture()
+def live(live_url, monkeypatch):
+    url, ids = live_url
+    monkeypatch.setenv("KNAS_DATABASE_URL", url)
+    monkeypatch.delenv("KNAS_READ_ONLY", raising=False)
+    monkeypatch.delenv("KNAS_LAB_TOKEN", raising=False)
+    import streamlit as st
+
+    st.cache_data.clear()
+    return ids
+
+
+def test_live_ranking_reads_the_scores_stored_so_far(live):
+    """While a staged search scores, its candidates hold no score yet: the ranking shows the
+    ProxyScore rows under the search's keys, ranked by them."""
+    from app.views import detail
+
+    rows, total = detail.ranking(live["single"], page_size=None)
+    values = live["values"]["single"]["synflow"]
+    assert total == 8
+    by_arch = {r["architecture_id"]: r for r in rows}
+    assert {a: by_arch[a]["score"] for a in values} == values
+    assert [r["score"] for r in rows[:3]] == sorted(values.values(), reverse=True)  # rank order
+    assert [r["rank"] for r in rows] == [1, 2, 3, None, None, None, None, None]
+    assert [r["stage"] for r in rows].count("scored") == 3
+    table = detail.ranking_table(live["single"])
+    assert table.proxies == ("synflow",) and not table.proxy_columns and len(table.scores()) == 3
+
+
+def test_live_ranking_of_an_ensemble_has_a_column_per_proxy(live):
+    from app.views import detail
+    from knas_core.search.ensemble import log_rank_aggregate
+    from tests.dashboard_seed import ENSEMBLE
+
+    table = detail.ranking_table(live["ensemble"])
+    assert table.proxies == ENSEMBLE and table.score_label == "ensemble score"
+    assert table.proxy_columns == ["synflow score", "snip score", "params score"]
+    assert set(table.proxy_columns) <= set(table.sorts)
+    rows = {r["architecture_id"]: r for r in table.rows}
+    values = live["values"]["ensemble"]
+    for proxy in ENSEMBLE:
+        assert {a: rows[a][f"{proxy} score"] for a in values[proxy]} == values[proxy]
+    arch_ids = live["arch_ids"]
+    members = {p: [values[p].get(a) for a in arch_ids] for p in ENSEMBLE}
+    expected = log_rank_aggregate(members)  # the ensemble of the rows scored so far
+    assert [rows[a]["score"] for a in arch_ids] == expected
+    assert sum(v is not None for v in expected) == 3  # 0-2: scored by all three, params failed on 3
+    assert "params: out of memory" in rows[arch_ids[3]]["error"]
+    assert rows[arch_ids[4]]["stage"] == "sampled"  # synflow only so far
+    by_synflow, _ = detail.select_rows(table, sort="synflow score", descending=True, page_size=3)
+    assert [r["architecture_id"] for r in by_synflow] == [arch_ids[4], arch_ids[3], arch_ids[2]]
+
+
+def test_scores_show_every_digit():
+    from app.views.detail import RankingTable, display_rows, format_score
+
+    values = [1662.4216, 1410.8136, 1.2345678e36, -3.25, 0.00012345, None]
+    texts_ = [format_score(v) for v in values]
+    assert texts_[:3] == ["1662.42", "1410.81", "1.23457e+36"] and texts_[-1] == ""
+    for v, t in zip(values[:-1], texts_):
+        assert float(t) == pytest.approx(v, rel=1e-5)  # nothing cut: the text reads back
+    rows = [{"architecture_id": 1, "index": 7, "arch": "|a~0|", "position": 0, "stage": "scored",
+             "score": -0.5, "rank": 1, "accuracy": 77.444, "eval": None, "error": None,
+             "synflow score": 1.2345678e36, "snip score": 1662.4216}]
+    [shown] = display_rows(rows, RankingTable(("synflow", "snip"), tuple(rows)))
+    assert shown == {"rank": "1", "index": "7", "architecture": "|a~0|", "synflow score": "1.23457e+36",
+                     "snip score": "1662.42", "ensemble score": "-0.5", "accuracy (%)": "77.44",
+                     "stage": "scored", "eval": "", "position": "0"}
+
+
+def test_headline_is_the_found_architectures_test_accuracy(store):
+    from app.views import detail
+    from tasks.api import search_progress
+
+    _, ids = store
+    p = search_progress(ids["done"])
+    config = detail.search_config(ids["done"])
+    figures = {m.label: m.value for m in detail.headline(p, config)}
+    first = detail.headline(p, config)[0]
+    assert first.label == "test accuracy, 200 epochs (%)"
+    assert first.value == f"{p['best']['test_acc']['cifar10']:.2f}"
+    assert figures["percentile"] == f"{p['best']['percentile']:.1f}"
+    assert figures["12-epoch validation (look-up, %)"] == f"{p['best']['accuracy']:.2f}"
+    trained = detail.headline(p, {**config, "eval": "train", "epochs": 30})
+    assert trained[2].label == "test after 30 epochs trained (%)"
+    running = detail.headline(search_progress(ids["running"]), config)
+    assert running[0].value == "-" and running[1].value == "-"
+
+
+def test_search_detail_headline_and_one_sort_one_export(store):
+    _, ids = store
+    at = page("3_Search_detail.py", search=str(ids["done"]))
+    no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["test accuracy, 200 epochs (%)"] != "-" and "best accuracy (%)" not in metrics
+    assert "12-epoch validation (look-up, %)" in metrics
+    assert "scored/s" not in metrics  # a done search has no pace
+    # no grid with its own header sort and CSV of the page: the table is static, "Sort by" and
+    # the Export buttons cover the whole filtered ranking
+    assert len(at.dataframe) == 0 and len(at.table) == 1
+    assert [b.proto.label for b in at.get("download_button")] == ["Export CSV", "Export JSON"]
+    at.selectbox(key="rk-sort").set_value("score")
+    at.toggle(key="rk-desc").set_value(False).run()
+    shown = at.table[0].value
+    assert [float(v) for v in shown["synflow score"]] == sorted(float(v) for v in shown["synflow score"])
+
+
+def test_live_search_detail_shows_scores_as_they_come(live):
+    at = page("3_Search_detail.py", search=str(live["ensemble"]))
+    no_exception(at)
+    shown = at.table[0].value
+    assert {"synflow score", "snip score", "params score", "ensemble score"} <= set(shown.columns)
+    assert (shown["ensemble score"] != "").sum() == 3 and "1.3e+36" in set(shown["synflow score"])
+    assert not any("No scores yet" in t for t in texts(at, "info"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["scored/s"] != "-"
+    # the headline's architecture while it runs is the ranking's first: the ensemble's leader,
+    # not synflow's best alone
+    from app.views import detail
+
+    table = detail.ranking_table(live["ensemble"])
+    synflow_best = max(table.rows, key=lambda r: r["synflow score"] or 0.0)
+    assert metrics["index"] == str(detail.leader(table)["index"]) != str(synflow_best["index"])
+    single = page("3_Search_detail.py", search=str(live["single"]))
+    no_exception(single)
+    assert single.table[0].value["synflow score"].tolist()[:3] == ["1.23457e+36", "1662.42", "1410.81"]
+
+
+def test_pace_counts_only_what_the_search_scored(live):
+    from app.views.scores import pace, search_pace
+    from db.models import utcnow
+
+    started = live["started"]
+    now = utcnow()
+    ensemble = search_pace(live["ensemble"])
+    elapsed = (now - started).total_seconds()
+    # 2-5 were scored since the start (0, 1 were cache hits); 4 of 8 are scored, 4 left
+    assert ensemble.rate == pytest.approx(4 / elapsed, rel=0.05)
+    assert ensemble.eta_seconds == pytest.approx(4 / ensemble.rate)
+    for status, stage in (("cancelled", "score"), ("failed", "score"), ("done", "done"), ("running", "evaluate")):
+        assert pace(status, stage, 8, 3, 3, started, now).rate is None
+    assert pace("running", "score", 8, 2, 0, started, now).eta_seconds is None  # cache hits only so far
+    assert search_pace(live["cancelled"]).rate is None
+
+
+def test_ended_searches_show_where_they_ended(live):
+    from app.views.searches import overview_rows
+
+    rows = {r["id"]: r for r in overview_rows()}
+    cancelled, failed = rows[live["cancelled"]], rows[live["failed"]]
+    assert (cancelled["status"], cancelled["stage"], cancelled["rate"], cancelled["eta_s"]) == \
+        ("cancelled", "score", None, None)
+    assert (failed["status"], failed["stage"]) == ("failed", "not started")
+    assert rows[live["ensemble"]]["rate"] is not None
+
+
+def test_cancel_is_offered_only_for_searches_that_have_not_ended(store):
+    _, ids = store
+    at = page("1_Searches.py")
+    at.selectbox(key="action-search").set_value(ids["done"]).run()
+    no_exception(at)
+    assert "Cancel" not in [b.label for b in at.button]
+    assert any("nothing to cancel" in c for c in texts(at, "caption"))
+    at.selectbox(key="action-search").set_value(ids["running"]).run()
+    assert "Cancel" in [b.label for b in at.button]
