@@ -14,6 +14,7 @@ import streamlit as st
 from app.views import access, correlation, detail
 from app.views.export import to_csv, to_json
 from app.views.markup import md_code, md_text  # noqa: F401 - the pages' helpers for user text
+from db.queries import ScoreSetup
 from db.session import database_url
 from db.status import Status
 
@@ -168,12 +169,18 @@ def statistics_rows(url: str, metric: str) -> list[dict[str, Any]]:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def scatter_rows(url: str, proxy: str, dataset: str, metric: str) -> list[dict[str, Any]]:
-    return correlation.scatter_rows(proxy, dataset, metric)
+def scatter_rows(url: str, proxy: str, dataset: str, metric: str,
+                 setup: ScoreSetup | None = None) -> list[dict[str, Any]]:
+    return correlation.scatter_rows(proxy, dataset, metric, setup)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def proxy_matrix(url: str, dataset: str):  # noqa: ANN201 - (names, matrix, n)
+def score_setups(url: str, proxy: str, dataset: str) -> list[tuple[ScoreSetup, int]]:
+    return correlation.setups(proxy, dataset)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def proxy_matrix(url: str, dataset: str):  # noqa: ANN201 - (names, rho, n, set-ups)
     return correlation.proxy_matrix(dataset)
 
 

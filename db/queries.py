@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -137,22 +137,51 @@ def score_catalogue(session: Session) -> list[tuple[str, str, int]]:
     return sorted(((p, d, int(n)) for p, d, n in rows), key=lambda r: (-r[2], r[0], r[1]))
 
 
-def proxy_scores(session: Session, proxy: str, dataset: str) -> dict[int, float]:
-    """``architecture_id -> value`` of one proxy on one dataset.
+class ScoreSetup(NamedTuple):
+    """Everything besides the proxy, the data set and the architecture that a stored score
+    depends on (the rest of :class:`db.repository.ScoreKey`): scores of different set-ups are
+    never mixed. ``data`` is the images' identity (empty for scores stored before revision 0003)."""
 
-    Scores of several set-ups (batch size, seed, device, network) are not mixed: the set-up
-    holding the most scores is used (ties: the earliest stored).
-    """
-    rows = session.execute(
-        select(ProxyScore.architecture_id, ProxyScore.value, ProxyScore.batch_size, ProxyScore.seed,
-               ProxyScore.device_type, ProxyScore.model)
-        .where(ProxyScore.proxy == proxy, ProxyScore.dataset == dataset, ProxyScore.value.is_not(None))
-        .order_by(ProxyScore.id)).all()
-    if not rows:
-        return {}
-    setups = Counter(tuple(r[2:]) for r in rows)
-    chosen = max(setups, key=lambda s: setups[s])  # max keeps the first of equal counts
-    return {r[0]: float(r[1]) for r in rows if r[1] is not None and tuple(r[2:]) == chosen}
+    batch_size: int
+    seed: int
+    device_type: str
+    model: str
+    data: str
+
+    def as_filter(self) -> Any:
+        return and_(ProxyScore.batch_size == self.batch_size, ProxyScore.seed == self.seed,
+                    ProxyScore.device_type == self.device_type, ProxyScore.model == self.model,
+                    ProxyScore.data == self.data)
+
+
+_SETUP_COLUMNS = (ProxyScore.batch_size, ProxyScore.seed, ProxyScore.device_type, ProxyScore.model,
+                  ProxyScore.data)
+
+
+def score_setups(session: Session, proxy: str, dataset: str) -> list[tuple[ScoreSetup, int]]:
+    """The set-ups holding successful scores of ``proxy`` on ``dataset`` with their counts, most
+    scores first (ties: the earliest stored first)."""
+    rows = session.execute(select(*_SETUP_COLUMNS, func.count(), func.min(ProxyScore.id))
+                           .where(ProxyScore.proxy == proxy, ProxyScore.dataset == dataset,
+                                  ProxyScore.value.is_not(None))
+                           .group_by(*_SETUP_COLUMNS)).all()
+    ordered = sorted(rows, key=lambda r: (-r[5], r[6]))
+    return [(ScoreSetup(int(r[0]), int(r[1]), r[2], r[3], r[4]), int(r[5])) for r in ordered]
+
+
+def proxy_scores(session: Session, proxy: str, dataset: str,
+                 setup: ScoreSetup | None = None) -> dict[int, float]:
+    """``architecture_id -> value`` of one proxy on one dataset under one set-up: ``setup``, or
+    by default the one holding the most scores (:func:`score_setups`' first)."""
+    if setup is None:
+        found = score_setups(session, proxy, dataset)
+        if not found:
+            return {}
+        setup = found[0][0]
+    rows = session.execute(select(ProxyScore.architecture_id, ProxyScore.value)
+                           .where(ProxyScore.proxy == proxy, ProxyScore.dataset == dataset,
+                                  ProxyScore.value.is_not(None), setup.as_filter()))
+    return {a: float(v) for a, v in rows if v is not None}
 
 
 def benchmark_values(session: Session, dataset: str, metric: str = "test",

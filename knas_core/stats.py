@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-
 #: The rank correlations :func:`correlation_interval` has a standard error for.
 RANK_STATISTICS = ("kendall", "spearman")
 

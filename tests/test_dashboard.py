@@ -125,8 +125,8 @@ def test_correlation_statistics_match_knas_core_and_carry_published_marks(store)
     refs = {r["proxy"]: r for r in correlation.reference_rows(list(rows.values()))}
     assert refs["naswot"]["measured"] is None
     assert (refs["naswot"]["low"], refs["naswot"]["high"]) == (0.78, 0.80)
-    names, matrix, n = correlation.proxy_matrix("cifar10")
-    assert names == ["params", "snip", "synflow"] and n == 12
+    names, matrix, n, used = correlation.proxy_matrix("cifar10")
+    assert names == ["params", "snip", "synflow"] and (n == 12).all() and set(used) == set(names)
     assert matrix[names.index("synflow"), names.index("params")] == pytest.approx(-1.0)
     assert (abs(matrix - matrix.T) < 1e-12).all()
     assert all(matrix[i, i] == pytest.approx(1.0) for i in range(3))
@@ -783,7 +783,8 @@ def test_pace_counts_only_what_the_search_scored(live):
     # 2-5 were scored since the start (0, 1 were cache hits); 4 of 8 are scored, 4 left
     assert ensemble.rate == pytest.approx(4 / elapsed, rel=0.05)
     assert ensemble.eta_seconds == pytest.approx(4 / ensemble.rate)
-    for status, stage in (("cancelled", "score"), ("failed", "score"), ("done", "done"), ("running", "evaluate")):
+    for status, stage in (("cancelled", "score"), ("failed", "score"), ("done", "done"),
+                          ("running", "evaluate")):
         assert pace(status, stage, 8, 3, 3, started, now).rate is None
     assert pace("running", "score", 8, 2, 0, started, now).eta_seconds is None  # cache hits only so far
     assert search_pace(live["cancelled"]).rate is None
@@ -809,3 +810,70 @@ def test_cancel_is_offered_only_for_searches_that_have_not_ended(store):
     assert any("nothing to cancel" in c for c in texts(at, "caption"))
     at.selectbox(key="action-search").set_value(ids["running"]).run()
     assert "Cancel" in [b.label for b in at.button]
+
+
+def test_correlation_statistics_keep_set_ups_apart_with_intervals(live):
+    """synflow was scored under two set-ups (seed 0: 6 architectures, seed 1: 3): one row each,
+    never mixed, each with its n and confidence intervals."""
+    from app.views import correlation
+    from knas_core.stats import correlation_interval
+
+    rows = [r for r in correlation.statistics_rows() if r["proxy"] == "synflow"]
+    assert [r["n"] for r in rows] == [6, 3]
+    assert ["seed 0" in rows[0]["setup"], "seed 1" in rows[1]["setup"]] == [True, True]
+    assert all("images npz:seeded-live" in r["setup"] for r in rows)
+    first = rows[0]
+    interval = correlation_interval(first["kendall"], 6, "kendall")
+    assert (first["kendall_low"], first["kendall_high"]) == interval
+    assert first["spearman_low"] < first["spearman"] < first["spearman_high"]
+    seeds = {correlation.parse_setup(r["setup_param"]).seed for r in rows}
+    assert seeds == {0, 1}
+    labels = {correlation.heatmap_label(r, rows) for r in rows}
+    assert labels == {"synflow (seed 0)", "synflow (seed 1)"}
+    names, rho, n, used = correlation.proxy_matrix("cifar10")
+    values = live["values"]["ensemble"]
+    both = {(a, b): sum(1 for x in values[a] if values[a][x] is not None and values[b].get(x) is not None)
+            for a in names for b in names}
+    assert [[n[i, j] for j in range(len(names))] for i in range(len(names))] == \
+        [[both[(a, b)] for b in names] for a in names]
+    assert n[names.index("synflow"), names.index("params")] == 3 < n[names.index("synflow")].max()
+    assert used["synflow"].seed == 0  # the set-up with the most scores, and the caption says so
+
+
+def test_correlation_against_12_epoch_validation_has_no_published_marks(store):
+    from app.views import correlation
+
+    rows = correlation.statistics_rows("valid_12ep")
+    assert rows and all(r["published_spearman"] is None for r in rows)
+    fig = correlation.scatter_figure(correlation.scatter_rows("synflow", "cifar10", "valid_12ep"),
+                                     "synflow", "cifar10", metric="valid_12ep")
+    assert fig.layout.yaxis.title.text == "cifar10 12-epoch valid accuracy (%)"
+    assert "12-epoch valid" in fig.layout.title.text
+    at = page("4_Correlation.py", proxy="synflow", dataset="cifar10", metric="valid_12ep", log="1")
+    no_exception(at)
+    assert at.selectbox(key="co-metric").value == "valid_12ep" and at.toggle(key="co-log").value
+    assert len(at.get("plotly_chart")) == 3  # scatter, heatmap, matrix: no published marks
+    assert "published_spearman" not in at.dataframe[0].value.columns
+    assert any("choose that ground truth" in c for c in texts(at, "caption"))
+    at.selectbox(key="co-metric").set_value("test")
+    at.toggle(key="co-log").set_value(False).run()
+    assert (at.query_params["metric"], at.query_params["log"]) == ("test", "0")  # the URL follows
+    assert len(at.get("plotly_chart")) == 4
+
+
+def test_correlation_page_lets_the_set_up_be_chosen(live):
+    from app.views import correlation
+
+    at = page("4_Correlation.py", proxy="synflow", dataset="cifar10")
+    no_exception(at)
+    chooser = at.selectbox(key="co-setup-synflow-cifar10")
+    assert len(chooser.options) == 2 and "(6 scores)" in chooser.options[0]
+    assert any("n = 6 architectures" in c and "seed 0" in c for c in texts(at, "caption"))
+    second = correlation.setups("synflow", "cifar10")[1][0]
+    chooser.set_value(second).run()
+    no_exception(at)
+    assert any("n = 3 architectures" in c and "seed 1" in c for c in texts(at, "caption"))
+    assert correlation.parse_setup(at.query_params["setup"]) == second
+    again = page("4_Correlation.py", proxy="synflow", dataset="cifar10",
+                 setup=correlation.setup_param(second))
+    assert any("n = 3 architectures" in c for c in texts(again, "caption"))
