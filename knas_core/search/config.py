@@ -207,8 +207,10 @@ class SearchConfig(RunConfig):
 
     @property
     def staged(self) -> bool:
-        """KNAS with one proxy runs as chunked tasks; everything else as one strategy task."""
-        return self.strategy == "knas" and not (self.proxies and len(self.proxies) > 1)
+        """KNAS (one proxy or an ensemble) runs as chunked scoring tasks, the top-k as training
+        tasks; the other strategies, whose next sample depends on the last score, as one
+        strategy task."""
+        return self.strategy == "knas"
 
     def proxy_list(self) -> list[str]:
         return list(self.proxies) if self.proxies else [self.proxy]
