@@ -695,6 +695,20 @@ def test_live_ranking_of_an_ensemble_has_a_column_per_proxy(live):
     assert rows[arch_ids[4]]["stage"] == "sampled"  # synflow only so far
     by_synflow, _ = detail.select_rows(table, sort="synflow score", descending=True, page_size=3)
     assert [r["architecture_id"] for r in by_synflow] == [arch_ids[4], arch_ids[3], arch_ids[2]]
+    # the same values the search will rank by when it selects (tasks.search.ranking_values)
+    from db import repository as repo
+    from db.session import session_scope
+    from tasks.schema import load_config
+    from tasks.search import ranking_values, score_keys
+    from tests.dashboard_seed import LIVE_DATA
+
+    with session_scope() as s:
+        search = repo.get_search(s, live["ensemble"])
+        keys = score_keys(load_config(search.config), "cpu", LIVE_DATA)
+        selected, _, higher = ranking_values(s, search.id, keys)
+        by_candidate = {c.id: c.architecture_id for c in repo.candidates(s, search.id)}
+    assert higher and {by_candidate[c]: v for c, v in selected.items()} == \
+        {a: rows[a]["score"] for a in arch_ids if rows[a]["stage"] == "scored"}
 
 
 def test_scores_show_every_digit():

@@ -3,7 +3,7 @@
 A staged search writes each candidate's score and rank (``SearchCandidate.score``/``rank``) only
 when it selects, after every candidate is scored; until then its scores are the
 :class:`~db.models.ProxyScore` rows under the search's score keys
-(:func:`tasks.search.score_key`, one per proxy of :meth:`SearchConfig.proxy_list`). This
+(:func:`tasks.search.score_keys`, one per proxy of :meth:`SearchConfig.proxy_list`). This
 module finds those keys, reads the rows, combines several proxies into the log-rank ensemble
 of the rows scored so far (:func:`knas_core.search.ensemble.log_rank_aggregate`) and measures
 the pace of the scoring from the rows stored since it started (cache hits left out).
@@ -52,7 +52,7 @@ def search_keys(config: Mapping[str, Any], data_id: str | None) -> SearchKeys | 
     from knas_core.plugins import load_plugins
     from knas_core.proxies import get_proxy
     from tasks.schema import load_config
-    from tasks.search import device_type, score_key
+    from tasks.search import device_type, score_keys
 
     try:
         load_plugins()
@@ -60,7 +60,7 @@ def search_keys(config: Mapping[str, Any], data_id: str | None) -> SearchKeys | 
         higher = {p: get_proxy(p).higher_is_better for p in cfg.proxy_list()}
     except InputError:
         return None
-    keys = {p: score_key(cfg, device_type(cfg), data_id or "", p) for p in cfg.proxy_list()}
+    keys = dict(zip(cfg.proxy_list(), score_keys(cfg, device_type(cfg), data_id or ""), strict=True))
     return SearchKeys(keys, cfg.device != "auto", higher)
 
 
