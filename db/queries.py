@@ -27,13 +27,20 @@ if TYPE_CHECKING:
     from db.repository import ScoreKey
 
 
-def search_rows(session: Session, limit: int = 200) -> list[dict[str, Any]]:
-    """The newest ``limit`` searches as plain dicts (no ORM objects)."""
-    rows = session.scalars(select(Search).order_by(Search.id.desc()).limit(limit))
+def search_rows(session: Session, limit: int | None = 200, *, ids: Sequence[int] | None = None,
+                status: str | None = None) -> list[dict[str, Any]]:
+    """The newest ``limit`` searches (``None``: all) as plain dicts (no ORM objects); only those
+    of ``ids`` and of ``status`` when given."""
+    stmt = select(Search).order_by(Search.id.desc()).limit(limit)
+    if ids is not None:
+        stmt = stmt.where(Search.id.in_(list(ids)))
+    if status is not None:
+        stmt = stmt.where(Search.status == status)
     return [{"id": s.id, "name": s.name, "status": s.status, "stage": s.stage, "total": s.total,
              "scored": s.scored, "failed": s.failed, "evaluated": s.evaluated,
-             "created_at": s.created_at, "finished_at": s.finished_at, "config": dict(s.config),
-             "result": dict(s.result) if s.result else None, "error": s.error} for s in rows]
+             "created_at": s.created_at, "started_at": s.started_at, "finished_at": s.finished_at,
+             "config": dict(s.config), "result": dict(s.result) if s.result else None, "error": s.error,
+             "tags": list(s.tags or []), "note": s.note or ""} for s in session.scalars(stmt)]
 
 
 def search_config(session: Session, search_id: int) -> dict[str, Any] | None:

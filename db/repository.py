@@ -115,6 +115,15 @@ def delete_search(session: Session, search_id: int) -> None:
         session.delete(search)
 
 
+def annotate_search(session: Session, search_id: int, tags: Sequence[str], note: str) -> bool:
+    """Replace a search's tags and note; False when there is no such search. One UPDATE of those
+    two columns only (a worker writing the search's progress at the same time keeps its values,
+    and ``updated_at``, the progress time, is left as it is)."""
+    done = session.execute(update(Search).where(Search.id == search_id)
+                           .values(tags=list(tags), note=note, updated_at=Search.updated_at))
+    return bool(cast(CursorResult[Any], done).rowcount)
+
+
 def request_cancel(session: Session, search_id: int) -> Search | None:
     """Set the cooperative cancel flag; a queued search is cancelled at once."""
     search = get_search(session, search_id)

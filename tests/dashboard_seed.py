@@ -60,6 +60,57 @@ def seed(url: str, truth: GroundTruth) -> dict[str, int]:
                 "best_arch_id": arch_ids[best_k]}
 
 
+#: Searches :func:`seed_comparison` adds: random search seeds (the indices each evaluates, in
+#: order), and a second seed of the seeded KNAS search scoring the first 8 architectures only.
+RANDOM_SEEDS = {0: INDICES[0:4], 1: INDICES[4:8], 2: INDICES[7:11]}
+KNAS_SEED1 = INDICES[:8]
+
+
+def seed_comparison(url: str, truth: GroundTruth) -> dict[str, list[int]]:
+    """Add finished searches to a store :func:`seed` filled, as the workers leave them: three
+    random-search seeds (strategy task: only the evaluated architectures, no scores) and a second
+    seed of the KNAS search (every candidate scored, top-3 looked up). Returns their ids."""
+    valid = truth.accuracy("cifar10", "valid_12ep")
+    test = truth.accuracy("cifar10", "test")
+    out: dict[str, list[int]] = {"random": [], "knas": []}
+    with session_scope(url) as s:
+        ids = repo.ensure_architectures(s, "nb201", [(truth.frame.at[i, "arch"], i) for i in INDICES])
+        for seed_, indices in RANDOM_SEEDS.items():
+            search = repo.create_search(s, {**CONFIG, "name": f"random {seed_}", "strategy": "random",
+                                            "proxy": "knas", "seed": seed_, "topk": len(indices)})
+            repo.set_stage(s, search, "evaluate")
+            repo.add_candidates(s, search.id, [ids[truth.frame.at[i, "arch"]] for i in indices])
+            for cand in repo.candidates(s, search.id):
+                cand.accuracy = float(valid.loc[truth.index_of(cand.architecture.arch)])
+                cand.stage, cand.eval_source, cand.rank = "evaluated", "lookup", cand.position + 1
+            best = max(indices, key=lambda i: valid.loc[i])
+            search.evaluated = len(indices)
+            search.finish("done", result={
+                "arch": truth.frame.at[best, "arch"], "index": best, "accuracy": float(valid.loc[best]),
+                "test_acc": {"cifar10": float(test.loc[best])},
+                "percentile": truth.percentile(float(test.loc[best]), "cifar10"),
+                "scored": 0, "evaluated": len(indices), "seconds": 1.0 + seed_})
+            out["random"].append(search.id)
+        search = repo.create_search(s, {**CONFIG, "name": "seeded, seed 1", "seed": 1})
+        repo.set_stage(s, search, "score", total=len(KNAS_SEED1))
+        repo.add_candidates(s, search.id, [ids[truth.frame.at[i, "arch"]] for i in KNAS_SEED1])
+        ranked = sorted(repo.candidates(s, search.id),
+                        key=lambda c: -test.loc[truth.index_of(c.architecture.arch)])
+        for rank, cand in enumerate(ranked, start=1):
+            index = truth.index_of(cand.architecture.arch)
+            cand.score, cand.rank, cand.stage = float(test.loc[index]) * 10, rank, "scored"
+            if rank <= 3:
+                cand.accuracy, cand.stage, cand.eval_source = float(valid.loc[index]), "evaluated", "lookup"
+        best = max(ranked[:3], key=lambda c: c.accuracy or 0.0)
+        index = truth.index_of(best.architecture.arch)
+        repo.set_stage(s, search, "evaluate", scored=len(KNAS_SEED1), evaluated=3)
+        search.finish("done", result={
+            "arch": best.architecture.arch, "index": index, "score": best.score, "rank": best.rank,
+            "accuracy": best.accuracy, "eval": "lookup", "test_acc": {"cifar10": float(test.loc[index])},
+            "percentile": truth.percentile(float(test.loc[index]), "cifar10")})
+        out["knas"].append(search.id)
+    return out
+
 
 #: The images of the live store's searches (a made-up identity: only keys compare it).
 LIVE_DATA = "npz:seeded-live:0123456789ab"

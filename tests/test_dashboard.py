@@ -355,7 +355,7 @@ def test_search_detail_page(store):
     no_exception(at)
     ranking = at.table[0].value
     assert ranking["rank"].tolist() == [str(r) for r in range(1, 13)]
-    assert len(at.get("plotly_chart")) == 4  # cell, histogram, best-so-far, training curves
+    assert len(at.get("plotly_chart")) == 5  # cell, histogram, best-so-far, score order, training curves
     at.multiselect(key="rk-ops").set_value(["avg_pool_3x3"]).run()
     no_exception(at)
     assert all("avg_pool_3x3~" in a for a in at.table[0].value["architecture"])

@@ -1,6 +1,6 @@
 """Search detail: live progress and the headline figures, the ranking with the scores as they
 are stored (live while the search scores), the chosen cell, best-so-far accuracy, score
-histogram and top-k training curves."""
+histogram, score by sampling order and top-k training curves."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from app import ui
-from app.views import detail
+from app.views import detail, plots, sampling
 from app.views.cell import cell_figure
+from app.views.correlation import higher_is_better
 from app.views.scores import search_pace
 from app.views.searches import can_cancel, progress_fraction, shown_stage
 from db.status import Status
@@ -149,7 +150,7 @@ def ranking() -> None:
 
     # --- charts ---------------------------------------------------------------------------------
     charts = ui.search_charts(search_id, first["status"], int(config.get("topk") or 10))
-    left, right = st.columns(2)
+    left, right, order = st.columns(3)
     if table.scores():
         left.plotly_chart(detail.score_histogram_figure(table.scores(), table.score_label), key="histogram")
     else:
@@ -159,6 +160,13 @@ def ranking() -> None:
         right.plotly_chart(detail.best_so_far_figure(trace), key="best-so-far")
     else:
         right.info("No architecture evaluated yet.")
+    higher = len(table.proxies) != 1 or higher_is_better(table.proxies[0])
+    if trace_order := sampling.best_score_trace(list(table.rows), higher):  # before the top-k are evaluated
+        order.plotly_chart(plots.score_order_figure(trace_order, table.score_label.removesuffix(" score")),
+                           key="score-order")
+    else:
+        order.info("No per-architecture scores yet (searches other than KNAS keep only those they "
+                   "evaluated).")
     curves = charts["curves"]
     if curves:
         st.plotly_chart(detail.training_curves_figure(curves), key="curves")

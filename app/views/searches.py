@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from app.views.scores import Pace, search_pace
 from db import queries
+from db.models import as_utc, utcnow
 from db.session import session_scope
 from db.status import SearchStage, Status
 from tasks.api import search_progress
@@ -39,11 +41,35 @@ def shown_stage(status: str, stage: str) -> str:
     return stage
 
 
+def search_proxies(config: dict[str, Any]) -> list[str]:
+    """The proxies that ranked a search's architectures: :meth:`SearchConfig.proxy_list
+    <knas_core.search.config.SearchConfig.proxy_list>` of its stored config (the ensemble when
+    ``proxies`` is set, not the unused ``proxy``); none for a strategy that uses no proxy
+    (:attr:`Strategy.uses_proxies <knas_core.search.base.Strategy.uses_proxies>`: random, nasi)."""
+    from knas_core.search import STRATEGIES
+    from knas_core.search.config import SearchConfig
+
+    strategy = config.get("strategy", "knas")
+    if strategy in STRATEGIES and not STRATEGIES.get(strategy).uses_proxies:
+        return []
+    return SearchConfig.model_construct(**config).proxy_list()  # stored: validated when submitted
+
+
+def duration_seconds(started: datetime | None, finished: datetime | None,
+                     now: datetime | None = None) -> float | None:
+    """Seconds from start to end (to ``now`` while it runs); None before it started."""
+    if started is None:
+        return None
+    end = finished if finished is not None else (now or utcnow())
+    return max((as_utc(end) - as_utc(started)).total_seconds(), 0.0)
+
+
 def overview_rows(limit: int = 200) -> list[dict[str, Any]]:
     """Rows of the Searches table, newest first: ``id, name, status, stage (where it is, or where
     it ended), progress (0-1), scored, total, failed, rate (archs/s) and eta_s (while it scores,
     from the architectures it scored itself: cache hits left out), best_arch, best_index,
-    best_accuracy (%), created``."""
+    best_accuracy (%), created``, and what tells seed runs apart: ``seed, proxies`` ("+"-joined,
+    empty for a strategy without proxies), ``duration_s``, ``tags`` (list) and ``note``."""
     with session_scope() as session:
         searches = queries.search_rows(session, limit)
     rows = []
@@ -60,6 +86,9 @@ def overview_rows(limit: int = 200) -> list[dict[str, Any]]:
             "strategy": s["config"].get("strategy"), "dataset": s["config"].get("dataset"),
             "best_arch": best.get("arch"), "best_index": best.get("index"),
             "best_accuracy": best.get("accuracy"), "created": s["created_at"], "error": p["error"],
+            "seed": s["config"].get("seed"), "proxies": "+".join(search_proxies(s["config"])),
+            "duration_s": duration_seconds(s["started_at"], s["finished_at"]),
+            "tags": s["tags"], "note": s["note"],
         })
     return rows
 

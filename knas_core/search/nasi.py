@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -89,6 +89,7 @@ class NASISearch(Strategy):
     topk: int = 1
     samples: int = 0
     name: str = "nasi"
+    uses_proxies: ClassVar[bool] = False
 
     @classmethod
     def check_space(cls, space: SearchSpace) -> None:
