@@ -15,7 +15,7 @@ import streamlit as st
 from app.views import access, correlation, detail, plots, sampling
 from app.views.export import to_csv, to_json
 from app.views.markup import md_code, md_text  # noqa: F401 - the pages' helpers for user text
-from db.queries import RankingFilter
+from db.queries import ScoreSetup
 from db.session import database_url
 from db.status import Status
 
@@ -99,12 +99,12 @@ def int_param(name: str) -> int | None:
 
 def export_buttons(rows: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]], stem: str, key: str,
                    disabled: bool | None = None) -> None:
-    """CSV and JSON downloads of ``rows``, or of what ``rows()`` returns (e.g. every row of a
-    ranking, fetched only when asked). The files are made when a button is pressed, not on
-    every run of the page (15,625 rows cost seconds to write)."""
+    """CSV and JSON downloads of ``rows``, or of what ``rows()`` returns (e.g. every filtered row
+    of a ranking, selected only when asked). The files are written when a button is pressed, not
+    on every run of the page (15,625 rows cost seconds to write)."""
     fetch = rows if callable(rows) else (lambda: rows)
-    left, right = st.columns(2)
     off = (not rows) if disabled is None and not callable(rows) else bool(disabled)
+    left, right = st.columns(2)
     left.download_button("Export CSV", lambda: to_csv(fetch()), f"{stem}.csv", "text/csv", key=f"{key}-csv",
                          disabled=off)
     right.download_button("Export JSON", lambda: to_json(fetch()), f"{stem}.json", "application/json",
@@ -133,21 +133,20 @@ def empty_state(message: str, page: str | None = None, label: str | None = None)
 # --- cached queries ------------------------------------------------------------------------------
 
 @st.cache_data(ttl=5, show_spinner=False)
-def _ranking_live(url: str, search_id: int, flt: RankingFilter, sort: str, desc: bool, page: int,
-                  size: int | None) -> tuple[list[dict[str, Any]], int]:
-    return detail.ranking(search_id, flt, sort=sort, descending=desc, page=page, page_size=size)
+def _table_live(url: str, search_id: int) -> detail.RankingTable:
+    return detail.ranking_table(search_id)
 
 
 @st.cache_data(ttl=3600, show_spinner=False)
-def _ranking_final(url: str, search_id: int, flt: RankingFilter, sort: str, desc: bool, page: int,
-                   size: int | None) -> tuple[list[dict[str, Any]], int]:
-    return detail.ranking(search_id, flt, sort=sort, descending=desc, page=page, page_size=size)
+def _table_final(url: str, search_id: int) -> detail.RankingTable:
+    return detail.ranking_table(search_id)
 
 
-def ranking(search_id: int, status: str, flt: RankingFilter, sort: str, desc: bool, page: int,
-            size: int | None) -> tuple[list[dict[str, Any]], int]:
-    fn = _ranking_final if status in Status.ENDED else _ranking_live
-    return fn(database_url(), search_id, flt, sort, desc, page, size)
+def ranking_table(search_id: int, status: str) -> detail.RankingTable:
+    """Every candidate of a search with its scores as stored (cached; filtered, sorted and paged
+    by :func:`app.views.detail.select_rows`)."""
+    fn = _table_final if status in Status.ENDED else _table_live
+    return fn(database_url(), search_id)
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -161,44 +160,45 @@ def _charts_final(url: str, search_id: int, topk: int) -> dict[str, Any]:
 
 
 def _charts(search_id: int, topk: int) -> dict[str, Any]:
-    scores, accs = detail.score_range(search_id)
-    return {"scores": scores, "accuracies": accs, "best_so_far": detail.best_so_far(search_id),
-            "curves": detail.training_curves(search_id, topk), "order": sampling.score_trace(search_id)}
+    return {"best_so_far": detail.best_so_far(search_id), "curves": detail.training_curves(search_id, topk)}
 
 
 def search_charts(search_id: int, status: str, topk: int) -> dict[str, Any]:
-    """Scores, accuracies, best-so-far trace, score by sampling order and training curves of a
-    search (cached)."""
+    """Best-so-far trace and training curves of a search (cached)."""
     fn = _charts_final if status in Status.ENDED else _charts_live
     return fn(database_url(), search_id, topk)
 
 
-def _figures(charts: dict[str, Any], proxy: str) -> dict[str, Any]:
-    def drawn(name: str, draw: Any) -> Any:
-        return draw(charts[name]) if charts[name] else None
-
-    return {"histogram": drawn("scores", lambda s: detail.score_histogram_figure(s, proxy)),
-            "best_so_far": drawn("best_so_far", detail.best_so_far_figure),
-            "order": drawn("order", lambda rows: plots.score_order_figure(rows, proxy)),
-            "curves": drawn("curves", detail.training_curves_figure)}
+def _figures(table: detail.RankingTable, charts: dict[str, Any]) -> dict[str, Any]:
+    """The Search-detail charts drawn; None where there is nothing to draw."""
+    higher = len(table.proxies) != 1 or correlation.higher_is_better(table.proxies[0])
+    order = sampling.best_score_trace(list(table.rows), higher)  # before the top-k are evaluated
+    scores, trace, curves = table.scores(), charts["best_so_far"], charts["curves"]
+    return {"histogram": detail.score_histogram_figure(scores, table.score_label) if scores else None,
+            "best_so_far": detail.best_so_far_figure(trace) if trace else None,
+            "order": plots.score_order_figure(order, table.score_label.removesuffix(" score"))
+            if order else None,
+            "curves": detail.training_curves_figure(curves) if curves else None}
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _figures_final(url: str, search_id: int, topk: int, proxy: str) -> dict[str, Any]:
-    return _figures(_charts_final(url, search_id, topk), proxy)
+def _figures_final(url: str, search_id: int, topk: int) -> dict[str, Any]:
+    return _figures(_table_final(url, search_id), _charts_final(url, search_id, topk))
 
 
-def search_figures(search_id: int, status: str, topk: int, proxy: str) -> dict[str, Any]:
-    """The charts of :func:`search_charts` drawn (None where there is nothing to draw); for an
-    ended search drawn once and kept (figures of 15,625 points take a noticeable part of a
-    page run to build; Streamlit only reads them)."""
+def search_figures(search_id: int, status: str, topk: int) -> dict[str, Any]:
+    """Score histogram, best-so-far accuracy, score by sampling order and training curves of a
+    search (figures; None where there is nothing to draw). An ended search's are drawn once and
+    kept (figures of 15,625 points take a noticeable part of a page run to build; Streamlit only
+    reads them); a live one's are drawn from its cached rows on every run."""
     if status in Status.ENDED:
-        return _figures_final(database_url(), search_id, topk, proxy)
-    return _figures(search_charts(search_id, status, topk), proxy)
+        return _figures_final(database_url(), search_id, topk)
+    return _figures(ranking_table(search_id, status), search_charts(search_id, status, topk))
 
 
 # The Correlation page's views read every score of a proxy (15,625 architectures for an atlas):
-# cached under the store's fingerprint, they are computed again only after the store changed.
+# cached under the store's fingerprint (db.queries.store_version), they are computed again only
+# after the store changed, not every 30 s.
 
 @st.cache_data(ttl=2, show_spinner=False)
 def store_version(url: str) -> tuple[int, ...]:
@@ -215,34 +215,46 @@ def statistics_rows(url: str, metric: str) -> list[dict[str, Any]]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _scatter_rows(url: str, version: tuple[int, ...], proxy: str, dataset: str,
-                  metric: str) -> list[dict[str, Any]]:
-    return correlation.scatter_rows(proxy, dataset, metric)
+def _scatter_rows(url: str, version: tuple[int, ...], proxy: str, dataset: str, metric: str,
+                  setup: ScoreSetup | None) -> list[dict[str, Any]]:
+    return correlation.scatter_rows(proxy, dataset, metric, setup)
 
 
-def scatter_rows(url: str, proxy: str, dataset: str, metric: str) -> list[dict[str, Any]]:
-    return _scatter_rows(url, store_version(url), proxy, dataset, metric)
+def scatter_rows(url: str, proxy: str, dataset: str, metric: str,
+                 setup: ScoreSetup | None = None) -> list[dict[str, Any]]:
+    return _scatter_rows(url, store_version(url), proxy, dataset, metric, setup)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _scatter_figure(url: str, version: tuple[int, ...], proxy: str, dataset: str, metric: str,
-                    log_x: bool) -> Any:
-    return correlation.scatter_figure(_scatter_rows(url, version, proxy, dataset, metric), proxy, dataset,
-                                      log_x)
+                    setup: ScoreSetup | None, log_x: bool) -> Any:
+    rows = _scatter_rows(url, version, proxy, dataset, metric, setup)
+    return correlation.scatter_figure(rows, proxy, dataset, log_x, metric)
 
 
-def scatter_figure(url: str, proxy: str, dataset: str, metric: str, log_x: bool) -> Any:
+def scatter_figure(url: str, proxy: str, dataset: str, metric: str, setup: ScoreSetup | None,
+                   log_x: bool) -> Any:
     """The scatter of :func:`scatter_rows`, drawn once per store state and kept (Streamlit only
     reads the figure)."""
-    return _scatter_figure(url, store_version(url), proxy, dataset, metric, log_x)
+    return _scatter_figure(url, store_version(url), proxy, dataset, metric, setup, log_x)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _score_setups(url: str, version: tuple[int, ...], proxy: str,
+                  dataset: str) -> list[tuple[ScoreSetup, int]]:
+    return correlation.setups(proxy, dataset)
+
+
+def score_setups(url: str, proxy: str, dataset: str) -> list[tuple[ScoreSetup, int]]:
+    return _score_setups(url, store_version(url), proxy, dataset)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _proxy_matrix(url: str, version: tuple[int, ...], dataset: str):  # noqa: ANN202 - (names, matrix, n)
+def _proxy_matrix(url: str, version: tuple[int, ...], dataset: str):  # noqa: ANN202 - (names, rho, n, set-ups)
     return correlation.proxy_matrix(dataset)
 
 
-def proxy_matrix(url: str, dataset: str):  # noqa: ANN201 - (names, matrix, n)
+def proxy_matrix(url: str, dataset: str):  # noqa: ANN201 - (names, rho, n, set-ups)
     return _proxy_matrix(url, store_version(url), dataset)
 
 
@@ -256,10 +268,12 @@ def catalogue(url: str) -> list[tuple[str, str, int]]:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _provenance(url: str, version: tuple[int, ...], proxy: str, dataset: str) -> list[str]:
-    return correlation.provenance(proxy, dataset)
+def _provenance(url: str, version: tuple[int, ...], proxy: str, dataset: str,
+                setup: ScoreSetup | None) -> list[str]:
+    return correlation.provenance(proxy, dataset, setup)
 
 
-def provenance(url: str, proxy: str, dataset: str) -> list[str]:
-    """Where the scores of ``proxy`` on ``dataset`` came from (:func:`correlation.provenance`)."""
-    return _provenance(url, store_version(url), proxy, dataset)
+def provenance(url: str, proxy: str, dataset: str, setup: ScoreSetup | None = None) -> list[str]:
+    """Where the scores of ``proxy`` on ``dataset`` under ``setup`` came from
+    (:func:`app.views.correlation.provenance`)."""
+    return _provenance(url, store_version(url), proxy, dataset, setup)

@@ -1,15 +1,15 @@
-"""Read-only queries of the dashboard (``app/``): filtered, paged and aggregated in SQL.
+"""Read-only queries of the dashboard (``app/``), aggregated in SQL where the database can.
 
 Every function takes a session and returns plain Python values (dicts, tuples, floats), so
-the caller may cache them and no ORM object outlives its session. Rankings are filtered,
-sorted and paged in the database, so a search of all 15,625 architectures stays fast.
+the caller may cache them and no ORM object outlives its session.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -23,25 +23,9 @@ from db.models import (
     SearchCandidate,
     TrainingRun,
 )
-from db.status import CandidateStage
 
-#: Sortable columns of a ranking, by the name the dashboard shows.
-RANKING_SORTS = {"rank": SearchCandidate.rank, "score": SearchCandidate.score,
-                 "accuracy": SearchCandidate.accuracy, "position": SearchCandidate.position,
-                 "index": Architecture.index}
-
-
-@dataclass(frozen=True)
-class RankingFilter:
-    """Filters of a search's ranking. ``ops``: keep cells holding every one of these operations;
-    ranges are inclusive and ``None`` leaves a side open (accuracy in %, score in proxy units)."""
-
-    ops: tuple[str, ...] = ()
-    score_min: float | None = None
-    score_max: float | None = None
-    acc_min: float | None = None
-    acc_max: float | None = None
-    stage: CandidateStage | None = None
+if TYPE_CHECKING:
+    from db.repository import ScoreKey
 
 
 def search_rows(session: Session, limit: int | None = 200, *, ids: Sequence[int] | None = None,
@@ -64,51 +48,70 @@ def search_config(session: Session, search_id: int) -> dict[str, Any] | None:
     return session.scalar(select(Search.config).where(Search.id == search_id))
 
 
-def _ranking_where(search_id: int, flt: RankingFilter) -> list[Any]:
-    where: list[Any] = [SearchCandidate.search_id == search_id]
-    for op in flt.ops:  # the canonical string writes each edge as "|op~j|"
-        where.append(Architecture.arch.like(f"%|{op}~%"))
-    if flt.score_min is not None:
-        where.append(SearchCandidate.score >= flt.score_min)
-    if flt.score_max is not None:
-        where.append(SearchCandidate.score <= flt.score_max)
-    if flt.acc_min is not None:
-        where.append(SearchCandidate.accuracy >= flt.acc_min)
-    if flt.acc_max is not None:
-        where.append(SearchCandidate.accuracy <= flt.acc_max)
-    if flt.stage is not None:
-        where.append(SearchCandidate.stage == flt.stage)
-    return where
-
-
-def ranking_page(session: Session, search_id: int, flt: RankingFilter = RankingFilter(), *,
-                 sort: str = "rank", descending: bool = False, limit: int | None = 50,
-                 offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """One page of a search's candidates and the number matching ``flt``.
-
-    Rows: ``architecture_id, index, arch, position, stage, score, rank, accuracy, eval``.
-    Missing values sort last whatever the direction. ``limit=None`` returns every match (export).
-    """
-    if sort not in RANKING_SORTS:
-        raise ValueError(f"unknown sort column {sort!r}; choose one of {', '.join(RANKING_SORTS)}")
-    where = _ranking_where(search_id, flt)
-    column = RANKING_SORTS[sort]
+def candidate_rows(session: Session, search_id: int) -> list[dict[str, Any]]:
+    """Every candidate of a search in sampling order, as stored: ``architecture_id, index, arch,
+    position, stage, score, rank, accuracy, eval`` (``score`` and ``rank`` are written when the
+    search selects; :mod:`app.views.scores` reads the scores as they are stored before that)."""
     stmt = (select(SearchCandidate.architecture_id, Architecture.index, Architecture.arch,
                    SearchCandidate.position, SearchCandidate.stage, SearchCandidate.score,
                    SearchCandidate.rank, SearchCandidate.accuracy, SearchCandidate.eval_source)
             .join(Architecture, Architecture.id == SearchCandidate.architecture_id)
-            .where(*where)
-            .order_by(column.is_(None), column.desc() if descending else column.asc(),
-                      SearchCandidate.position)
-            .offset(offset))
-    if limit is not None:
-        stmt = stmt.limit(limit)
+            .where(SearchCandidate.search_id == search_id).order_by(SearchCandidate.position))
     keys = ("architecture_id", "index", "arch", "position", "stage", "score", "rank", "accuracy", "eval")
-    rows = [dict(zip(keys, r)) for r in session.execute(stmt)]
-    total = session.scalar(select(func.count()).select_from(SearchCandidate)
-                           .join(Architecture, Architecture.id == SearchCandidate.architecture_id)
-                           .where(*where)) or 0
-    return rows, int(total)
+    return [dict(zip(keys, r)) for r in session.execute(stmt)]
+
+
+def search_scoring(session: Session, search_id: int) -> dict[str, Any] | None:
+    """What the score keys and the pace of a search need: ``config, data_id, status, stage,
+    total, scored, score_started_at`` (None for an unknown id)."""
+    row = session.execute(select(Search.config, Search.data_id, Search.status, Search.stage, Search.total,
+                                 Search.scored, Search.score_started_at)
+                          .where(Search.id == search_id)).first()
+    keys = ("config", "data_id", "status", "stage", "total", "scored", "score_started_at")
+    return dict(zip(keys, row)) if row else None
+
+
+def _setup_filter(key: ScoreKey, *, device: bool = True, data: bool = True) -> Any:
+    """``key``'s columns as a filter, leaving out the device type and / or the images."""
+    conds = [ProxyScore.proxy == key.proxy, ProxyScore.dataset == key.dataset,
+             ProxyScore.batch_size == key.batch_size, ProxyScore.seed == key.seed,
+             ProxyScore.model == key.model]
+    if device:
+        conds.append(ProxyScore.device_type == key.device_type)
+    if data:
+        conds.append(ProxyScore.data == key.data)
+    return and_(*conds)
+
+
+def scores_under_key(session: Session, search_id: int, key: ScoreKey, *,
+                     any_device: bool = False) -> dict[int, tuple[float | None, str | None]]:
+    """``architecture_id -> (value, error)`` of the search's candidates stored under ``key``.
+
+    ``any_device``: the key's device type is not known to this process (a search on ``auto``
+    devices, read by a dashboard without the workers' GPU); the device type holding the most
+    of the candidates' scores is used."""
+    stmt = (select(ProxyScore.architecture_id, ProxyScore.value, ProxyScore.error, ProxyScore.device_type)
+            .join(SearchCandidate, SearchCandidate.architecture_id == ProxyScore.architecture_id)
+            .where(SearchCandidate.search_id == search_id, _setup_filter(key, device=not any_device))
+            .order_by(ProxyScore.id))
+    rows = session.execute(stmt).all()
+    if any_device and rows:
+        devices = Counter(r[3] for r in rows)
+        chosen = max(devices, key=lambda d: devices[d])
+        rows = [r for r in rows if r[3] == chosen]
+    return {r[0]: (None if r[1] is None else float(r[1]), r[2]) for r in rows}
+
+
+def fresh_architectures(session: Session, keys: Sequence[ScoreKey], since: datetime, *,
+                        any_data: bool = False, any_device: bool = False) -> int:
+    """Architectures with a score stored under any of ``keys`` at or after ``since``: the work
+    done since then, cache hits (scores stored before) left out. ``any_data`` / ``any_device``
+    leave the images / the device type out of the keys (not known yet, or not to this process)."""
+    if not keys:
+        return 0
+    match = or_(*(_setup_filter(k, device=not any_device, data=not any_data) for k in keys))
+    return int(session.scalar(select(func.count(func.distinct(ProxyScore.architecture_id)))
+                              .where(match, ProxyScore.created_at >= since)) or 0)
 
 
 def candidate_values(session: Session,
@@ -118,18 +121,6 @@ def candidate_values(session: Session,
                                   SearchCandidate.rank)
                            .where(SearchCandidate.search_id == search_id).order_by(SearchCandidate.position))
     return [tuple(r) for r in rows]  # type: ignore[misc]
-
-
-def candidate_rows(session: Session, search_id: int) -> list[dict[str, Any]]:
-    """Every candidate of a search in sampling order: ``position, architecture_id, index, arch,
-    score, accuracy, rank`` (score, accuracy and rank None where not known)."""
-    rows = session.execute(select(SearchCandidate.position, SearchCandidate.architecture_id,
-                                  Architecture.index, Architecture.arch, SearchCandidate.score,
-                                  SearchCandidate.accuracy, SearchCandidate.rank)
-                           .join(Architecture, Architecture.id == SearchCandidate.architecture_id)
-                           .where(SearchCandidate.search_id == search_id).order_by(SearchCandidate.position))
-    keys = ("position", "architecture_id", "index", "arch", "score", "accuracy", "rank")
-    return [dict(zip(keys, r)) for r in rows]
 
 
 def search_training_runs(session: Session, search_id: int) -> list[dict[str, Any]]:
@@ -164,80 +155,88 @@ def score_catalogue(session: Session) -> list[tuple[str, str, int]]:
     return sorted(((p, d, int(n)) for p, d, n in rows), key=lambda r: (-r[2], r[0], r[1]))
 
 
-@dataclass(frozen=True)
-class ScoreSetup:
-    """The set-up of a group of scores of one proxy on one dataset (the rest of their key)."""
+class ScoreSetup(NamedTuple):
+    """Everything besides the proxy, the data set and the architecture that a stored score
+    depends on (the rest of :class:`db.repository.ScoreKey`): scores of different set-ups are
+    never mixed. ``data`` is the images' identity (empty for scores stored before revision 0003)."""
 
-    data: str
     batch_size: int
     seed: int
     device_type: str
     model: str
+    data: str
 
-    def where(self) -> list[Any]:
-        return [ProxyScore.data == self.data, ProxyScore.batch_size == self.batch_size,
-                ProxyScore.seed == self.seed, ProxyScore.device_type == self.device_type,
-                ProxyScore.model == self.model]
+    def as_filter(self) -> Any:
+        return and_(ProxyScore.batch_size == self.batch_size, ProxyScore.seed == self.seed,
+                    ProxyScore.device_type == self.device_type, ProxyScore.model == self.model,
+                    ProxyScore.data == self.data)
+
+
+_SETUP_COLUMNS = (ProxyScore.batch_size, ProxyScore.seed, ProxyScore.device_type, ProxyScore.model,
+                  ProxyScore.data)
 
 
 def _core(session: Session) -> Connection:
     """The session's connection, for column queries of many rows: SQLAlchemy Core hands back
-    its rows without the ORM's per-row processing (a third of the time for 15,625 rows)."""
+    its rows without the ORM's per-row processing."""
     return session.connection()
 
 
-_SETUP_COLUMNS = (ProxyScore.data, ProxyScore.batch_size, ProxyScore.seed, ProxyScore.device_type,
-                  ProxyScore.model)
-
-
-def main_setups(session: Session, proxy: str | None = None,
-                dataset: str | None = None) -> dict[tuple[str, str], ScoreSetup]:
-    """``(proxy, dataset) -> set-up`` holding the most successful scores of that proxy on that
-    dataset (ties: the one stored first), for every stored pair (or those of ``proxy`` /
-    ``dataset``), in one grouped query. Scores of several set-ups (images, batch size, seed,
-    device, network) are never mixed in one view."""
+def all_score_setups(session: Session, dataset: str | None = None
+                     ) -> dict[tuple[str, str], list[tuple[ScoreSetup, int]]]:
+    """:func:`score_setups` of every stored (proxy, dataset) pair (of ``dataset`` only when
+    given) in one grouped query: ``(proxy, dataset) -> [(set-up, scores)]``, most scores first
+    (ties: the earliest stored first)."""
     stmt = (select(ProxyScore.proxy, ProxyScore.dataset, *_SETUP_COLUMNS, func.count(),
                    func.min(ProxyScore.id))
             .where(ProxyScore.value.is_not(None))
             .group_by(ProxyScore.proxy, ProxyScore.dataset, *_SETUP_COLUMNS))
-    if proxy is not None:
-        stmt = stmt.where(ProxyScore.proxy == proxy)
     if dataset is not None:
         stmt = stmt.where(ProxyScore.dataset == dataset)
-    best: dict[tuple[str, str], tuple[int, int, ScoreSetup]] = {}
-    for p, d, data, batch, seed, device, model, n, first in _core(session).execute(stmt).all():
-        rank = (-int(n), int(first))
-        if (p, d) not in best or rank < best[(p, d)][:2]:
-            best[(p, d)] = (*rank, ScoreSetup(data, batch, seed, device, model))
-    return {k: v[2] for k, v in best.items()}
+    found: dict[tuple[str, str], list[tuple[int, int, ScoreSetup]]] = {}
+    for proxy, ds, batch, seed, device, model, data, n, first in _core(session).execute(stmt).all():
+        setup = ScoreSetup(int(batch), int(seed), device, model, data)
+        found.setdefault((proxy, ds), []).append((-int(n), int(first), setup))
+    return {pair: [(setup, -neg) for neg, _, setup in sorted(rows)] for pair, rows in found.items()}
 
 
-def main_setup(session: Session, proxy: str, dataset: str) -> ScoreSetup | None:
-    """The :func:`main_setups` entry of ``proxy`` on ``dataset``; None when it has no score."""
-    return main_setups(session, proxy, dataset).get((proxy, dataset))
+def score_setups(session: Session, proxy: str, dataset: str) -> list[tuple[ScoreSetup, int]]:
+    """The set-ups holding successful scores of ``proxy`` on ``dataset`` with their counts, most
+    scores first (ties: the earliest stored first)."""
+    rows = session.execute(select(*_SETUP_COLUMNS, func.count(), func.min(ProxyScore.id))
+                           .where(ProxyScore.proxy == proxy, ProxyScore.dataset == dataset,
+                                  ProxyScore.value.is_not(None))
+                           .group_by(*_SETUP_COLUMNS)).all()
+    ordered = sorted(rows, key=lambda r: (-r[5], r[6]))
+    return [(ScoreSetup(int(r[0]), int(r[1]), r[2], r[3], r[4]), int(r[5])) for r in ordered]
+
+
+def _main_setup(session: Session, proxy: str, dataset: str) -> ScoreSetup | None:
+    found = score_setups(session, proxy, dataset)
+    return found[0][0] if found else None
 
 
 def proxy_scores(session: Session, proxy: str, dataset: str,
                  setup: ScoreSetup | None = None) -> dict[int, float]:
-    """``architecture_id -> value`` of one proxy on one dataset, under ``setup`` (default its
-    :func:`main_setup`)."""
-    setup = setup or main_setup(session, proxy, dataset)
+    """``architecture_id -> value`` of one proxy on one dataset under one set-up: ``setup``, or
+    by default the one holding the most scores (:func:`score_setups`' first)."""
+    setup = setup or _main_setup(session, proxy, dataset)
     if setup is None:
         return {}
     rows = _core(session).execute(select(ProxyScore.architecture_id, ProxyScore.value)
                                   .where(ProxyScore.proxy == proxy, ProxyScore.dataset == dataset,
-                                         ProxyScore.value.is_not(None), *setup.where())).all()
+                                         ProxyScore.value.is_not(None), setup.as_filter())).all()
     return {a: float(v) for a, v in rows if v is not None}
 
 
-def scored_accuracies(session: Session, proxy: str, dataset: str, metric: str = "test", *,
-                      names: bool = True, setup: ScoreSetup | None = None) -> list[tuple[Any, ...]]:
-    """One query for a proxy's scores under ``setup`` (default its :func:`main_setup`) joined
-    with the benchmark accuracy of each architecture on ``dataset``: ``(architecture_id, index,
-    arch, score, accuracy)`` rows in index order, only architectures with both; ``names=False``
-    gives ``(score, accuracy, atlas_import_id)`` (for statistics: no architecture strings to
-    carry, and where each score came from)."""
-    setup = setup or main_setup(session, proxy, dataset)
+def scored_accuracies(session: Session, proxy: str, dataset: str, metric: str = "test",
+                      setup: ScoreSetup | None = None, *, names: bool = True) -> list[tuple[Any, ...]]:
+    """One query for a proxy's scores under ``setup`` (default: the set-up holding the most)
+    joined with each architecture's benchmark accuracy on ``dataset``: ``(architecture_id,
+    index, arch, score, accuracy)`` rows in index order, only architectures with both;
+    ``names=False`` gives ``(score, accuracy, atlas_import_id)`` (for statistics: no
+    architecture strings to carry, and where each score came from)."""
+    setup = setup or _main_setup(session, proxy, dataset)
     if setup is None:
         return []
     columns: tuple[Any, ...] = (ProxyScore.value, BenchmarkAccuracy.value)
@@ -248,22 +247,23 @@ def scored_accuracies(session: Session, proxy: str, dataset: str, metric: str = 
                                           BenchmarkAccuracy.dataset == dataset,
                                           BenchmarkAccuracy.metric == metric))
             .where(ProxyScore.proxy == proxy, ProxyScore.dataset == dataset, ProxyScore.value.is_not(None),
-                   *setup.where()))
+                   setup.as_filter()))
     if names:
         stmt = (stmt.join(Architecture, Architecture.id == ProxyScore.architecture_id)
                 .order_by(Architecture.index.is_(None), Architecture.index, ProxyScore.architecture_id))
     return [tuple(r) for r in _core(session).execute(stmt).all()]
 
 
-def score_sources(session: Session, proxy: str, dataset: str) -> dict[int | None, int]:
-    """How many of a proxy's scores under its :func:`main_setup` each atlas import stored
-    (``None``: computed here)."""
-    setup = main_setup(session, proxy, dataset)
+def score_sources(session: Session, proxy: str, dataset: str,
+                  setup: ScoreSetup | None = None) -> dict[int | None, int]:
+    """How many of a proxy's scores under ``setup`` (default: the set-up holding the most) each
+    atlas import stored (``None``: computed in this store)."""
+    setup = setup or _main_setup(session, proxy, dataset)
     if setup is None:
         return {}
     rows = session.execute(select(ProxyScore.atlas_import_id, func.count())
                            .where(ProxyScore.proxy == proxy, ProxyScore.dataset == dataset,
-                                  ProxyScore.value.is_not(None), *setup.where())
+                                  ProxyScore.value.is_not(None), setup.as_filter())
                            .group_by(ProxyScore.atlas_import_id))
     return {i: int(n) for i, n in rows}
 

@@ -4,6 +4,8 @@ finished KNAS search (top-3 evaluated, one trained) and one running search."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from db import repository as repo
 from db.migrate import upgrade
 from db.session import session_scope
@@ -107,4 +109,76 @@ def seed_comparison(url: str, truth: GroundTruth) -> dict[str, list[int]]:
             "accuracy": best.accuracy, "eval": "lookup", "test_acc": {"cifar10": float(test.loc[index])},
             "percentile": truth.percentile(float(test.loc[index]), "cifar10")})
         out["knas"].append(search.id)
+    return out
+
+
+#: The images of the live store's searches (a made-up identity: only keys compare it).
+LIVE_DATA = "npz:seeded-live:0123456789ab"
+#: The live store's ensemble search: synflow, snip and params; at 4 of 8 scored.
+ENSEMBLE = ("synflow", "snip", "params")
+
+
+def seed_live(url: str, truth: GroundTruth) -> dict[str, Any]:
+    """Searches caught in the middle, written through :mod:`db.repository` under the workers' own
+    score keys (:func:`tasks.search.score_key`); scoring started 100 s before seeding:
+
+    * ``ensemble``: proxies :data:`ENSEMBLE`, 8 candidates, running in the score stage; every
+      proxy has scored candidates 0-3 (params failed on 3), synflow also 4 and 5, nobody 6 and 7;
+      synflow's values are around 1e36 (products of weights). Candidates 0 and 1 were cache hits
+      (stored an hour before the search started), 2-5 were scored since;
+    * ``single``: synflow only (seed 1: its own score key), 3 of 8 scored, running;
+    * ``cancelled``: cancelled in the score stage with 3 of 8 scored;
+    * ``failed``: failed before it recorded a stage (its stage is still ``queued``).
+
+    Returns the ids, ``started`` and ``values[search][proxy][architecture_id]``."""
+    from datetime import timedelta
+
+    from db.models import utcnow
+    from db.status import Status
+    from tasks.schema import load_config
+    from tasks.search import score_key
+
+    upgrade(url)
+    frame = truth.frame.loc[INDICES[:8]]
+    started = utcnow() - timedelta(seconds=100)
+    values: dict[str, dict[str, dict[int, float | None]]] = {}
+    out: dict[str, Any] = {"started": started, "values": values}
+    with session_scope(url) as s:
+        repo.load_ground_truth(s, truth, "nb201", INDICES[:8])
+        ids = repo.ensure_architectures(s, "nb201", [(a, int(i)) for i, a in zip(frame.index, frame["arch"])])
+        arch_ids = [ids[a] for a in frame["arch"]]
+        out["arch_ids"] = arch_ids
+
+        def search(name: str, config: dict[str, Any], scored: int) -> Any:
+            row = repo.create_search(s, {**CONFIG, "name": name, "samples": 8, "topk": 2, **config})
+            repo.add_candidates(s, row.id, arch_ids)
+            repo.set_stage(s, row, "score", total=8, scored=scored, score_started_at=started)
+            row.data_id = LIVE_DATA
+            out[name] = row.id
+            return row
+
+        def save(name: str, config: dict[str, Any], proxy: str, k: int, value: float | None,
+                 error: str | None = None, cache_hit: bool = False) -> None:
+            key = score_key(load_config({**CONFIG, **config}), "cpu", LIVE_DATA, proxy)
+            stored = repo.save_score(s, arch_ids[k], key, value, error, 0.1)
+            stored.created_at = started - timedelta(hours=1) if cache_hit else started + timedelta(seconds=k)
+            values.setdefault(name, {}).setdefault(proxy, {})[arch_ids[k]] = value
+
+        ensemble = {"proxies": list(ENSEMBLE)}
+        search("ensemble", ensemble, 4)
+        for k in range(4):
+            save("ensemble", ensemble, "synflow", k, (1.0 + 0.1 * k) * 1e36, cache_hit=k < 2)
+            save("ensemble", ensemble, "snip", k, [3.0, 1.0, 4.0, 2.0][k], cache_hit=k < 2)
+            save("ensemble", ensemble, "params", k, None if k == 3 else [0.5, 0.9, 0.1][k],
+                 "out of memory: seeded" if k == 3 else None, cache_hit=k < 2)
+        save("ensemble", ensemble, "synflow", 4, 2.5e36)
+        save("ensemble", ensemble, "synflow", 5, 0.5e36)
+        single = {"proxy": "synflow", "seed": 1}
+        search("single", single, 3)
+        for k, value in enumerate([1662.4216, 1410.8136, 1.2345678e36]):
+            save("single", single, "synflow", k, value)
+        search("cancelled", {"seed": 2}, 3).finish(Status.CANCELLED)
+        failed = repo.create_search(s, {**CONFIG, "name": "failed", "seed": 3})
+        failed.finish(Status.FAILED, error="FileNotFoundError: seeded")
+        out["failed"] = failed.id
     return out

@@ -6,7 +6,8 @@ import streamlit as st
 
 from app.ui import export_buttons, md_text, writable
 from app.views import annotations
-from app.views.searches import any_active, overview_rows
+from app.views.export import to_frame
+from app.views.searches import any_active, can_cancel, overview_rows
 from tasks.api import cancel_search
 
 st.title("Searches")
@@ -41,7 +42,7 @@ def _table() -> bool:
         st.page_link("screens/2_New_search.py", label="Start a search", icon="➕")
         return False
     st.dataframe(
-        rows, hide_index=True, key="searches-table",
+        to_frame(rows), hide_index=True, key="searches-table",
         column_order=("id", "name", "strategy", "proxies", "dataset", "seed", "tags", "status", "stage",
                       "progress", "scored", "total", "failed", "rate", "eta_s", "duration_s", "best_arch",
                       "best_index", "best_accuracy", "note", "created"),
@@ -82,8 +83,12 @@ if ids:
     cols = st.columns(3)
     if cols[0].button("Open", key="open"):
         st.switch_page("screens/3_Search_detail.py", query_params={"search": str(chosen)})
+    status = next(r["status"] for r in _rows if r["id"] == chosen)
     if writable():
-        cols[1].button("Cancel", key="cancel", on_click=_cancel, args=(chosen,))
+        if can_cancel(status):
+            cols[1].button("Cancel", key="cancel", on_click=_cancel, args=(chosen,))
+        else:
+            cols[1].caption(f"{md_text(status)}: nothing to cancel.")
         if cols[2].button("Clone as new", key="clone"):
             st.switch_page("screens/2_New_search.py", query_params={"clone": str(chosen)})
         row = next(r for r in _rows if r["id"] == chosen)
