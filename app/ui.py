@@ -130,6 +130,15 @@ def empty_state(message: str, page: str | None = None, label: str | None = None)
         st.page_link(page, label=label or "Go")
 
 
+@st.cache_resource(max_entries=64, show_spinner=False)
+def cell_figure(arch: str, title: str = "") -> Any:
+    """:func:`app.views.cell.cell_figure`, drawn once per cell and kept (its dozen annotations
+    cost a noticeable part of a page run; Streamlit only reads the figure)."""
+    from app.views.cell import cell_figure as draw
+
+    return draw(arch, title=title)
+
+
 # --- cached queries ------------------------------------------------------------------------------
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -137,8 +146,10 @@ def _table_live(url: str, search_id: int) -> detail.RankingTable:
     return detail.ranking_table(search_id)
 
 
-@st.cache_data(ttl=3600, show_spinner=False)
+@st.cache_resource(ttl=3600, max_entries=8, show_spinner=False)
 def _table_final(url: str, search_id: int) -> detail.RankingTable:
+    """An ended search's ranking, kept as it is (not copied per run as st.cache_data would:
+    15,625 rows took 0.05-0.1 s to unpickle; the table is read, never changed)."""
     return detail.ranking_table(search_id)
 
 
@@ -277,3 +288,32 @@ def provenance(url: str, proxy: str, dataset: str, setup: ScoreSetup | None = No
     """Where the scores of ``proxy`` on ``dataset`` under ``setup`` came from
     (:func:`app.views.correlation.provenance`)."""
     return _provenance(url, store_version(url), proxy, dataset, setup)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _statistics_figures(url: str, version: tuple[int, ...], metric: str, statistic: str) -> dict[str, Any]:
+    stats = _statistics_rows(url, version, metric)
+    figures = {"heatmap": correlation.statistics_heatmap_figure(stats, statistic) if stats else None,
+               "reference": None}
+    if stats and metric == correlation.PUBLISHED_METRIC:
+        refs = correlation.reference_rows(stats, "cifar10")
+        figures["reference"] = correlation.reference_figure(refs, "cifar10")
+    return figures
+
+
+def statistics_figures(url: str, metric: str, statistic: str) -> dict[str, Any]:
+    """The heatmap of :func:`statistics_rows` and, against the published metric, the reference
+    figure (CIFAR-10), drawn once per store state and kept."""
+    return _statistics_figures(url, store_version(url), metric, statistic)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _matrix_figure(url: str, version: tuple[int, ...], dataset: str) -> Any:
+    names, matrix, counts, _ = _proxy_matrix(url, version, dataset)
+    return correlation.proxy_matrix_figure(names, matrix, counts, dataset) if len(names) >= 2 else None
+
+
+def matrix_figure(url: str, dataset: str) -> Any:
+    """The proxy-vs-proxy figure of :func:`proxy_matrix` (None below two proxies), drawn once per
+    store state and kept."""
+    return _matrix_figure(url, store_version(url), dataset)

@@ -11,7 +11,6 @@ from streamlit.delta_generator import DeltaGenerator
 
 from app import ui
 from app.views import detail
-from app.views.cell import cell_figure
 from app.views.scores import search_pace
 from app.views.searches import can_cancel, progress_fraction, shown_stage
 from db.status import Status
@@ -117,10 +116,11 @@ def ranking() -> None:
     flt = detail.RankingFilter(ops=tuple(ops), score_min=score_lo, score_max=score_hi, acc_min=acc_lo,
                                acc_max=acc_hi)
     size = 50
-    _, total = detail.select_rows(table, flt, page_size=None)
+    # every row the filters keep, in order, at once: the page, its count and the export
+    ordered, total = detail.select_rows(table, flt, sort=sort, descending=desc, page_size=None)
     pages = max(1, math.ceil(total / size))
     page = st.number_input(f"Page (of {pages}; {total} architectures)", 1, pages, 1, key="rk-page")
-    rows, total = detail.select_rows(table, flt, sort=sort, descending=desc, page=int(page), page_size=size)
+    rows = ordered[(int(page) - 1) * size:int(page) * size]
     if not rows:
         st.info("No architectures match yet: widen the filters, or wait for the search to sample.")
     else:
@@ -133,8 +133,7 @@ def ranking() -> None:
         # whole filtered ranking (a grid's own header sort and CSV would cover this page only).
         st.table(shown, hide_index=True, height=600 if len(shown) > 15 else "content")
         # every filtered row, selected and written only when a download is asked for
-        every = lambda: detail.select_rows(table, flt, sort=sort, descending=desc, page_size=None)[0]  # noqa: E731
-        ui.export_buttons(every, f"search-{search_id}-ranking", "ranking", disabled=False)
+        ui.export_buttons(lambda: ordered, f"search-{search_id}-ranking", "ranking", disabled=False)
         c1, c2 = st.columns([3, 2])
         picked = c2.selectbox("Cell of", range(len(rows)), key="rk-cell",
                               format_func=lambda i: f"rank {rows[i]['rank']} · index {rows[i]['index']}"
@@ -142,7 +141,7 @@ def ranking() -> None:
         chosen = rows[picked if picked is not None and picked < len(rows) else 0]
         title = f"cell of index {chosen['index']} (rank {chosen['rank']})"
         if nb201:
-            c1.plotly_chart(cell_figure(chosen["arch"], title=title), key="cell")
+            c1.plotly_chart(ui.cell_figure(chosen["arch"], title), key="cell")
         c2.markdown(ui.md_code(chosen["arch"]))
         if chosen["index"] is not None and nb201:
             c2.page_link("screens/5_Architecture.py", label="Everything about this architecture",

@@ -79,10 +79,10 @@ if stats:
                "2000 for Spearman). n: architectures behind the row.")
     ui.export_buttons(shown, "correlations", "stats")
     statistic = st.radio("Heatmap of", corr.STATISTICS, horizontal=True, index=1, key="co-stat")
-    st.plotly_chart(corr.statistics_heatmap_figure(stats, statistic), key="heatmap")
-    if metric == corr.PUBLISHED_METRIC:
-        refs = corr.reference_rows(stats, "cifar10")
-        st.plotly_chart(corr.reference_figure(refs, "cifar10"), key="reference")
+    figures = ui.statistics_figures(url, metric, statistic)
+    st.plotly_chart(figures["heatmap"], key="heatmap")
+    if figures["reference"] is not None:
+        st.plotly_chart(figures["reference"], key="reference")
         st.caption("Published Spearman rho against CIFAR-10 200-epoch test accuracy (whole space): "
                    "Abdelfattah et al., ICLR 2021; Mellor et al., ICML 2021 (naswot, range 0.78-0.80); "
                    "Akhauri et al., NeurIPS 2022 (eznas). Bars: measured, with their 95% interval. "
@@ -94,7 +94,7 @@ if stats:
 st.subheader("Proxy vs proxy")
 names, matrix, pair_counts, used = ui.proxy_matrix(url, dataset)
 if len(names) >= 2:
-    st.plotly_chart(corr.proxy_matrix_figure(names, matrix, pair_counts, dataset), key="matrix")
+    st.plotly_chart(ui.matrix_figure(url, dataset), key="matrix")
     st.caption(f"On {ui.md_text(dataset)}; each cell: Spearman rho over the n architectures both proxies "
                "scored. Each proxy's set-up (the one holding most of its scores): "
                + "; ".join(f"{ui.md_code(n)}: {ui.md_text(corr.setup_label(used[n]))}" for n in names) + ".")

@@ -6,7 +6,6 @@ import streamlit as st
 
 from app import ui
 from app.views import architecture
-from app.views.cell import cell_figure
 
 st.title("Architecture")
 ref = st.text_input("Official index or architecture string", value=st.query_params.get("arch", ""),
@@ -28,7 +27,7 @@ st.query_params["arch"] = str(found["index"]) if found["index"] is not None else
 info = architecture.profile(found["id"])
 st.subheader(f"index {found['index']}" if found["index"] is not None else "architecture")
 st.code(found["arch"], language=None)
-st.plotly_chart(cell_figure(found["arch"]), key="arch-cell")
+st.plotly_chart(ui.cell_figure(found["arch"]), key="arch-cell")
 
 stem = f"arch-{found['id']}"
 ui.table_section("Benchmark accuracies", info["benchmark"], f"{stem}-benchmark", "arch-bench",

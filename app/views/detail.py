@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import plotly.express as px
 import plotly.graph_objects as go
 
@@ -167,7 +168,7 @@ def select_rows(table: RankingTable, flt: RankingFilter | None = None, *, sort: 
     if sort not in table.sorts:
         raise ValueError(f"unknown sort column {sort!r}; choose one of {', '.join(table.sorts)}")
     flt = flt or RankingFilter()
-    kept = [r for r in table.rows if flt.keeps(r)]
+    kept = list(table.rows) if flt == RankingFilter() else [r for r in table.rows if flt.keeps(r)]
     present = sorted((r for r in kept if r[sort] is not None), key=lambda r: r["position"])
     present.sort(key=lambda r: r[sort], reverse=descending)  # stable: ties stay in sampling order
     ordered = present + [r for r in kept if r[sort] is None]
@@ -178,8 +179,9 @@ def select_rows(table: RankingTable, flt: RankingFilter | None = None, *, sort: 
 
 def leader(table: RankingTable) -> dict[str, Any] | None:
     """The ranking's first row (rank 1), or None before any candidate has a rank."""
-    first, _ = select_rows(table, page_size=1)
-    return first[0] if first and first[0]["rank"] is not None else None
+    ranked = (r for r in table.rows if r["rank"] is not None)  # rank order, ties by sampling order
+    first = min(ranked, key=lambda r: (r["rank"], r["position"]), default=None)
+    return dict(first) if first is not None else None
 
 
 def ranking(search_id: int, flt: RankingFilter | None = None, *, sort: str = "rank",
@@ -232,7 +234,9 @@ def display_rows(rows: list[dict[str, Any]], table: RankingTable) -> list[dict[s
 # --- charts --------------------------------------------------------------------------------------
 
 def score_histogram_figure(scores: list[float], proxy: str, bins: int = 40) -> go.Figure:
-    fig = px.histogram(x=scores, nbins=bins, labels={"x": f"{proxy} score"}, title="Score distribution")
+    # an array, not a list: Streamlit deep-copies a figure's data on every run (15,625 scores)
+    fig = px.histogram(x=np.asarray(scores, dtype=float), nbins=bins, labels={"x": f"{proxy} score"},
+                       title="Score distribution")
     fig.update_layout(yaxis_title="architectures", height=320, margin={"t": 40, "b": 10})
     return fig
 

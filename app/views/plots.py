@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
 from knas_core.spaces.nb201 import EDGES, OPS, parse_arch
@@ -96,11 +97,13 @@ def operations_figure(stats: Sequence[dict[str, Any]], value_title: str) -> go.F
 def score_order_figure(rows: Sequence[dict[str, Any]], proxy: str) -> go.Figure:
     """Each architecture's score by sampling order, and the best score so far."""
     scatter = go.Scattergl if len(rows) > 2000 else go.Scatter
+    # arrays, not lists: Streamlit deep-copies a figure's data on every run (a whole space's rows)
+    sampled = np.fromiter((r["sampled"] for r in rows), np.int64, len(rows))
     fig = go.Figure()
-    fig.add_trace(scatter(x=[r["sampled"] for r in rows], y=[r["score"] for r in rows], mode="markers",
-                          name="score", marker={"color": "#999", "size": 4}))
-    fig.add_trace(scatter(x=[r["sampled"] for r in rows], y=[r["best"] for r in rows], mode="lines",
-                          name="best so far", line={"shape": "hv"}))
+    fig.add_trace(scatter(x=sampled, y=np.fromiter((r["score"] for r in rows), float, len(rows)),
+                          mode="markers", name="score", marker={"color": "#999", "size": 4}))
+    best = np.fromiter((r["best"] for r in rows), float, len(rows))
+    fig.add_trace(scatter(x=sampled, y=best, mode="lines", name="best so far", line={"shape": "hv"}))
     fig.update_layout(title="Score by sampling order", xaxis_title="architectures sampled",
                       yaxis_title=f"{proxy} score", **{**_LAYOUT, "height": 320})
     return fig
