@@ -45,7 +45,7 @@ def live() -> None:
                  f"stage {ui.md_text(p['stage'])}")
     st.progress(progress_fraction(p), text=f"scored {p['scored']}/{p['total']} ({p['failed']} failed), "
                 f"evaluated {p['evaluated']}")
-    cols = st.columns(4)
+    cols = [st.container(horizontal=True, gap="large")] * 4  # one row that wraps when narrow
     cols[0].metric("scored/s", f"{p['rate']:.2f}" if p["rate"] else "-")
     cols[1].metric("ETA", f"{p['eta_seconds']:.0f} s" if p["eta_seconds"] else "-")
     best = p.get("best") or {}
@@ -77,18 +77,19 @@ with st.expander("Configuration"):
 st.subheader("Ranking")
 charts = ui.search_charts(search_id, first["status"], int(config.get("topk") or 10))
 scores, accs = charts["scores"], charts["accuracies"]
-f1, f2, f3, f4 = st.columns([2, 2, 2, 1])
-ops = f1.multiselect("Cells containing", OPS, key="rk-ops", help="keep cells with every chosen operation") \
-    if nb201 else []
+# fixed widths in a row that wraps: at 800 px they go on two lines instead of being cut to "r", "D."
+f1 = f2 = f3 = f4 = st.container(horizontal=True, vertical_alignment="bottom")
+ops = f1.multiselect("Cells containing", OPS, key="rk-ops", help="keep cells with every chosen operation",
+                     width=190) if nb201 else []
 score_lo = score_hi = acc_lo = acc_hi = None
 if scores and min(scores) < max(scores):
     lo, hi = float(min(scores)), float(max(scores))
-    score_lo, score_hi = f2.slider("Score range", lo, hi, (lo, hi), key="rk-score")
+    score_lo, score_hi = f2.slider("Score range", lo, hi, (lo, hi), key="rk-score", width=190)
 if accs and min(accs) < max(accs):
     lo, hi = math.floor(min(accs)), math.ceil(max(accs))
     acc_lo, acc_hi = f3.slider("Accuracy range (%)", float(lo), float(hi), (float(lo), float(hi)),
-                               key="rk-acc")
-sort = f4.selectbox("Sort by", list(RANKING_SORTS), key="rk-sort")
+                               key="rk-acc", width=190)
+sort = f4.selectbox("Sort by", list(RANKING_SORTS), key="rk-sort", width=140)
 desc = f4.toggle("Descending", key="rk-desc")
 full_score = scores and (score_lo, score_hi) == (min(scores), max(scores))
 full_acc = accs and (acc_lo, acc_hi) == (math.floor(min(accs)), math.ceil(max(accs)))
@@ -98,14 +99,14 @@ flt = RankingFilter(ops=tuple(ops), score_min=None if full_score else score_lo,
 size = 50
 _, total = ui.ranking(search_id, first["status"], flt, sort, desc, 1, 1)
 pages = max(1, math.ceil(total / size))
-page = st.number_input(f"Page (of {pages}; {total} architectures)", 1, pages, 1, key="rk-page")
+page = st.number_input(f"Page (of {pages}; {total} architectures)", 1, pages, 1, key="rk-page", width=260)
 rows, total = ui.ranking(search_id, first["status"], flt, sort, desc, int(page), size)
 if not rows:
     st.info("No architectures match yet: widen the filters, or wait for the search to sample.")
 else:
     event = st.dataframe(rows, hide_index=True, key="ranking", on_select="rerun", selection_mode="single-row",
-                         column_order=("rank", "index", "arch", "score", "accuracy", "stage", "eval",
-                                       "position"),
+                         column_order=("rank", "index", "score", "accuracy", "stage", "eval", "position",
+                                       "arch"),  # the long string last: the numbers show at 800 px
                          column_config={"arch": st.column_config.TextColumn("architecture", width="large"),
                                         "accuracy": st.column_config.NumberColumn("accuracy (%)",
                                                                                   format="%.2f")})

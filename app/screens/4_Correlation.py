@@ -22,12 +22,12 @@ if not catalogue:
 proxies = sorted({p for p, _, _ in catalogue})
 datasets = [d for d in DATASETS if any(d == ds for _, ds, _ in catalogue)]
 qp_proxy, qp_dataset = st.query_params.get("proxy"), st.query_params.get("dataset")
-c1, c2, c3, c4 = st.columns(4)
+c1 = c2 = c3 = c4 = st.container(horizontal=True, vertical_alignment="bottom")  # wraps when narrow
 proxy = c1.selectbox("Proxy", proxies, index=proxies.index(qp_proxy) if qp_proxy in proxies else 0,
-                     key="co-proxy")
+                     key="co-proxy", width=200)
 dataset = c2.selectbox("Dataset", datasets, index=datasets.index(qp_dataset) if qp_dataset in datasets else 0,
-                       key="co-dataset")
-metric = c3.selectbox("Ground truth", list(METRICS), key="co-metric",
+                       key="co-dataset", width=200)
+metric = c3.selectbox("Ground truth", list(METRICS), key="co-metric", width=200,
                       format_func=lambda m: {"test": "200-epoch test", "valid": "200-epoch valid",
                                              "valid_12ep": "12-epoch valid"}[m])
 log_x = c4.toggle("Log-scale score", key="co-log")
