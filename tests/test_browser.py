@@ -32,11 +32,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 
-#: Texts of metrics, widget labels and buttons that do not fit their box (a value cut to "qu..",
-#: a label to "D."): the element or one inside it is wider than it shows.
+#: Texts of metrics, widget labels, buttons and page links that do not fit their box (a value cut
+#: to "qu..", a label to "D."): the element or one inside it is wider than it shows.
 CUT_TEXT = """() => [...document.querySelectorAll(
         '[data-testid="stMetricValue"], [data-testid="stMetricLabel"], [data-testid="stWidgetLabel"], '
-        + 'button[data-testid^="stBaseButton"]')]
+        + 'button[data-testid^="stBaseButton"], [data-testid="stPageLink"]')]
     .filter(e => [e, ...e.querySelectorAll('*')].some(c => c.scrollWidth > c.clientWidth + 1))
     .map(e => e.innerText)"""
 #: Input widgets narrower than ``min`` px (a select box squeezed until its value reads "r").
@@ -141,7 +141,7 @@ def test_pages_render_from_deep_links(lab, browser):
 
 
 def test_every_page_fits_an_800_px_window(lab, browser):
-    """Narrow (800 px, the sidebar open): no metric or widget label is cut, no input is
+    """Narrow (800 px, the sidebar open): no metric, widget label, button or link is cut, no input is
     squeezed below 120 px (the detail filters wrap onto more lines instead), the ranking shows
     its numbers before the architecture string; a screenshot each."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,7 @@ else:
         c1.plotly_chart(cell_figure(chosen["arch"], title=title), key="cell")
     c2.markdown(ui.md_code(chosen["arch"]))
     if chosen["index"] is not None and nb201:
-        c2.page_link("screens/5_Architecture.py", label="Everything about this architecture",
+        st.page_link("screens/5_Architecture.py", label="Everything about this architecture",  # full width
                      query_params={"arch": str(chosen["index"])})
 
 # --- charts -------------------------------------------------------------------------------------
