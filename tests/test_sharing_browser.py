@@ -138,9 +138,13 @@ def test_a_read_only_link_offers_no_enabled_write_control_on_any_page(dashboard,
     expect(page.get_by_text(f"#{running_id} running · running · stage score")).to_be_visible(timeout=90_000)
     settle(page)
     seen = {"Search detail": _enabled_writes(page)}
-    for title in ("Searches", "New search", "Correlation", "Architecture", "Proxy lab", "Search detail"):
+    pages = {"Searches": "Searches", "New search": "New search", "Correlation": "Correlation",
+             "Architecture": "Architecture", "Proxy lab": "Proxy lab", "Compare searches": "Compare searches",
+             "Pareto front": "Pareto front", "Operations": "Which operations matter",
+             "Search detail": "Search detail"}  # sidebar link -> the page's heading
+    for title, heading in pages.items():
         page.get_by_role("link", name=title, exact=True).click()  # the sidebar
-        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=90_000)
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=90_000)
         settle(page)
         if title == "Proxy lab":  # the start form is folded away: open it to see its button
             page.get_by_text("Start a discovery run").click()
