@@ -87,7 +87,7 @@ def test_a_search_named_as_an_image_fetches_nothing(dashboard, browser_page):
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.goto(f"{base}/search_detail?search={search_id}")
-    expect(page.get_by_text(re.compile(r"· failed · stage"))).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(r"· failed · ended at"))).to_be_visible(timeout=60_000)
     page.wait_for_timeout(1000)
     assert not [u for u in requested if PIXEL_HOST in u], requested  # the name and error fetch nothing
     expect(page.get_by_text(f"#{search_id} {PIXEL} · failed")).to_be_visible()  # shown as typed
