@@ -71,20 +71,16 @@ def _insert(session: Session) -> Callable[[type], postgresql.Insert | sqlite.Ins
     raise NotImplementedError(f"unsupported database dialect {dialect!r}; use SQLite or PostgreSQL")
 
 
-#: Bound parameters per statement: PostgreSQL's protocol allows 65,535, SQLite 32,766.
-MAX_PARAMETERS = 30_000
-
-
 def insert_ignore(session: Session, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows``, silently skipping those that violate a unique constraint (in batches
-    that stay under the databases' limits on bound parameters, column defaults included)."""
+    """Insert ``rows``, silently skipping those that violate a unique constraint.
+
+    One statement executed for many parameter sets (``executemany``; SQLAlchemy batches it as
+    "insertmanyvalues" where the driver benefits), so the statement is compiled once: a
+    multi-row VALUES clause built per batch cost 3.7 s of compilation per 2,000 rows. Every row
+    must give the same keys."""
     rows = list(rows)
-    if not rows:
-        return
-    columns = len(model.__table__.columns)  # an upper bound: given values and column defaults
-    step = max(1, MAX_PARAMETERS // columns)
-    for start in range(0, len(rows), step):
-        session.execute(_insert(session)(model).values(rows[start:start + step]).on_conflict_do_nothing())
+    if rows:
+        session.execute(_insert(session)(model).on_conflict_do_nothing(), rows)
 
 
 # --- searches ---------------------------------------------------------------------------------
