@@ -164,8 +164,9 @@ def _in_process(args: argparse.Namespace, space: SearchSpace, truth: Any
 
 def _fit(args: argparse.Namespace, space: SearchSpace, values: pd.DataFrame, labels: dict[int, float],
          source: LabelSource, setup: dict[str, Any]) -> tuple[CalibratedModel, int]:
-    """The model on the labelled architectures whose members all have values; and how many
-    labelled ones were dropped for a missing value."""
+    """The model on the labelled architectures whose members all have values (its prior ranks
+    against every architecture with all values, labelled or not); and how many labelled ones
+    were dropped for a missing value."""
     from knas_core.calibration import MIN_LABELS, fit_calibration
 
     scored = values.dropna()
@@ -176,7 +177,8 @@ def _fit(args: argparse.Namespace, space: SearchSpace, values: pd.DataFrame, lab
     rows = scored.loc[usable]
     model = fit_calibration([space.arch_at(i) for i in usable], {p: rows[p].to_numpy() for p in rows.columns},
                             [labels[i] for i in usable], proxies=list(values.columns), labels_from=source,
-                            scores=setup, seed=args.seed)
+                            scores=setup, seed=args.seed,
+                            population={p: scored[p].to_numpy() for p in scored.columns})
     return model, len(labels) - len(usable)
 
 

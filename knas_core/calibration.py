@@ -6,16 +6,22 @@ gradient-boosted regression tree ensemble (scikit-learn's ``HistGradientBoosting
 Friedman, "Greedy function approximation: a gradient boosting machine", Ann. Statist. 2001,
 with LightGBM-style histogram splits, Ke et al., NeurIPS 2017) from
 
-* the member proxies' values of each architecture (``log10`` of those whose labelled values are
-  all positive and span more than two orders of magnitude, e.g. synflow; trees are invariant
+* the member proxies' values of each architecture (``log10(value + offset)`` of those whose
+  labelled values are never negative and whose positive ones span more than two orders of
+  magnitude, e.g. synflow, which is 0 for a cell cut off from its output; trees are invariant
   to monotone transforms, so this only keeps the features readable), and
 * the NAS-Bench-201 cell's one-hot operation encoding (6 edges x 5 operations,
   :func:`cell_encoding`; the encoding of White et al., "How powerful are performance
   predictors in neural architecture search?", NeurIPS 2021),
 
 to the *rank* of each label among the labelled ones (``rank / k``, so the model learns an
-ordering and is not pulled by the few collapsed networks near 10 %). Its prediction for an
-architecture is a pure function of that architecture's member values and cell, so a
+ordering and is not pulled by the few collapsed networks near 10 %). The trees start from a
+prior, the training-free log-rank ensemble of the members (:class:`EnsemblePrior`), and learn
+the labels' departure from it; the number of boosting rounds (0: the prior alone) is chosen by
+cross-validation on the k labels (:func:`choose_rounds`), so a model of few labels stays near
+the ensemble and one of many labels corrects it. Its prediction for an architecture is a pure
+function of that architecture's member values and cell (the prior's reference population is
+stored with the model), so a
 :class:`CalibratedModel` saved under ``NAME`` (:func:`save_calibrated`, in
 ``$KNAS_STATE_DIR/calibrated``) becomes the derived proxy ``calibrated:NAME``
 (:func:`register_calibrated`): :meth:`knas_core.scoring.Scorer.score` computes its members
@@ -24,8 +30,8 @@ the labels the user supplies or looks up in the benchmark table, and its provena
 source and metric, ``k``, the proxies and their score set-up) travels with it and is its
 description.
 
-The saved file is a zip: ``calibration.json`` (provenance and features, read to list and
-register the proxy without importing scikit-learn) and ``model.pkl`` (the fitted regressor, a
+The saved file is a zip: ``calibration.json`` (provenance, features and the prior, read to list
+and register the proxy without importing scikit-learn) and ``model.pkl`` (the fitted regressor, a
 pickle: load only models you made; a model pickled by another scikit-learn version is refused).
 """
 
@@ -98,34 +104,44 @@ def encoding_names() -> list[str]:
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Which columns the model reads: the member ``proxies`` (``logged`` ones as ``log10``) and,
-    when ``encoding``, the cell's one-hot encoding."""
+    """Which columns the model reads: the member ``proxies`` (those of ``logged``, pairs
+    ``(proxy, offset)``, as ``log10(value + offset)``) and, when ``encoding``, the cell's one-hot
+    encoding."""
 
     proxies: tuple[str, ...]
-    logged: tuple[str, ...] = ()
+    logged: tuple[tuple[str, float], ...] = ()
     encoding: bool = True
 
     @classmethod
     def choose(cls, proxies: Sequence[str], values: MemberValues,
                encoding: bool = True) -> FeatureSpec:
         """The spec for ``proxies`` whose labelled values are ``values[proxy]``: log-scaled where
-        they are all positive and span more than :data:`LOG_SPAN`."""
+        they are never negative and the positive ones span more than :data:`LOG_SPAN`, with an
+        offset of half the smallest positive value (so that 0 is read too)."""
         logged = []
         for p in proxies:
             v = np.asarray(values[p], dtype=np.float64)
-            if v.size and v.min() > 0 and v.max() / v.min() > LOG_SPAN:
-                logged.append(p)
+            positive = v[v > 0]
+            if v.size and v.min() >= 0 and positive.size and positive.max() / positive.min() > LOG_SPAN:
+                logged.append((p, float(positive.min()) / 2))
         return cls(tuple(proxies), tuple(logged), encoding)
 
+    @property
+    def offsets(self) -> dict[str, float]:
+        """The log-scaled members and their offsets."""
+        return dict(self.logged)
+
     def names(self) -> list[str]:
-        cols = [f"log10({p})" if p in self.logged else p for p in self.proxies]
+        offsets = self.offsets
+        cols = [f"log10({p} + {offsets[p]:.3g})" if p in offsets else p for p in self.proxies]
         return cols + (encoding_names() if self.encoding else [])
 
     def matrix(self, archs: Sequence[str], values: MemberValues) -> np.ndarray:
         """One row per architecture: ``values[proxy][i]`` of each member, then the encoding.
 
         Raises :class:`CalibrationError` for a missing member or a value the model cannot read
-        (not finite, or not positive for a log-scaled member)."""
+        (not finite, or negative for a log-scaled member)."""
+        offsets = self.offsets
         columns = []
         for p in self.proxies:
             if p not in values:
@@ -135,16 +151,88 @@ class FeatureSpec:
                 raise CalibrationError(f"proxy {p!r}: {v.size} values for {len(archs)} architectures")
             if not np.isfinite(v).all():
                 raise CalibrationError(f"proxy {p!r} has a missing or non-finite value")
-            if p in self.logged:
-                if (v <= 0).any():
-                    raise CalibrationError(f"proxy {p!r} is read as log10 and got a value <= 0")
-                v = np.log10(v)
+            if p in offsets:
+                if (v < 0).any():
+                    raise CalibrationError(f"proxy {p!r} is read on a log scale and got a negative value")
+                v = np.log10(v + offsets[p])
             columns.append(v)
         proxy_part = np.column_stack(columns) if columns else np.zeros((len(archs), 0))
         if not self.encoding:
             return proxy_part
         cells = np.array([cell_encoding(a) for a in archs]).reshape(len(archs), -1)
         return np.hstack([proxy_part, cells])
+
+
+# --- the training-free prior ---------------------------------------------------------------------
+
+#: Reference quantiles kept per member (and of the prior): a value is placed to 0.1 %.
+GRID = 1001
+
+
+def _grid(values: np.ndarray) -> tuple[float, ...]:
+    """The sorted values, or :data:`GRID` evenly spaced quantiles of them."""
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    if v.size > GRID:
+        v = np.quantile(v, np.linspace(0.0, 1.0, GRID))
+    return tuple(float(x) for x in v)
+
+
+def _quantile(reference: Sequence[float], values: np.ndarray) -> np.ndarray:
+    """``(#reference <= value + 1) / (n + 1)``: a quantile in ``(0, 1]``, never 0 (logs are taken)."""
+    ref = np.asarray(reference, dtype=np.float64)
+    return np.asarray((np.searchsorted(ref, values, side="right") + 1) / (ref.size + 1))
+
+
+@dataclass(frozen=True)
+class EnsemblePrior:
+    """The training-free log-rank ensemble (AZ-NAS, Lee & Ham, CVPR 2024;
+    :func:`~knas_core.search.ensemble.log_rank_aggregate`) as a fixed function of one
+    architecture's member values, so that it can start the model: member ``m``'s rank is the
+    quantile ``q_m`` of its value among a reference population's values, and the prior is the
+    quantile of ``sum_m log q_m`` among the population's own sums. The population is the
+    architectures whose member values were known at fit time, labelled or not (their values
+    only; no label is read).
+
+    Attributes: ``members``; ``signs`` (+1, or -1 for a lower-is-better proxy);
+    ``reference`` (each member's signed values, sorted, at most :data:`GRID` quantiles);
+    ``sums`` (the population's log-rank sums, likewise)."""
+
+    members: tuple[str, ...]
+    signs: tuple[float, ...]
+    reference: tuple[tuple[float, ...], ...]
+    sums: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, members: Sequence[str], population: MemberValues) -> EnsemblePrior:
+        signs = tuple(1.0 if get_proxy(p).higher_is_better else -1.0 for p in members)
+        reference = tuple(_grid(s * np.asarray(population[p], dtype=np.float64))
+                          for p, s in zip(members, signs))
+        prior = cls(tuple(members), signs, reference, ())
+        return cls(prior.members, signs, reference, _grid(prior.log_rank(population)))
+
+    def log_rank(self, values: MemberValues) -> np.ndarray:
+        """``sum_m log q_m`` of each architecture (``values[proxy][i]``)."""
+        total: np.ndarray | None = None
+        for p, s, ref in zip(self.members, self.signs, self.reference):
+            term = np.log(_quantile(ref, s * np.asarray(values[p], dtype=np.float64)))
+            total = term if total is None else total + term
+        if total is None:
+            raise CalibrationError("an ensemble prior needs at least one proxy")
+        return total
+
+    def __call__(self, values: MemberValues) -> np.ndarray:
+        """The prior of each architecture: the quantile of its log-rank sum, in ``(0, 1]``."""
+        return _quantile(self.sums, self.log_rank(values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"members": list(self.members), "signs": list(self.signs),
+                "reference": [list(r) for r in self.reference], "sums": list(self.sums)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> EnsemblePrior:
+        return cls(tuple(raw["members"]), tuple(float(s) for s in raw["signs"]),
+                   tuple(tuple(float(x) for x in r) for r in raw["reference"]),
+                   tuple(float(x) for x in raw["sums"]))
 
 
 # --- provenance ---------------------------------------------------------------------------------
@@ -178,13 +266,20 @@ class Provenance:
     scores: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     sklearn: str = ""
+    #: How the model was fitted: ``encoding``, ``prior`` (booleans), ``rounds`` and the
+    #: cross-validated ``cv_kendall`` that chose them.
+    fit: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One line, e.g. ``trained on 100 labels from the user's file acc.csv (column accuracy);
-        features: synflow, params + NB201 cell encoding; member scores: file scores.csv.gz``."""
+        features: synflow, params + NB201 cell encoding; member scores: file=scores.csv.gz``."""
         setup = ", ".join(f"{k}={v}" for k, v in self.scores.items()) or "not recorded"
+        reads = [", ".join(self.proxies)] if self.proxies else []
+        if self.fit.get("encoding", True):
+            reads.append("NB201 cell encoding")
+        start = " from their log-rank ensemble" if self.fit.get("prior") else ""
         return (f"trained on {self.k} labels from {self.labels.describe()}; features: "
-                f"{', '.join(self.proxies) or 'none'} + NB201 cell encoding; member scores: {setup}")
+                f"{' + '.join(reads) or 'none'}{start}; member scores: {setup}")
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -194,7 +289,8 @@ class Provenance:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Provenance:
         return cls(LabelSource(**raw["labels"]), int(raw["k"]), tuple(raw["proxies"]),
-                   dict(raw.get("scores") or {}), str(raw.get("created", "")), str(raw.get("sklearn", "")))
+                   dict(raw.get("scores") or {}), str(raw.get("created", "")), str(raw.get("sklearn", "")),
+                   dict(raw.get("fit") or {}))
 
 
 # --- inputs: a labels file and a long-format scores file ---------------------------------------
@@ -328,17 +424,53 @@ def one_thread() -> Iterator[None]:
         yield
 
 
-def default_regressor(k: int, seed: int = 0) -> Any:
-    """The gradient-boosting regressor for ``k`` labels: small trees (8 leaves), shrinkage 0.05,
-    300 rounds, L2 on the leaf values, and leaves of at least ``clip(k // 10, 2, 10)`` samples
-    (the library's default of 20 would not split at all below 40 labels); no early stopping
-    (it would hold out some of the few labels)."""
+#: Boosting rounds among which :func:`choose_rounds` picks (0: the prior alone).
+ROUNDS = (0, 10, 25, 50, 100, 200, 400)
+#: Folds of that cross-validation.
+FOLDS = 5
+
+
+def default_regressor(k: int, seed: int = 0, rounds: int = 100) -> Any:
+    """The gradient-boosting regressor for ``k`` labels: ``rounds`` small trees (8 leaves),
+    shrinkage 0.05, L2 on the leaf values, and leaves of at least ``clip(k // 10, 2, 10)``
+    samples (the library's default of 20 would not split at all below 40 labels); no early
+    stopping (it would hold out some of the few labels; :func:`choose_rounds` picks ``rounds``)."""
     require_sklearn()
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    return HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, max_leaf_nodes=8,
+    return HistGradientBoostingRegressor(max_iter=rounds, learning_rate=0.05, max_leaf_nodes=8,
                                          min_samples_leaf=int(np.clip(k // 10, 2, 10)),
                                          l2_regularization=1.0, early_stopping=False, random_state=seed)
+
+
+def choose_rounds(x: np.ndarray, begin: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[int, float]:
+    """The boosting rounds (of :data:`ROUNDS`) whose out-of-fold predictions rank ``labels`` best,
+    and that Kendall tau: :data:`FOLDS`-fold cross-validation on the ``k`` labelled rows ``x``,
+    each fold's trees fitted to its own training labels' ranks minus the prior ``begin``, and
+    the out-of-fold predictions (``begin`` plus the staged corrections) pooled before the tau is
+    taken. Ties go to fewer rounds; a tau that is undefined (constant predictions) never wins."""
+    from scipy.stats import kendalltau
+
+    k = len(labels)
+    fold = np.random.default_rng(seed).permutation(k) % FOLDS
+    predicted = np.tile(begin, (len(ROUNDS), 1))
+    for f in range(FOLDS):
+        test, train = fold == f, fold != f
+        if not test.any() or train.sum() < 2:
+            continue
+        reg = default_regressor(int(train.sum()), seed, max(ROUNDS))
+        with one_thread():
+            reg.fit(x[train], rank_targets(labels[train]) - begin[train])
+            stages = list(reg.staged_predict(x[test]))
+        for row, n in enumerate(ROUNDS):
+            if n:
+                predicted[row, test] += stages[n - 1]
+    best, best_tau = ROUNDS[0], -np.inf
+    for row, n in enumerate(ROUNDS):
+        t = float(kendalltau(predicted[row], labels).statistic)
+        if np.isfinite(t) and t > best_tau:
+            best, best_tau = n, t
+    return best, float(best_tau)
 
 
 def rank_targets(labels: Numbers) -> np.ndarray:
@@ -352,19 +484,31 @@ def rank_targets(labels: Numbers) -> np.ndarray:
 @dataclass
 class CalibratedModel:
     """A fitted model: ``predict`` gives, for each architecture, the predicted rank (0..1) of
-    its label among the labelled architectures (higher is better)."""
+    its label among the labelled architectures (higher is better): the ensemble ``prior`` (when
+    there is one) plus the trees' correction, which read the features and the prior."""
 
     features: FeatureSpec
     regressor: Any
     provenance: Provenance
+    prior: EnsemblePrior | None = None
+
+    def _inputs(self, archs: Sequence[str], values: MemberValues) -> tuple[np.ndarray, np.ndarray]:
+        """The regressor's rows, and the prior of each architecture (zeros without one)."""
+        x = self.features.matrix(archs, values)
+        if self.prior is None:
+            return x, np.zeros(len(archs))
+        start = self.prior(values)
+        return np.column_stack([x, start]), start
 
     def predict(self, archs: Sequence[str], values: MemberValues) -> np.ndarray:
         """Predictions for ``archs``; ``values[proxy][i]`` is architecture ``i``'s member value."""
         if not archs:
             return np.zeros(0)
-        x = self.features.matrix(archs, values)
+        x, start = self._inputs(archs, values)
+        if self.regressor is None:  # no round helped in cross-validation: the prior alone
+            return start
         with one_thread():
-            return np.asarray(self.regressor.predict(x), dtype=np.float64)
+            return start + np.asarray(self.regressor.predict(x), dtype=np.float64)
 
     def predict_one(self, arch: str, values: Mapping[str, float]) -> float:
         """The prediction for one architecture from its member values (the proxy's value)."""
@@ -376,7 +520,8 @@ class CalibratedModel:
 
 def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
                     *, proxies: Sequence[str] | None = None, labels_from: LabelSource | None = None,
-                    scores: Mapping[str, Any] | None = None, encoding: bool = True, seed: int = 0,
+                    scores: Mapping[str, Any] | None = None, encoding: bool = True, prior: bool = True,
+                    population: MemberValues | None = None, seed: int = 0,
                     regressor: Any = None) -> CalibratedModel:
     """Fit a :class:`CalibratedModel` on ``k = len(archs)`` labelled architectures.
 
@@ -387,7 +532,14 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
         proxies: the members (default: every key of ``values``, in order).
         labels_from / scores: provenance (where the labels and the member values came from).
         encoding: read the cell encoding too.
-        seed: the regressor's seed; regressor: replaces :func:`default_regressor`.
+        prior: start from the training-free ensemble of the members (:class:`EnsemblePrior`);
+            the trees then learn the labels' departure from it (boosting from an initial score,
+            as LightGBM's ``init_score``), so that a model of few labels stays near the
+            ensemble. ``population``: the member values of the architectures the prior ranks
+            against (default: the labelled ones).
+        seed: the regressor's and the folds' seed.
+        regressor: an unfitted regressor instead of :func:`default_regressor` with the rounds
+            :func:`choose_rounds` picks.
 
     Raises :class:`CalibrationError` for fewer than :data:`MIN_LABELS` labels, labels that are
     all equal or not finite, or member values the model cannot read.
@@ -409,14 +561,30 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
         if get_proxy(p).derived:
             raise CalibrationError(f"proxy {p!r} is itself derived; use the proxies it is computed from")
     spec = FeatureSpec.choose(members, {p: values[p] for p in members if p in values}, encoding)
-    x = spec.matrix(archs, values)
-    model = regressor if regressor is not None else default_regressor(k, seed)
-    with one_thread():
-        model.fit(x, rank_targets(y))
-    provenance = Provenance(labels_from or LabelSource("file", "unrecorded", "accuracy"), k, members,
-                            dict(scores or {}), datetime.now(UTC).isoformat(timespec="seconds"),
-                            str(getattr(require_sklearn(), "__version__", "")))
-    return CalibratedModel(spec, model, provenance)
+    spec.matrix(archs, values)  # every member readable, before the prior reads them
+    start = None
+    if prior and members:
+        reference = population if population is not None else values
+        for p in members:
+            if p not in reference or not np.isfinite(np.asarray(reference[p], dtype=np.float64)).all():
+                raise CalibrationError(f"the prior's population lacks a finite value of {p!r} somewhere")
+        start = EnsemblePrior.fit(members, reference)
+    sklearn = require_sklearn()
+    fitted = CalibratedModel(spec, None, Provenance(LabelSource("file", "", ""), k, members), start)
+    x, begin = fitted._inputs(archs, values)
+    how: dict[str, Any] = {"encoding": encoding, "prior": start is not None}
+    if regressor is None:
+        rounds, cv = choose_rounds(x, begin, y, seed)
+        how.update(rounds=rounds, cv_kendall=round(cv, 4))
+        regressor = default_regressor(k, seed, rounds) if rounds else None
+    if regressor is not None:
+        with one_thread():
+            regressor.fit(x, rank_targets(y) - begin)
+    fitted.regressor = regressor
+    fitted.provenance = Provenance(labels_from or LabelSource("file", "unrecorded", "accuracy"), k, members,
+                                   dict(scores or {}), datetime.now(UTC).isoformat(timespec="seconds"),
+                                   str(getattr(sklearn, "__version__", "")), how)
+    return fitted
 
 
 # --- files --------------------------------------------------------------------------------------
@@ -424,9 +592,11 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
 
 def _header(model: CalibratedModel) -> dict[str, Any]:
     return {"format": FORMAT, "provenance": model.provenance.to_dict(),
-            "features": {"proxies": list(model.features.proxies), "logged": list(model.features.logged),
+            "features": {"proxies": list(model.features.proxies), "logged": dict(model.features.logged),
                          "encoding": model.features.encoding},
-            "target": "rank of the label among the k labelled architectures, divided by k"}
+            "prior": model.prior.to_dict() if model.prior is not None else None,
+            "target": "rank of the label among the k labelled architectures, divided by k; the "
+                      "prediction is the prior (if any) plus the regressor's output"}
 
 
 def model_bytes(model: CalibratedModel) -> bytes:
@@ -466,7 +636,8 @@ def read_header(path: str | Path) -> dict[str, Any]:
 
 def _spec(header: Mapping[str, Any]) -> FeatureSpec:
     f = header["features"]
-    return FeatureSpec(tuple(f["proxies"]), tuple(f["logged"]), bool(f["encoding"]))
+    logged = tuple((str(p), float(o)) for p, o in dict(f["logged"]).items())
+    return FeatureSpec(tuple(f["proxies"]), logged, bool(f["encoding"]))
 
 
 def load_model(path: str | Path) -> CalibratedModel:
@@ -480,7 +651,8 @@ def load_model(path: str | Path) -> CalibratedModel:
                                f"{sklearn.__version__}; fit it again with knas calibrate")
     with zipfile.ZipFile(path) as z:
         regressor = pickle.loads(z.read("model.pkl"))  # the user's own saved model (see the module docstring)
-    return CalibratedModel(_spec(header), regressor, provenance)
+    prior = EnsemblePrior.from_dict(header["prior"]) if header.get("prior") else None
+    return CalibratedModel(_spec(header), regressor, provenance, prior)
 
 
 def calibrated_dir() -> Path:
@@ -571,8 +743,9 @@ def register_calibrated(name: str) -> Proxy:
     return proxy
 
 
-__all__ = ["LONG_COLUMNS", "MIN_LABELS", "CalibratedModel", "CalibrationError", "FeatureSpec", "LabelSource",
-           "Provenance", "ScoreTable", "calibrated_dir", "calibrated_proxy", "cell_encoding", "check_name",
-           "default_regressor", "encoding_names", "fit_calibration", "load_model", "long_rows", "model_bytes",
-           "model_path", "read_header", "read_labels", "read_long_scores", "register_calibrated",
+__all__ = ["FOLDS", "GRID", "LONG_COLUMNS", "MIN_LABELS", "ROUNDS", "CalibratedModel", "CalibrationError",
+           "EnsemblePrior", "FeatureSpec", "LabelSource", "Provenance", "ScoreTable", "calibrated_dir",
+           "calibrated_proxy", "cell_encoding", "check_name", "choose_rounds", "default_regressor",
+           "encoding_names", "fit_calibration", "load_model", "long_rows", "model_bytes", "model_path",
+           "read_header", "read_labels", "read_long_scores", "register_calibrated", "require_sklearn",
            "save_calibrated", "save_model", "saved_calibrated_names"]

@@ -14,6 +14,7 @@ from scipy.stats import kendalltau
 from knas_cli import main as cli
 from knas_core.calibration import (
     CalibrationError,
+    EnsemblePrior,
     LabelSource,
     cell_encoding,
     fit_calibration,
@@ -21,9 +22,10 @@ from knas_core.calibration import (
     save_calibrated,
     save_model,
 )
-from knas_core.proxies import PROXIES, get_proxy
+from knas_core.proxies import PROXIES, Proxy, get_proxy
 from knas_core.scoring import Scorer
 from knas_core.search.config import SearchConfig
+from knas_core.search.ensemble import log_rank_aggregate
 from knas_core.spaces.nb201 import all_archs_lexicographic
 
 from .conftest import SMALL
@@ -44,10 +46,10 @@ def synthetic(n: int, seed: int = 0):
     return archs, {"params": params, "synflow": synflow}, label
 
 
-def fit_and_rank(labels_of, k: int = 150, n: int = 450):
+def fit_and_rank(labels_of, k: int = 100, n: int = 300, prior: bool = True):
     archs, values, label = synthetic(n)
     y = labels_of(label)
-    model = fit_calibration(archs[:k], {p: v[:k] for p, v in values.items()}, y[:k],
+    model = fit_calibration(archs[:k], {p: v[:k] for p, v in values.items()}, y[:k], prior=prior,
                             labels_from=LabelSource("file", "synthetic.csv", "accuracy"))
     predicted = model.predict(archs[k:], {p: v[k:] for p, v in values.items()})
     return model, kendalltau(predicted, label[k:]).statistic
@@ -56,13 +58,37 @@ def fit_and_rank(labels_of, k: int = 150, n: int = 450):
 def test_a_known_function_of_the_features_is_ranked_well():
     model, tau = fit_and_rank(lambda y: y)
     assert tau > 0.7
-    assert model.features.logged == ("params",)  # three orders of magnitude
+    assert list(model.features.offsets) == ["params"]  # three orders of magnitude
 
 
 def test_shuffled_labels_teach_no_ranking():
+    """Without the prior (which ranks by the proxies whatever the labels say), everything the
+    model knows comes from the labels: shuffled, they teach nothing."""
     rng = np.random.default_rng(1)
-    _, tau = fit_and_rank(lambda y: rng.permutation(y))
+    _, tau = fit_and_rank(lambda y: rng.permutation(y), prior=False)
     assert abs(tau) < 0.15
+
+
+def test_without_a_prior_the_trees_still_learn_the_function():
+    archs, values, label = synthetic(300)
+    model = fit_calibration(archs[:100], {p: v[:100] for p, v in values.items()}, label[:100], prior=False)
+    predicted = model.predict(archs[100:], {p: v[100:] for p, v in values.items()})
+    assert model.prior is None and model.provenance.fit["rounds"] > 0
+    assert kendalltau(predicted, label[100:]).statistic > 0.7
+
+
+def test_the_prior_is_the_log_rank_ensemble_of_its_population():
+    _, values, _ = synthetic(300)
+    prior = EnsemblePrior.fit(["params", "synflow"], values)
+    ensemble = log_rank_aggregate({p: list(v) for p, v in values.items()})
+    assert kendalltau(prior(values), ensemble).statistic > 0.99
+    # a lower-is-better member is turned round, as the ensemble does
+    PROXIES.add("lower_test", Proxy("lower_test", lambda model, batch: 0.0, higher_is_better=False))
+    try:
+        flipped = {"params": values["params"], "lower_test": -values["synflow"]}
+        assert np.allclose(EnsemblePrior.fit(["params", "lower_test"], flipped)(flipped), prior(values))
+    finally:
+        PROXIES.remove("lower_test")
 
 
 def test_the_saved_model_reloads_and_predicts_identically(tmp_path):
@@ -73,7 +99,7 @@ def test_the_saved_model_reloads_and_predicts_identically(tmp_path):
     rest = {p: v[40:] for p, v in values.items()}
     assert np.array_equal(model.predict(archs[40:], rest), again.predict(archs[40:], rest))
     assert again.provenance == model.provenance
-    assert again.features == model.features
+    assert again.features == model.features and again.prior == model.prior
 
 
 @pytest.mark.parametrize("k, labels, message", [
@@ -98,10 +124,11 @@ def state(tmp_path, monkeypatch):
         PROXIES.remove(name)
 
 
-def data_free_model(k: int = 30):
-    """A model on params and flops (data-free, cheap) of real small networks' values: made-up
+@pytest.fixture(scope="module")
+def data_free():
+    """A model on params and flops (data-free, cheap) of 30 real small networks: made-up
     labels, real member names, so that the Scorer can compute its members."""
-    archs, _, label = synthetic(k, seed=2)
+    archs, _, label = synthetic(30, seed=2)
     scorer = Scorer("cifar10", batch_size=8, model_options=SMALL)
     rows = [scorer.score(a, ["params", "flops"]).results for a in archs]
     values = {p: np.array([r[p].value for r in rows]) for p in ("params", "flops")}
@@ -109,8 +136,8 @@ def data_free_model(k: int = 30):
     return fit_calibration(archs, values, label, labels_from=source, scores={"batch_size": 8}), scorer
 
 
-def test_a_saved_model_is_a_proxy_that_names_its_labels_and_k(state):
-    model, scorer = data_free_model()
+def test_a_saved_model_is_a_proxy_that_names_its_labels_and_k(state, data_free):
+    model, scorer = data_free
     save_calibrated(model, "lab")
     proxy = get_proxy("calibrated:lab")
     for text in (proxy.summary, proxy.reference):
@@ -127,16 +154,16 @@ def test_a_saved_model_is_a_proxy_that_names_its_labels_and_k(state):
     assert SearchConfig.parse({"proxy": "calibrated:lab", "samples": 5, "topk": 2}).proxy == "calibrated:lab"
 
 
-def test_a_saved_name_is_not_overwritten_unless_asked(state):
-    model, _ = data_free_model(10)
+def test_a_saved_name_is_not_overwritten_unless_asked(state, data_free):
+    model, _ = data_free
     save_calibrated(model, "once")
     with pytest.raises(CalibrationError, match="exists"):
         save_calibrated(model, "once")
     save_calibrated(model, "once", replace=True)
 
 
-def test_an_unknown_calibrated_name_lists_the_saved_ones(state):
-    model, _ = data_free_model(10)
+def test_an_unknown_calibrated_name_lists_the_saved_ones(state, data_free):
+    model, _ = data_free
     save_calibrated(model, "mine")
     with pytest.raises(Exception, match=r"no calibration 'other'.*saved: calibrated:mine"):
         get_proxy("calibrated:other")
