@@ -277,7 +277,7 @@ class Provenance:
         reads = [", ".join(self.proxies)] if self.proxies else []
         if self.fit.get("encoding", True):
             reads.append("NB201 cell encoding")
-        start = " from their log-rank ensemble" if self.fit.get("prior") else ""
+        start = ", boosted from the proxies' log-rank ensemble" if self.fit.get("prior") else ""
         return (f"trained on {self.k} labels from {self.labels.describe()}; features: "
                 f"{' + '.join(reads) or 'none'}{start}; member scores: {setup}")
 
