@@ -14,7 +14,7 @@ import streamlit as st
 from app.views import access, correlation, detail
 from app.views.export import to_csv, to_json
 from app.views.markup import md_code, md_text  # noqa: F401 - the pages' helpers for user text
-from db.queries import RankingFilter
+from db.queries import ScoreSetup
 from db.session import database_url
 from db.status import Status
 
@@ -127,21 +127,20 @@ def empty_state(message: str, page: str | None = None, label: str | None = None)
 # --- cached queries ------------------------------------------------------------------------------
 
 @st.cache_data(ttl=5, show_spinner=False)
-def _ranking_live(url: str, search_id: int, flt: RankingFilter, sort: str, desc: bool, page: int,
-                  size: int | None) -> tuple[list[dict[str, Any]], int]:
-    return detail.ranking(search_id, flt, sort=sort, descending=desc, page=page, page_size=size)
+def _table_live(url: str, search_id: int) -> detail.RankingTable:
+    return detail.ranking_table(search_id)
 
 
 @st.cache_data(ttl=3600, show_spinner=False)
-def _ranking_final(url: str, search_id: int, flt: RankingFilter, sort: str, desc: bool, page: int,
-                   size: int | None) -> tuple[list[dict[str, Any]], int]:
-    return detail.ranking(search_id, flt, sort=sort, descending=desc, page=page, page_size=size)
+def _table_final(url: str, search_id: int) -> detail.RankingTable:
+    return detail.ranking_table(search_id)
 
 
-def ranking(search_id: int, status: str, flt: RankingFilter, sort: str, desc: bool, page: int,
-            size: int | None) -> tuple[list[dict[str, Any]], int]:
-    fn = _ranking_final if status in Status.ENDED else _ranking_live
-    return fn(database_url(), search_id, flt, sort, desc, page, size)
+def ranking_table(search_id: int, status: str) -> detail.RankingTable:
+    """Every candidate of a search with its scores as stored (cached; filtered, sorted and paged
+    by :func:`app.views.detail.select_rows`)."""
+    fn = _table_final if status in Status.ENDED else _table_live
+    return fn(database_url(), search_id)
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -155,13 +154,11 @@ def _charts_final(url: str, search_id: int, topk: int) -> dict[str, Any]:
 
 
 def _charts(search_id: int, topk: int) -> dict[str, Any]:
-    scores, accs = detail.score_range(search_id)
-    return {"scores": scores, "accuracies": accs, "best_so_far": detail.best_so_far(search_id),
-            "curves": detail.training_curves(search_id, topk)}
+    return {"best_so_far": detail.best_so_far(search_id), "curves": detail.training_curves(search_id, topk)}
 
 
 def search_charts(search_id: int, status: str, topk: int) -> dict[str, Any]:
-    """Scores, accuracies, best-so-far trace and training curves of a search (cached)."""
+    """Best-so-far trace and training curves of a search (cached)."""
     fn = _charts_final if status in Status.ENDED else _charts_live
     return fn(database_url(), search_id, topk)
 
@@ -172,12 +169,18 @@ def statistics_rows(url: str, metric: str) -> list[dict[str, Any]]:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def scatter_rows(url: str, proxy: str, dataset: str, metric: str) -> list[dict[str, Any]]:
-    return correlation.scatter_rows(proxy, dataset, metric)
+def scatter_rows(url: str, proxy: str, dataset: str, metric: str,
+                 setup: ScoreSetup | None = None) -> list[dict[str, Any]]:
+    return correlation.scatter_rows(proxy, dataset, metric, setup)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def proxy_matrix(url: str, dataset: str):  # noqa: ANN201 - (names, matrix, n)
+def score_setups(url: str, proxy: str, dataset: str) -> list[tuple[ScoreSetup, int]]:
+    return correlation.setups(proxy, dataset)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def proxy_matrix(url: str, dataset: str):  # noqa: ANN201 - (names, rho, n, set-ups)
     return correlation.proxy_matrix(dataset)
 
 

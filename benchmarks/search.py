@@ -8,6 +8,10 @@ published figures.
     python benchmarks/search.py --seeds 0,1,2 --datasets cifar10,cifar100,imagenet16-120 \\
         --strategies knas,nasi,evolution,random --samples 300 --topk 10
 
+NASI's two variants (``--nasi-hard``: straight-through hard Gumbel-softmax; ``--nasi-eta 0.1``:
+``nu = sqrt(2) * classes / eta``, the paper's definition, Shu et al. 2022, Sec. 3.3) are stored
+as runs of their own (``nasi_hard`` / ``nasi_eta`` in the record; absent for the default).
+
 ``--protocol knas-paper`` runs the procedure of the released KNAS code (Xu et al., ICML 2021,
 its ``cifar10.py``) instead: 300 architectures drawn from the indices [0, 5000), the top k=40 by
 the ``knas`` score, and among them the one with the best benchmark validation accuracy. The
@@ -138,6 +142,23 @@ def knas_paper(args: argparse.Namespace) -> None:
         print(f"| {name} | " + " | ".join(f"{PUBLISHED[name][d]:.2f}" for d in datasets) + " |")
 
 
+def nasi_variant(args: argparse.Namespace) -> dict[str, bool | float]:
+    """The NASI options that differ from the default (``hard``, ``eta``): empty for the default,
+    so a default run keeps the key of the runs stored before the variants existed."""
+    variant: dict[str, bool | float] = {}
+    if args.nasi_hard:
+        variant["hard"] = True
+    if args.nasi_eta is not None:
+        variant["eta"] = args.nasi_eta
+    return variant
+
+
+def nasi_label(steps: int, variant: dict[str, bool | float]) -> str:
+    """``nasi (T=100)``, ``nasi (T=100, hard)``, ``nasi (T=100, eta=0.1)``."""
+    extra = "".join(", hard" if k == "hard" else f", {k}={v:g}" for k, v in variant.items())
+    return f"nasi (T={steps}{extra})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--protocol", choices=["ours", "knas-paper"], default="ours",
@@ -150,6 +171,11 @@ def main() -> None:
     ap.add_argument("--topk", type=int, default=10)
     ap.add_argument("--proxies", default="knas")
     ap.add_argument("--nasi-steps", type=int, default=100)
+    ap.add_argument("--nasi-hard", action="store_true",
+                    help="NASI: straight-through hard Gumbel-softmax (default: soft)")
+    ap.add_argument("--nasi-eta", type=float, default=None,
+                    help="NASI: nu = sqrt(2) * classes / eta (paper, Sec. 3.3; NAS-Bench-201 trains "
+                         "with eta 0.1); default: the uniform supernet's trace on the first batch")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="benchmarks/out/search.jsonl")
     args = ap.parse_args()
@@ -159,7 +185,8 @@ def main() -> None:
 
     out = Path(args.out)
     done = load_runs(out, None, lambda r: (r["strategy"], r["dataset"], r["seed"], r.get("nasi_steps"),
-                                           r.get("proxies")))
+                                           r.get("proxies"), r.get("nasi_hard"), r.get("nasi_eta")))
+    nasi_options = nasi_variant(args)
     print(f"# machine: {platform.node()} {platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}; started {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print(f"# samples {args.samples}, top-k {args.topk}, proxies {args.proxies}, look-up evaluation")
@@ -173,19 +200,22 @@ def main() -> None:
                     # recorded only when not the default knas proxy (random and nasi use none)
                     default = strategy in ("random", "nasi") or args.proxies == "knas"
                     proxies = None if default else args.proxies
-                    key = (strategy, dataset, seed, steps, proxies)
+                    variant = nasi_options if strategy == "nasi" else {}
+                    hard, eta = variant.get("hard"), variant.get("eta")
+                    key = (strategy, dataset, seed, steps, proxies, hard, eta)
                     if key not in done:
                         names = args.proxies.split(",")
                         run = SearchRun(SearchConfig(
                             strategy=strategy, dataset=dataset, samples=args.samples, topk=args.topk,
                             **({"proxy": names[0]} if len(names) == 1 else {"proxies": names}),
                             eval="lookup", seed=seed, device=args.device,
-                            strategy_options={"steps": args.nasi_steps}))
+                            strategy_options={"steps": args.nasi_steps, **variant}))
                         r = run.run()
                         r = {k: r[k] for k in ("arch", "index", "test_acc", "percentile", "seconds",
                                                "scored", "evaluated")}
                         done[key] = {"strategy": strategy, "dataset": dataset, "seed": seed,
-                                     "nasi_steps": steps, "proxies": proxies, "samples": args.samples,
+                                     "nasi_steps": steps, "proxies": proxies,
+                                     **{f"nasi_{k}": v for k, v in variant.items()}, "samples": args.samples,
                                      "topk": args.topk, **r}
                         fh.write(json.dumps(done[key]) + "\n")
                         fh.flush()
@@ -195,7 +225,7 @@ def main() -> None:
                 acc = np.array([r["test_acc"][dataset] for r in results])
                 secs = np.array([r["seconds"] for r in results])
                 pct = np.array([r["percentile"] for r in results])
-                name = f"nasi (T={args.nasi_steps})" if strategy == "nasi" else strategy
+                name = nasi_label(args.nasi_steps, nasi_options) if strategy == "nasi" else strategy
                 if proxies is not None:
                     name += f" ({args.proxies})"
                 rows.append((dataset, name, acc.mean(), acc.std(), pct.mean(), secs.mean(), len(results)))

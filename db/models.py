@@ -116,6 +116,10 @@ class Search(Lifecycle, Base):
     data_id: Mapped[str | None] = mapped_column(String(128), default=None)
     #: The same for people (where the images came from, how many).
     data_description: Mapped[str | None] = mapped_column(Text, default=None)
+    #: Labels people give a search (e.g. ``baseline``, ``seed-sweep``), a JSON list of strings.
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    #: A free-text note about the search (what it was run for, what was seen).
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     candidates: Mapped[list[SearchCandidate]] = relationship(back_populates="search")
 

@@ -1,16 +1,15 @@
-"""Read-only queries of the dashboard (``app/``): filtered, paged and aggregated in SQL.
+"""Read-only queries of the dashboard (``app/``), aggregated in SQL where the database can.
 
 Every function takes a session and returns plain Python values (dicts, tuples, floats), so
-the caller may cache them and no ORM object outlives its session. Rankings are filtered,
-sorted and paged in the database, so a search of all 15,625 architectures stays fast.
+the caller may cache them and no ORM object outlives its session.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
@@ -23,85 +22,95 @@ from db.models import (
     SearchCandidate,
     TrainingRun,
 )
-from db.status import CandidateStage
 
-#: Sortable columns of a ranking, by the name the dashboard shows.
-RANKING_SORTS = {"rank": SearchCandidate.rank, "score": SearchCandidate.score,
-                 "accuracy": SearchCandidate.accuracy, "position": SearchCandidate.position,
-                 "index": Architecture.index}
+if TYPE_CHECKING:
+    from db.repository import ScoreKey
 
 
-@dataclass(frozen=True)
-class RankingFilter:
-    """Filters of a search's ranking. ``ops``: keep cells holding every one of these operations;
-    ranges are inclusive and ``None`` leaves a side open (accuracy in %, score in proxy units)."""
-
-    ops: tuple[str, ...] = ()
-    score_min: float | None = None
-    score_max: float | None = None
-    acc_min: float | None = None
-    acc_max: float | None = None
-    stage: CandidateStage | None = None
-
-
-def search_rows(session: Session, limit: int = 200) -> list[dict[str, Any]]:
-    """The newest ``limit`` searches as plain dicts (no ORM objects)."""
-    rows = session.scalars(select(Search).order_by(Search.id.desc()).limit(limit))
+def search_rows(session: Session, limit: int | None = 200, *, ids: Sequence[int] | None = None,
+                status: str | None = None) -> list[dict[str, Any]]:
+    """The newest ``limit`` searches (``None``: all) as plain dicts (no ORM objects); only those
+    of ``ids`` and of ``status`` when given."""
+    stmt = select(Search).order_by(Search.id.desc()).limit(limit)
+    if ids is not None:
+        stmt = stmt.where(Search.id.in_(list(ids)))
+    if status is not None:
+        stmt = stmt.where(Search.status == status)
     return [{"id": s.id, "name": s.name, "status": s.status, "stage": s.stage, "total": s.total,
              "scored": s.scored, "failed": s.failed, "evaluated": s.evaluated,
-             "created_at": s.created_at, "finished_at": s.finished_at, "config": dict(s.config),
-             "result": dict(s.result) if s.result else None, "error": s.error} for s in rows]
+             "created_at": s.created_at, "started_at": s.started_at, "finished_at": s.finished_at,
+             "config": dict(s.config), "result": dict(s.result) if s.result else None, "error": s.error,
+             "tags": list(s.tags or []), "note": s.note or ""} for s in session.scalars(stmt)]
 
 
 def search_config(session: Session, search_id: int) -> dict[str, Any] | None:
     return session.scalar(select(Search.config).where(Search.id == search_id))
 
 
-def _ranking_where(search_id: int, flt: RankingFilter) -> list[Any]:
-    where: list[Any] = [SearchCandidate.search_id == search_id]
-    for op in flt.ops:  # the canonical string writes each edge as "|op~j|"
-        where.append(Architecture.arch.like(f"%|{op}~%"))
-    if flt.score_min is not None:
-        where.append(SearchCandidate.score >= flt.score_min)
-    if flt.score_max is not None:
-        where.append(SearchCandidate.score <= flt.score_max)
-    if flt.acc_min is not None:
-        where.append(SearchCandidate.accuracy >= flt.acc_min)
-    if flt.acc_max is not None:
-        where.append(SearchCandidate.accuracy <= flt.acc_max)
-    if flt.stage is not None:
-        where.append(SearchCandidate.stage == flt.stage)
-    return where
-
-
-def ranking_page(session: Session, search_id: int, flt: RankingFilter = RankingFilter(), *,
-                 sort: str = "rank", descending: bool = False, limit: int | None = 50,
-                 offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-    """One page of a search's candidates and the number matching ``flt``.
-
-    Rows: ``architecture_id, index, arch, position, stage, score, rank, accuracy, eval``.
-    Missing values sort last whatever the direction. ``limit=None`` returns every match (export).
-    """
-    if sort not in RANKING_SORTS:
-        raise ValueError(f"unknown sort column {sort!r}; choose one of {', '.join(RANKING_SORTS)}")
-    where = _ranking_where(search_id, flt)
-    column = RANKING_SORTS[sort]
+def candidate_rows(session: Session, search_id: int) -> list[dict[str, Any]]:
+    """Every candidate of a search in sampling order, as stored: ``architecture_id, index, arch,
+    position, stage, score, rank, accuracy, eval`` (``score`` and ``rank`` are written when the
+    search selects; :mod:`app.views.scores` reads the scores as they are stored before that)."""
     stmt = (select(SearchCandidate.architecture_id, Architecture.index, Architecture.arch,
                    SearchCandidate.position, SearchCandidate.stage, SearchCandidate.score,
                    SearchCandidate.rank, SearchCandidate.accuracy, SearchCandidate.eval_source)
             .join(Architecture, Architecture.id == SearchCandidate.architecture_id)
-            .where(*where)
-            .order_by(column.is_(None), column.desc() if descending else column.asc(),
-                      SearchCandidate.position)
-            .offset(offset))
-    if limit is not None:
-        stmt = stmt.limit(limit)
+            .where(SearchCandidate.search_id == search_id).order_by(SearchCandidate.position))
     keys = ("architecture_id", "index", "arch", "position", "stage", "score", "rank", "accuracy", "eval")
-    rows = [dict(zip(keys, r)) for r in session.execute(stmt)]
-    total = session.scalar(select(func.count()).select_from(SearchCandidate)
-                           .join(Architecture, Architecture.id == SearchCandidate.architecture_id)
-                           .where(*where)) or 0
-    return rows, int(total)
+    return [dict(zip(keys, r)) for r in session.execute(stmt)]
+
+
+def search_scoring(session: Session, search_id: int) -> dict[str, Any] | None:
+    """What the score keys and the pace of a search need: ``config, data_id, status, stage,
+    total, scored, score_started_at`` (None for an unknown id)."""
+    row = session.execute(select(Search.config, Search.data_id, Search.status, Search.stage, Search.total,
+                                 Search.scored, Search.score_started_at)
+                          .where(Search.id == search_id)).first()
+    keys = ("config", "data_id", "status", "stage", "total", "scored", "score_started_at")
+    return dict(zip(keys, row)) if row else None
+
+
+def _setup_filter(key: ScoreKey, *, device: bool = True, data: bool = True) -> Any:
+    """``key``'s columns as a filter, leaving out the device type and / or the images."""
+    conds = [ProxyScore.proxy == key.proxy, ProxyScore.dataset == key.dataset,
+             ProxyScore.batch_size == key.batch_size, ProxyScore.seed == key.seed,
+             ProxyScore.model == key.model]
+    if device:
+        conds.append(ProxyScore.device_type == key.device_type)
+    if data:
+        conds.append(ProxyScore.data == key.data)
+    return and_(*conds)
+
+
+def scores_under_key(session: Session, search_id: int, key: ScoreKey, *,
+                     any_device: bool = False) -> dict[int, tuple[float | None, str | None]]:
+    """``architecture_id -> (value, error)`` of the search's candidates stored under ``key``.
+
+    ``any_device``: the key's device type is not known to this process (a search on ``auto``
+    devices, read by a dashboard without the workers' GPU); the device type holding the most
+    of the candidates' scores is used."""
+    stmt = (select(ProxyScore.architecture_id, ProxyScore.value, ProxyScore.error, ProxyScore.device_type)
+            .join(SearchCandidate, SearchCandidate.architecture_id == ProxyScore.architecture_id)
+            .where(SearchCandidate.search_id == search_id, _setup_filter(key, device=not any_device))
+            .order_by(ProxyScore.id))
+    rows = session.execute(stmt).all()
+    if any_device and rows:
+        devices = Counter(r[3] for r in rows)
+        chosen = max(devices, key=lambda d: devices[d])
+        rows = [r for r in rows if r[3] == chosen]
+    return {r[0]: (None if r[1] is None else float(r[1]), r[2]) for r in rows}
+
+
+def fresh_architectures(session: Session, keys: Sequence[ScoreKey], since: datetime, *,
+                        any_data: bool = False, any_device: bool = False) -> int:
+    """Architectures with a score stored under any of ``keys`` at or after ``since``: the work
+    done since then, cache hits (scores stored before) left out. ``any_data`` / ``any_device``
+    leave the images / the device type out of the keys (not known yet, or not to this process)."""
+    if not keys:
+        return 0
+    match = or_(*(_setup_filter(k, device=not any_device, data=not any_data) for k in keys))
+    return int(session.scalar(select(func.count(func.distinct(ProxyScore.architecture_id)))
+                              .where(match, ProxyScore.created_at >= since)) or 0)
 
 
 def candidate_values(session: Session,
@@ -135,22 +144,51 @@ def score_catalogue(session: Session) -> list[tuple[str, str, int]]:
     return sorted(((p, d, int(n)) for p, d, n in rows), key=lambda r: (-r[2], r[0], r[1]))
 
 
-def proxy_scores(session: Session, proxy: str, dataset: str) -> dict[int, float]:
-    """``architecture_id -> value`` of one proxy on one dataset.
+class ScoreSetup(NamedTuple):
+    """Everything besides the proxy, the data set and the architecture that a stored score
+    depends on (the rest of :class:`db.repository.ScoreKey`): scores of different set-ups are
+    never mixed. ``data`` is the images' identity (empty for scores stored before revision 0003)."""
 
-    Scores of several set-ups (batch size, seed, device, network) are not mixed: the set-up
-    holding the most scores is used (ties: the earliest stored).
-    """
-    rows = session.execute(
-        select(ProxyScore.architecture_id, ProxyScore.value, ProxyScore.batch_size, ProxyScore.seed,
-               ProxyScore.device_type, ProxyScore.model)
-        .where(ProxyScore.proxy == proxy, ProxyScore.dataset == dataset, ProxyScore.value.is_not(None))
-        .order_by(ProxyScore.id)).all()
-    if not rows:
-        return {}
-    setups = Counter(tuple(r[2:]) for r in rows)
-    chosen = max(setups, key=lambda s: setups[s])  # max keeps the first of equal counts
-    return {r[0]: float(r[1]) for r in rows if r[1] is not None and tuple(r[2:]) == chosen}
+    batch_size: int
+    seed: int
+    device_type: str
+    model: str
+    data: str
+
+    def as_filter(self) -> Any:
+        return and_(ProxyScore.batch_size == self.batch_size, ProxyScore.seed == self.seed,
+                    ProxyScore.device_type == self.device_type, ProxyScore.model == self.model,
+                    ProxyScore.data == self.data)
+
+
+_SETUP_COLUMNS = (ProxyScore.batch_size, ProxyScore.seed, ProxyScore.device_type, ProxyScore.model,
+                  ProxyScore.data)
+
+
+def score_setups(session: Session, proxy: str, dataset: str) -> list[tuple[ScoreSetup, int]]:
+    """The set-ups holding successful scores of ``proxy`` on ``dataset`` with their counts, most
+    scores first (ties: the earliest stored first)."""
+    rows = session.execute(select(*_SETUP_COLUMNS, func.count(), func.min(ProxyScore.id))
+                           .where(ProxyScore.proxy == proxy, ProxyScore.dataset == dataset,
+                                  ProxyScore.value.is_not(None))
+                           .group_by(*_SETUP_COLUMNS)).all()
+    ordered = sorted(rows, key=lambda r: (-r[5], r[6]))
+    return [(ScoreSetup(int(r[0]), int(r[1]), r[2], r[3], r[4]), int(r[5])) for r in ordered]
+
+
+def proxy_scores(session: Session, proxy: str, dataset: str,
+                 setup: ScoreSetup | None = None) -> dict[int, float]:
+    """``architecture_id -> value`` of one proxy on one dataset under one set-up: ``setup``, or
+    by default the one holding the most scores (:func:`score_setups`' first)."""
+    if setup is None:
+        found = score_setups(session, proxy, dataset)
+        if not found:
+            return {}
+        setup = found[0][0]
+    rows = session.execute(select(ProxyScore.architecture_id, ProxyScore.value)
+                           .where(ProxyScore.proxy == proxy, ProxyScore.dataset == dataset,
+                                  ProxyScore.value.is_not(None), setup.as_filter()))
+    return {a: float(v) for a, v in rows if v is not None}
 
 
 def benchmark_values(session: Session, dataset: str, metric: str = "test",

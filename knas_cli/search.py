@@ -40,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--C", dest="channels", type=int, default=16)
     p.add_argument("--N", dest="cells", type=int, default=5)
     p.add_argument("--steps", type=int, default=None, help="NASI: optimisation steps T")
+    p.add_argument("--hard", action="store_true",
+                   help="NASI: straight-through hard Gumbel-softmax (one-hot forward; default: soft)")
+    p.add_argument("--eta", type=float, default=None,
+                   help="NASI: nu = sqrt(2) * classes / eta, the paper's definition (NAS-Bench-201 "
+                        "trains with eta 0.1); default: the uniform supernet's trace on the first batch")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(run=run)
 
@@ -49,8 +54,21 @@ FLAGS = {"strategy": "--strategy", "dataset": "--dataset", "samples": "--samples
          "eval": "--eval", "epochs": "--epochs", "train_subset": "--train-subset", "proxy": "--proxies",
          "proxies": "--proxies", "seed": "--seed", "batch_size": "--batch-size", "device": "--device",
          "data_source": "--data-source", "data_dir": "--data-dir", "model.C": "--C", "model.N": "--N",
-         "strategy_options.steps": "--steps",
+         "strategy_options.steps": "--steps", "strategy_options.hard": "--hard",
+         "strategy_options.eta": "--eta",
          "space": "--space"}
+
+
+def nasi_options(args: argparse.Namespace) -> dict[str, int | float | bool]:
+    """``strategy_options`` from ``--steps``, ``--hard`` and ``--eta`` (only those given)."""
+    options: dict[str, int | float | bool] = {}
+    if args.steps is not None:
+        options["steps"] = args.steps
+    if args.hard:
+        options["hard"] = True
+    if args.eta is not None:
+        options["eta"] = args.eta
+    return options
 
 
 def config_from_args(args: argparse.Namespace) -> dict:
@@ -60,7 +78,7 @@ def config_from_args(args: argparse.Namespace) -> dict:
            "eval": args.eval, "epochs": args.epochs, "train_subset": args.train_subset, "seed": args.seed,
            "batch_size": args.batch_size, "device": args.device, "data_source": args.data_source,
            "data_dir": args.data_dir, "model": {"C": args.channels, "N": args.cells},
-           "strategy_options": {} if args.steps is None else {"steps": args.steps},
+           "strategy_options": nasi_options(args),
            "space": args.space}
     if len(proxies) == 1:
         raw["proxy"] = proxies[0]

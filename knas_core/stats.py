@@ -14,6 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
+#: The rank correlations :func:`correlation_interval` has a standard error for.
+RANK_STATISTICS = ("kendall", "spearman")
+
 
 @dataclass(frozen=True)
 class Correlation:
@@ -28,6 +31,13 @@ class Correlation:
     def to_dict(self) -> dict[str, float | int | None]:
         return {"kendall": self.kendall, "spearman": self.spearman,
                 "top10_precision": self.top10_precision, "dropped": self.dropped, "n": self.n}
+
+    def interval(self, statistic: str, level: float = 0.95) -> tuple[float, float] | None:
+        """The ``level`` confidence interval of ``kendall`` or ``spearman``
+        (:func:`correlation_interval`)."""
+        if statistic not in RANK_STATISTICS:
+            raise ValueError(f"unknown statistic {statistic!r}; choose one of {', '.join(RANK_STATISTICS)}")
+        return correlation_interval(getattr(self, statistic), self.n, statistic, level)
 
 
 def clean_pairs(scores: Sequence[float | None], truth: Sequence[float]) -> tuple[np.ndarray, np.ndarray, int]:
@@ -69,3 +79,37 @@ def correlate(scores: Sequence[float | None], truth: Sequence[float], *,
         spearman=float(sps.spearmanr(s, t).statistic),
         top10_precision=top_fraction_precision(s, t, fraction),
     )
+
+
+def correlation_interval(estimate: float | None, n: int, statistic: str,
+                         level: float = 0.95) -> tuple[float, float] | None:
+    """Confidence interval of a Kendall tau-b or Spearman rho from ``n`` pairs.
+
+    Fisher's z = atanh(estimate) is taken as normal with variance 0.437 / (n - 4) for Kendall's
+    tau (Fieller, Hartley & Pearson, Biometrika 1957) and (1 + rho^2 / 2) / (n - 3) for Spearman's
+    rho (Bonett & Wright, Psychometrika 2000, eq. 5); the interval is
+    ``tanh(z -+ q * se)`` with ``q`` the normal quantile of ``(1 + level) / 2``.
+
+    ``None`` when there is no estimate or too few pairs (Kendall needs 5, Spearman 4). An
+    estimate of +-1 gives the degenerate interval at that value.
+    """
+    if statistic not in RANK_STATISTICS:
+        raise ValueError(f"unknown statistic {statistic!r}; choose one of {', '.join(RANK_STATISTICS)}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    if estimate is None or not np.isfinite(estimate):
+        return None
+    if statistic == "kendall":
+        if n < 5:
+            return None
+        variance = 0.437 / (n - 4)
+    else:
+        if n < 4:
+            return None
+        variance = (1.0 + estimate ** 2 / 2.0) / (n - 3)
+    if abs(estimate) >= 1.0:
+        edge = float(np.sign(estimate))
+        return edge, edge
+    z = float(np.arctanh(estimate))
+    half = float(sps.norm.ppf((1.0 + level) / 2.0)) * float(np.sqrt(variance))
+    return float(np.tanh(z - half)), float(np.tanh(z + half))

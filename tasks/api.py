@@ -20,7 +20,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from db import repository as repo
-from db.models import as_utc, utcnow
+from db.models import SearchCandidate, as_utc, utcnow
 from db.session import session_scope
 from db.status import SearchStage, Status
 from knas_core.errors import ConfigError, InputError  # tasks.schema's ConfigError is this one
@@ -128,13 +128,21 @@ def _best_so_far(session: Session, search: Search) -> dict[str, Any] | None:
     from knas_core.plugins import load_plugins
     from knas_core.proxies import get_proxy
     from tasks.schema import load_config
-    from tasks.search import device_type, score_key
+    from tasks.search import device_type, ranking_values, score_keys
 
     try:
         load_plugins()  # the search may name a plugin's proxy or space
         cfg: SearchConfig = load_config(search.config)
     except InputError:  # an unreadable config, or a plugin that does not load here
         return None
-    top = repo.best_scored(session, search.id, score_key(cfg, device_type(cfg), search.data_id or ""),
-                           get_proxy(cfg.proxy).higher_is_better)
+    keys = score_keys(cfg, device_type(cfg), search.data_id or "")
+    if len(keys) == 1:  # one query
+        top = repo.best_scored(session, search.id, keys[0], get_proxy(cfg.proxy).higher_is_better)
+    else:  # an ensemble is relative to the candidates scored so far
+        values, _, _ = ranking_values(session, search.id, keys)
+        scored = [(v, c) for c, v in values.items() if v is not None]
+        if not scored:
+            return None
+        value, cand_id = max(scored)
+        top = (session.get_one(SearchCandidate, cand_id).architecture, value)
     return {"arch": top[0].arch, "index": top[0].index, "score": top[1]} if top else None

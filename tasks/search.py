@@ -47,6 +47,36 @@ def score_key(cfg: SearchConfig, device_type: str, data: str, proxy: str | None 
                          cfg.seed, device_type, cfg.model.key(), data)
 
 
+def score_keys(cfg: SearchConfig, device_type: str, data: str) -> list[repo.ScoreKey]:
+    """One :func:`score_key` per proxy of the search (one for a single proxy, one per member of
+    an ensemble), in the order of :meth:`SearchConfig.proxy_list`."""
+    return [score_key(cfg, device_type, data, p) for p in cfg.proxy_list()]
+
+
+def ranking_values(session: Session, search_id: int,
+                   keys: list[repo.ScoreKey]) -> tuple[dict[int, float | None], dict[int, str | None], bool]:
+    """The value each scored candidate is ranked by, its first error, and whether higher is better.
+
+    One proxy: its stored value. Several: the log-rank ensemble of the members' stored values
+    over the candidates every member has scored (Lee & Ham 2024, AZ-NAS; see
+    :mod:`knas_core.search.ensemble`), so a candidate that failed under any member gets None.
+    Candidates that some member has not scored yet are left out.
+    """
+    from knas_core.search.ensemble import log_rank_aggregate
+
+    names = [k.proxy for k in keys]
+    members = repo.member_scores(session, search_id, keys)
+    complete = {c: m for c, m in members.items() if len(m) == len(names)}
+    errors = {c: next((m[p].error for p in names if m[p].error), None) for c, m in complete.items()}
+    if len(names) == 1:
+        only = names[0]
+        return {c: m[only].value for c, m in complete.items()}, errors, get_proxy(only).higher_is_better
+    ids = list(complete)
+    combined = log_rank_aggregate({p: [complete[c][p].value for c in ids] for p in names},
+                                  {p: get_proxy(p).higher_is_better for p in names})
+    return dict(zip(ids, combined, strict=True)), errors, True
+
+
 @lru_cache(maxsize=4)
 def _scorer(dataset: str, data_source: str, data_dir: str | None, batch_size: int, seed: int,
             device: str, channels: int, cells: int, space: str = "nb201") -> Scorer:
@@ -144,7 +174,8 @@ def _sample(session: Session, search: Search, cfg: SearchConfig) -> None:
     source = scorer_for(cfg).source  # the images every chunk of this search must score on
     search.data_id, search.data_description = source.identity, source.description
     # a failure that may not recur (out of memory, a dead worker) is no cache entry: try again
-    repo.forget_transient(session, score_key(cfg, device_type(cfg), source.identity), list(ids.values()))
+    for key in score_keys(cfg, device_type(cfg), source.identity):
+        repo.forget_transient(session, key, list(ids.values()))
     if space.has_benchmark:  # the benchmark's accuracies of the sample, for look-up and the report
         repo.load_ground_truth(session, ground_truth(cfg.data_dir), cfg.space, [i for _, i in pairs])
     repo.set_stage(session, search, SearchStage.SCORE, total=len(archs), score_started_at=utcnow())
@@ -200,13 +231,13 @@ def live_claim(cand: Any, lease: timedelta) -> bool:
     return not claimant_dead(cand.claimed_by)
 
 
-def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo.ScoreKey,
+def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, keys: list[repo.ScoreKey],
                   force: bool) -> tuple[list[list[int]], bool]:
     """The chunks to send now (candidate ids), and whether every candidate has a score row.
 
     At most ``KNAS_DISPATCH_WINDOW`` chunks of a search are in flight; only
     candidates no live claim holds (never sent, lease expired, worker dead) are sent."""
-    unscored = repo.unscored_claims(session, search.id, key)
+    unscored = repo.unscored_claims(session, search.id, keys)
     if not unscored:
         return [], True
     lease = timedelta(seconds=cfg.lease_seconds)
@@ -219,9 +250,9 @@ def _plan_scoring(session: Session, search: Search, cfg: SearchConfig, key: repo
 
 def _dispatch_scoring(session: Session, search: Search, cfg: SearchConfig, force: bool, outbox: list) -> bool:
     """Fill the window of chunks for unscored candidates; True when every candidate has a score row."""
-    key = score_key(cfg, device_type(cfg), search.data_id or "")
-    repo.refresh_counters(session, search, key)
-    chunks, finished = _plan_scoring(session, search, cfg, key, force)
+    keys = score_keys(cfg, device_type(cfg), search.data_id or "")
+    repo.refresh_counters(session, search, keys)
+    chunks, finished = _plan_scoring(session, search, cfg, keys, force)
     number = repo.last_chunk(session, search.id)
     for ids in chunks:
         number += 1
@@ -232,18 +263,19 @@ def _dispatch_scoring(session: Session, search: Search, cfg: SearchConfig, force
 
 def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
     repo.set_stage(session, search, SearchStage.SELECT)
-    key = score_key(cfg, device_type(cfg), search.data_id or "")
-    higher = get_proxy(cfg.proxy).higher_is_better
-    rows = repo.candidate_scores(session, search.id, key)
-    ok = [(c, v) for c, s in rows if (v := s.value) is not None]
-    for cand, s in rows:
-        cand.score = s.value
+    keys = score_keys(cfg, device_type(cfg), search.data_id or "")
+    values, errors, higher = ranking_values(session, search.id, keys)
+    cands = {c.id: c for c in repo.candidates(session, search.id)}
+    for cand_id, value in values.items():
+        cand = cands[cand_id]
+        cand.score = value
         cand.stage = CandidateStage.SCORED
         cand.claimed_at = cand.claimed_by = None  # the claim was for scoring; evaluation claims afresh
+    ok = [(cands[c], v) for c, v in values.items() if v is not None]
     if not ok:
-        first = next((s.error for _, s in rows if s.error), "no scores")
+        first = next((e for e in errors.values() if e), "no scores")
         raise RuntimeError(f"every architecture failed to score ({first})")
-    ok.sort(key=lambda cv: cv[1] if higher else -cv[1], reverse=True)
+    ok.sort(key=lambda cv: (cv[1] if higher else -cv[1], -cv[0].position), reverse=True)
     for rank, (cand, _) in enumerate(ok, start=1):
         cand.rank = rank
         if rank <= cfg.topk:
@@ -315,8 +347,8 @@ def sweep() -> list[int]:
                 continue
             lease = timedelta(seconds=cfg.lease_seconds)
             if search.stage == SearchStage.SCORE:
-                key = score_key(cfg, device_type(cfg), search.data_id or "")
-                chunks, finished = _plan_scoring(session, search, cfg, key, force=False)
+                keys = score_keys(cfg, device_type(cfg), search.data_id or "")
+                chunks, finished = _plan_scoring(session, search, cfg, keys, force=False)
                 if chunks or finished:
                     due.append(search.id)
             elif search.stage == SearchStage.EVALUATE and cfg.eval == "train":
@@ -354,39 +386,69 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
                          f"differ from the ones the search scores on ({data_id}); give every worker "
                          "the same data (KNAS_DATA_DIR or the search's data_dir)")
         return 0
-    key = score_key(cfg, scorer.device.type, data_id)
+    keys = {k.proxy: k for k in score_keys(cfg, scorer.device.type, data_id)}
     limit = get_settings().max_attempts
     done = 0
+    counted, counting = time.monotonic(), 0.0  # when the counters were last refreshed, and how long it took
     for cand_id in candidate_ids:
         with session_scope() as session:
             if repo.cancel_requested(session, search_id):
                 # Mark it here, not through the queue: the queue may hold many chunks before
                 # an advance_search message, and the user should see the stop at once.
-                session.get_one(Search, search_id).finish(Status.CANCELLED)
+                row = session.get_one(Search, search_id)
+                repo.refresh_counters(session, row, list(keys.values()))
+                row.finish(Status.CANCELLED)
                 return done
             cand = session.get(SearchCandidate, cand_id)
-            if cand is None or repo.get_score(session, cand.architecture_id, key) is not None:
+            if cand is None:
+                continue
+            missing = [p for p, k in keys.items() if repo.get_score(session, cand.architecture_id, k) is None]
+            if not missing:
                 continue  # already scored (a cache hit, or another worker got there first)
             arch_id, arch, attempts = cand.architecture_id, cand.architecture.arch, cand.attempts
             if attempts < limit:  # counted before scoring: a delivery that dies leaves it counted
                 cand.attempts += 1
                 cand.claimed_at, cand.claimed_by = utcnow(), me
-        start = time.perf_counter()
-        error: str | None
-        if attempts >= limit:  # every earlier delivery died on it (e.g. the OOM killer): give up
-            value, error, seconds = None, f"worker died {attempts} times scoring this architecture", 0.0
-        else:
-            try:
-                result = scorer.score_one(scorer.space.validate(arch), cfg.proxy)
-                value, error, seconds = result.value, result.error, result.seconds
-            except Exception as exc:  # noqa: BLE001 - e.g. a malformed architecture row
-                value, error, seconds = None, describe_exception(exc), time.perf_counter() - start
+        results = _score_missing(scorer, arch, missing, attempts, limit)
         with session_scope() as session:
-            repo.save_score(session, arch_id, key, value, error, seconds, transient=is_transient(error))
-            repo.refresh_counters(session, session.get_one(Search, search_id), key)
+            for proxy, (value, error, seconds) in results.items():
+                repo.save_score(session, arch_id, keys[proxy], value, error, seconds,
+                                transient=is_transient(error))
+            if time.monotonic() - counted >= max(_COUNTER_SECONDS, 20 * counting):
+                # a count over every candidate: at most ~5% of the time of a large search
+                began = time.monotonic()
+                repo.refresh_counters(session, session.get_one(Search, search_id), list(keys.values()))
+                counted, counting = time.monotonic(), time.monotonic() - began
         done += 1
+    with session_scope() as session:
+        repo.refresh_counters(session, session.get_one(Search, search_id), list(keys.values()))
     advance_search.apply_async(args=[search_id])
     return done
+
+
+#: Least seconds between two recounts of a search's ``scored``/``failed`` while a chunk runs
+#: (more for a large search: 20 times what the last recount took).
+_COUNTER_SECONDS = 2.0
+
+
+def _score_missing(scorer: Scorer, arch: str, missing: list[str], attempts: int,
+                   limit: int) -> dict[str, tuple[float | None, str | None, float]]:
+    """``{proxy: (value, error, seconds)}`` for the proxies ``arch`` lacks: several together on
+    one network with shared passes (:meth:`Scorer.score`), one alone as :meth:`Scorer.score_one`
+    (the same values); every proxy fails alike once ``attempts`` reached ``limit``."""
+    if attempts >= limit:  # every earlier delivery died on it (e.g. the OOM killer): give up
+        return {p: (None, f"worker died {attempts} times scoring this architecture", 0.0) for p in missing}
+    start = time.perf_counter()
+    try:
+        arch = scorer.space.validate(arch)
+        if len(missing) == 1:
+            results = {missing[0]: scorer.score_one(arch, missing[0])}
+        else:
+            results = scorer.score(arch, missing).results
+    except Exception as exc:  # noqa: BLE001 - e.g. a malformed architecture row
+        seconds = (time.perf_counter() - start) / len(missing)
+        return {p: (None, describe_exception(exc), seconds) for p in missing}
+    return {p: (r.value, r.error, r.seconds) for p, r in results.items()}
 
 
 @app.task(name="knas.train_candidate", **RETRY)

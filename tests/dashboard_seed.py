@@ -4,6 +4,8 @@ finished KNAS search (top-3 evaluated, one trained) and one running search."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from db import repository as repo
 from db.migrate import upgrade
 from db.session import session_scope
@@ -56,3 +58,127 @@ def seed(url: str, truth: GroundTruth) -> dict[str, int]:
         repo.set_stage(s, running, "score", total=6, scored=2)
         return {"done": done.id, "running": running.id, "best_index": int(frame.index[best_k]),
                 "best_arch_id": arch_ids[best_k]}
+
+
+#: Searches :func:`seed_comparison` adds: random search seeds (the indices each evaluates, in
+#: order), and a second seed of the seeded KNAS search scoring the first 8 architectures only.
+RANDOM_SEEDS = {0: INDICES[0:4], 1: INDICES[4:8], 2: INDICES[7:11]}
+KNAS_SEED1 = INDICES[:8]
+
+
+def seed_comparison(url: str, truth: GroundTruth) -> dict[str, list[int]]:
+    """Add finished searches to a store :func:`seed` filled, as the workers leave them: three
+    random-search seeds (strategy task: only the evaluated architectures, no scores) and a second
+    seed of the KNAS search (every candidate scored, top-3 looked up). Returns their ids."""
+    valid = truth.accuracy("cifar10", "valid_12ep")
+    test = truth.accuracy("cifar10", "test")
+    out: dict[str, list[int]] = {"random": [], "knas": []}
+    with session_scope(url) as s:
+        ids = repo.ensure_architectures(s, "nb201", [(truth.frame.at[i, "arch"], i) for i in INDICES])
+        for seed_, indices in RANDOM_SEEDS.items():
+            search = repo.create_search(s, {**CONFIG, "name": f"random {seed_}", "strategy": "random",
+                                            "proxy": "knas", "seed": seed_, "topk": len(indices)})
+            repo.set_stage(s, search, "evaluate")
+            repo.add_candidates(s, search.id, [ids[truth.frame.at[i, "arch"]] for i in indices])
+            for cand in repo.candidates(s, search.id):
+                cand.accuracy = float(valid.loc[truth.index_of(cand.architecture.arch)])
+                cand.stage, cand.eval_source, cand.rank = "evaluated", "lookup", cand.position + 1
+            best = max(indices, key=lambda i: valid.loc[i])
+            search.evaluated = len(indices)
+            search.finish("done", result={
+                "arch": truth.frame.at[best, "arch"], "index": best, "accuracy": float(valid.loc[best]),
+                "test_acc": {"cifar10": float(test.loc[best])},
+                "percentile": truth.percentile(float(test.loc[best]), "cifar10"),
+                "scored": 0, "evaluated": len(indices), "seconds": 1.0 + seed_})
+            out["random"].append(search.id)
+        search = repo.create_search(s, {**CONFIG, "name": "seeded, seed 1", "seed": 1})
+        repo.set_stage(s, search, "score", total=len(KNAS_SEED1))
+        repo.add_candidates(s, search.id, [ids[truth.frame.at[i, "arch"]] for i in KNAS_SEED1])
+        ranked = sorted(repo.candidates(s, search.id),
+                        key=lambda c: -test.loc[truth.index_of(c.architecture.arch)])
+        for rank, cand in enumerate(ranked, start=1):
+            index = truth.index_of(cand.architecture.arch)
+            cand.score, cand.rank, cand.stage = float(test.loc[index]) * 10, rank, "scored"
+            if rank <= 3:
+                cand.accuracy, cand.stage, cand.eval_source = float(valid.loc[index]), "evaluated", "lookup"
+        best = max(ranked[:3], key=lambda c: c.accuracy or 0.0)
+        index = truth.index_of(best.architecture.arch)
+        repo.set_stage(s, search, "evaluate", scored=len(KNAS_SEED1), evaluated=3)
+        search.finish("done", result={
+            "arch": best.architecture.arch, "index": index, "score": best.score, "rank": best.rank,
+            "accuracy": best.accuracy, "eval": "lookup", "test_acc": {"cifar10": float(test.loc[index])},
+            "percentile": truth.percentile(float(test.loc[index]), "cifar10")})
+        out["knas"].append(search.id)
+    return out
+
+
+#: The images of the live store's searches (a made-up identity: only keys compare it).
+LIVE_DATA = "npz:seeded-live:0123456789ab"
+#: The live store's ensemble search: synflow, snip and params; at 4 of 8 scored.
+ENSEMBLE = ("synflow", "snip", "params")
+
+
+def seed_live(url: str, truth: GroundTruth) -> dict[str, Any]:
+    """Searches caught in the middle, written through :mod:`db.repository` under the workers' own
+    score keys (:func:`tasks.search.score_key`); scoring started 100 s before seeding:
+
+    * ``ensemble``: proxies :data:`ENSEMBLE`, 8 candidates, running in the score stage; every
+      proxy has scored candidates 0-3 (params failed on 3), synflow also 4 and 5, nobody 6 and 7;
+      synflow's values are around 1e36 (products of weights). Candidates 0 and 1 were cache hits
+      (stored an hour before the search started), 2-5 were scored since;
+    * ``single``: synflow only (seed 1: its own score key), 3 of 8 scored, running;
+    * ``cancelled``: cancelled in the score stage with 3 of 8 scored;
+    * ``failed``: failed before it recorded a stage (its stage is still ``queued``).
+
+    Returns the ids, ``started`` and ``values[search][proxy][architecture_id]``."""
+    from datetime import timedelta
+
+    from db.models import utcnow
+    from db.status import Status
+    from tasks.schema import load_config
+    from tasks.search import score_key
+
+    upgrade(url)
+    frame = truth.frame.loc[INDICES[:8]]
+    started = utcnow() - timedelta(seconds=100)
+    values: dict[str, dict[str, dict[int, float | None]]] = {}
+    out: dict[str, Any] = {"started": started, "values": values}
+    with session_scope(url) as s:
+        repo.load_ground_truth(s, truth, "nb201", INDICES[:8])
+        ids = repo.ensure_architectures(s, "nb201", [(a, int(i)) for i, a in zip(frame.index, frame["arch"])])
+        arch_ids = [ids[a] for a in frame["arch"]]
+        out["arch_ids"] = arch_ids
+
+        def search(name: str, config: dict[str, Any], scored: int) -> Any:
+            row = repo.create_search(s, {**CONFIG, "name": name, "samples": 8, "topk": 2, **config})
+            repo.add_candidates(s, row.id, arch_ids)
+            repo.set_stage(s, row, "score", total=8, scored=scored, score_started_at=started)
+            row.data_id = LIVE_DATA
+            out[name] = row.id
+            return row
+
+        def save(name: str, config: dict[str, Any], proxy: str, k: int, value: float | None,
+                 error: str | None = None, cache_hit: bool = False) -> None:
+            key = score_key(load_config({**CONFIG, **config}), "cpu", LIVE_DATA, proxy)
+            stored = repo.save_score(s, arch_ids[k], key, value, error, 0.1)
+            stored.created_at = started - timedelta(hours=1) if cache_hit else started + timedelta(seconds=k)
+            values.setdefault(name, {}).setdefault(proxy, {})[arch_ids[k]] = value
+
+        ensemble = {"proxies": list(ENSEMBLE)}
+        search("ensemble", ensemble, 4)
+        for k in range(4):
+            save("ensemble", ensemble, "synflow", k, (1.0 + 0.1 * k) * 1e36, cache_hit=k < 2)
+            save("ensemble", ensemble, "snip", k, [3.0, 1.0, 4.0, 2.0][k], cache_hit=k < 2)
+            save("ensemble", ensemble, "params", k, None if k == 3 else [0.5, 0.9, 0.1][k],
+                 "out of memory: seeded" if k == 3 else None, cache_hit=k < 2)
+        save("ensemble", ensemble, "synflow", 4, 2.5e36)
+        save("ensemble", ensemble, "synflow", 5, 0.5e36)
+        single = {"proxy": "synflow", "seed": 1}
+        search("single", single, 3)
+        for k, value in enumerate([1662.4216, 1410.8136, 1.2345678e36]):
+            save("single", single, "synflow", k, value)
+        search("cancelled", {"seed": 2}, 3).finish(Status.CANCELLED)
+        failed = repo.create_search(s, {**CONFIG, "name": "failed", "seed": 3})
+        failed.finish(Status.FAILED, error="FileNotFoundError: seeded")
+        out["failed"] = failed.id
+    return out

@@ -67,9 +67,9 @@ def no_exception(at: AppTest) -> None:
 
 # --- data functions ---------------------------------------------------------------------------------
 
-def test_ranking_is_filtered_sorted_and_paged_in_the_database(store, truth):
+def test_ranking_is_filtered_sorted_and_paged(store, truth):
     from app.views import detail
-    from db.queries import RankingFilter
+    from app.views.detail import RankingFilter
 
     _, ids = store
     rows, total = detail.ranking(ids["done"], page_size=None)
@@ -125,8 +125,8 @@ def test_correlation_statistics_match_knas_core_and_carry_published_marks(store)
     refs = {r["proxy"]: r for r in correlation.reference_rows(list(rows.values()))}
     assert refs["naswot"]["measured"] is None
     assert (refs["naswot"]["low"], refs["naswot"]["high"]) == (0.78, 0.80)
-    names, matrix, n = correlation.proxy_matrix("cifar10")
-    assert names == ["params", "snip", "synflow"] and n == 12
+    names, matrix, n, used = correlation.proxy_matrix("cifar10")
+    assert names == ["params", "snip", "synflow"] and (n == 12).all() and set(used) == set(names)
     assert matrix[names.index("synflow"), names.index("params")] == pytest.approx(-1.0)
     assert (abs(matrix - matrix.T) < 1e-12).all()
     assert all(matrix[i, i] == pytest.approx(1.0) for i in range(3))
@@ -353,13 +353,13 @@ def test_search_detail_page(store):
     _, ids = store
     at = page("3_Search_detail.py", search=str(ids["done"]))
     no_exception(at)
-    ranking = at.dataframe[0].value
-    assert ranking["rank"].tolist() == list(range(1, 13))
-    assert len(at.get("plotly_chart")) == 4  # cell, histogram, best-so-far, training curves
+    ranking = at.table[0].value
+    assert ranking["rank"].tolist() == [str(r) for r in range(1, 13)]
+    assert len(at.get("plotly_chart")) == 5  # cell, histogram, best-so-far, score order, training curves
     at.multiselect(key="rk-ops").set_value(["avg_pool_3x3"]).run()
     no_exception(at)
-    assert all("avg_pool_3x3~" in a for a in at.dataframe[0].value["arch"])
-    assert len(at.dataframe[0].value) < 12
+    assert all("avg_pool_3x3~" in a for a in at.table[0].value["architecture"])
+    assert len(at.table[0].value) < 12
     running = page("3_Search_detail.py", search=str(ids["running"]))
     no_exception(running)
     assert "Cancel this search" in [b.label for b in running.button]
@@ -586,3 +586,308 @@ def test_markup_helpers_make_user_text_inert():
     assert md_code("|nor_conv_3x3~0|") == "`|nor_conv_3x3~0|`"
     assert md_code("a`b") == "``a`b``" and md_code("``x") == "``` ``x ```"
     assert md_code("two\nlines") == "`two lines`" and md_code("") == ""
+
+
+# --- issue #16: the numbers shown -------------------------------------------------------------------
+
+def test_csv_keeps_whole_number_columns_whole():
+    """A column of integers with gaps (best_index of a search without a result) stays integers."""
+    import io
+
+    import pandas as pd
+
+    from app.views.export import to_csv, to_frame
+
+    rows = [{"id": 2, "best_index": None, "rate": 0.5, "flag": True},
+            {"id": 1, "best_index": 12476, "rate": None, "flag": False}]
+    text = to_csv(rows).decode()
+    assert "12476.0" not in text and text.splitlines()[2].startswith("1,12476,")
+    back = pd.read_csv(io.StringIO(text))
+    assert back["best_index"].dropna().tolist() == [12476]
+    frame = to_frame(rows)
+    assert str(frame["best_index"].dtype) == "Int64" and str(frame["rate"].dtype) == "float64"
+    assert frame["flag"].tolist() == [True, False]
+
+
+def test_cell_arrows_lie_on_their_edges():
+    """Each edge is drawn as a polyline whose last segment carries the arrowhead: no arrow shaft
+    leaves the drawn edge (the 0->3 edge curves below node 2; a straight shaft from its label to
+    node 3 was an extra line)."""
+    import numpy as np
+
+    from app.views.cell import NODE_XY, cell_figure
+
+    arch = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|skip_connect~2|"
+    fig = cell_figure(arch)
+    edges = [t for t in fig.data if t.mode == "lines"]
+    arrows = [a for a in fig.layout.annotations if a.showarrow]
+    assert len(edges) == len(arrows) == 6
+    for trace, arrow in zip(edges, arrows):
+        assert trace.line.shape in (None, "linear")  # drawn as given: the polyline is what shows
+        xs, ys = np.array(trace.x, dtype=float), np.array(trace.y, dtype=float)
+        assert (arrow.x, arrow.y) == (xs[-1], ys[-1])
+        assert (arrow.ax, arrow.ay) == (xs[-2], ys[-2])  # the shaft is the path's last segment
+        length = np.hypot(np.diff(xs), np.diff(ys)).sum()
+        assert np.hypot(xs[-1] - xs[-2], ys[-1] - ys[-2]) <= 0.25 * length
+    long = next(t for t in edges if (t.x[0], t.y[0]) == NODE_XY[0] and (t.x[-1], t.y[-1]) == NODE_XY[3])
+    assert min(long.y) < NODE_XY[2][1]  # passes below node 2, not through it
+    label = next(a for a in fig.layout.annotations if not a.showarrow and a.text == "skip_connect"
+                 and a.y < NODE_XY[2][1])
+    assert any(np.isclose(label.x, x) and np.isclose(label.y, y) for x, y in zip(long.x, long.y))
+
+
+@pytest.fixture(scope="module")
+def live_url(tmp_path_factory, truth):
+    from tests.dashboard_seed import seed_live
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('live') / 'knas.db'}"
+    return url, seed_live(url, truth)
+
+
+@pytest.fixture()
+def live(live_url, monkeypatch):
+    url, ids = live_url
+    monkeypatch.setenv("KNAS_DATABASE_URL", url)
+    monkeypatch.delenv("KNAS_READ_ONLY", raising=False)
+    monkeypatch.delenv("KNAS_LAB_TOKEN", raising=False)
+    import streamlit as st
+
+    st.cache_data.clear()
+    return ids
+
+
+def test_live_ranking_reads_the_scores_stored_so_far(live):
+    """While a staged search scores, its candidates hold no score yet: the ranking shows the
+    ProxyScore rows under the search's keys, ranked by them."""
+    from app.views import detail
+
+    rows, total = detail.ranking(live["single"], page_size=None)
+    values = live["values"]["single"]["synflow"]
+    assert total == 8
+    by_arch = {r["architecture_id"]: r for r in rows}
+    assert {a: by_arch[a]["score"] for a in values} == values
+    assert [r["score"] for r in rows[:3]] == sorted(values.values(), reverse=True)  # rank order
+    assert [r["rank"] for r in rows] == [1, 2, 3, None, None, None, None, None]
+    assert [r["stage"] for r in rows].count("scored") == 3
+    table = detail.ranking_table(live["single"])
+    assert table.proxies == ("synflow",) and not table.proxy_columns and len(table.scores()) == 3
+
+
+def test_live_ranking_of_an_ensemble_has_a_column_per_proxy(live):
+    from app.views import detail
+    from knas_core.search.ensemble import log_rank_aggregate
+    from tests.dashboard_seed import ENSEMBLE
+
+    table = detail.ranking_table(live["ensemble"])
+    assert table.proxies == ENSEMBLE and table.score_label == "ensemble score"
+    assert table.proxy_columns == ["synflow score", "snip score", "params score"]
+    assert set(table.proxy_columns) <= set(table.sorts)
+    rows = {r["architecture_id"]: r for r in table.rows}
+    values = live["values"]["ensemble"]
+    for proxy in ENSEMBLE:
+        assert {a: rows[a][f"{proxy} score"] for a in values[proxy]} == values[proxy]
+    arch_ids = live["arch_ids"]
+    members = {p: [values[p].get(a) for a in arch_ids] for p in ENSEMBLE}
+    expected = log_rank_aggregate(members)  # the ensemble of the rows scored so far
+    assert [rows[a]["score"] for a in arch_ids] == expected
+    assert sum(v is not None for v in expected) == 3  # 0-2: scored by all three, params failed on 3
+    assert "params: out of memory" in rows[arch_ids[3]]["error"]
+    assert rows[arch_ids[4]]["stage"] == "sampled"  # synflow only so far
+    by_synflow, _ = detail.select_rows(table, sort="synflow score", descending=True, page_size=3)
+    assert [r["architecture_id"] for r in by_synflow] == [arch_ids[4], arch_ids[3], arch_ids[2]]
+    # the same values the search will rank by when it selects (tasks.search.ranking_values)
+    from db import repository as repo
+    from db.session import session_scope
+    from tasks.schema import load_config
+    from tasks.search import ranking_values, score_keys
+    from tests.dashboard_seed import LIVE_DATA
+
+    with session_scope() as s:
+        search = repo.get_search(s, live["ensemble"])
+        keys = score_keys(load_config(search.config), "cpu", LIVE_DATA)
+        selected, _, higher = ranking_values(s, search.id, keys)
+        by_candidate = {c.id: c.architecture_id for c in repo.candidates(s, search.id)}
+    assert higher and {by_candidate[c]: v for c, v in selected.items()} == \
+        {a: rows[a]["score"] for a in arch_ids if rows[a]["stage"] == "scored"}
+
+
+def test_scores_show_every_digit():
+    from app.views.detail import RankingTable, display_rows, format_score
+
+    values = [1662.4216, 1410.8136, 1.2345678e36, -3.25, 0.00012345, None]
+    texts_ = [format_score(v) for v in values]
+    assert texts_[:3] == ["1662.42", "1410.81", "1.23457e+36"] and texts_[-1] == ""
+    for v, t in zip(values[:-1], texts_):
+        assert float(t) == pytest.approx(v, rel=1e-5)  # nothing cut: the text reads back
+    rows = [{"architecture_id": 1, "index": 7, "arch": "|a~0|", "position": 0, "stage": "scored",
+             "score": -0.5, "rank": 1, "accuracy": 77.444, "eval": None, "error": None,
+             "synflow score": 1.2345678e36, "snip score": 1662.4216}]
+    [shown] = display_rows(rows, RankingTable(("synflow", "snip"), tuple(rows)))
+    assert shown == {"rank": "1", "index": "7", "architecture": "|a~0|", "synflow score": "1.23457e+36",
+                     "snip score": "1662.42", "ensemble score": "-0.5", "accuracy (%)": "77.44",
+                     "stage": "scored", "eval": "", "position": "0"}
+
+
+def test_headline_is_the_found_architectures_test_accuracy(store):
+    from app.views import detail
+    from tasks.api import search_progress
+
+    _, ids = store
+    p = search_progress(ids["done"])
+    config = detail.search_config(ids["done"])
+    figures = {m.label: m.value for m in detail.headline(p, config)}
+    first = detail.headline(p, config)[0]
+    assert first.label == "test accuracy, 200 epochs (%)"
+    assert first.value == f"{p['best']['test_acc']['cifar10']:.2f}"
+    assert figures["percentile"] == f"{p['best']['percentile']:.1f}"
+    assert figures["12-epoch validation (look-up, %)"] == f"{p['best']['accuracy']:.2f}"
+    trained = detail.headline(p, {**config, "eval": "train", "epochs": 30})
+    assert trained[2].label == "test after 30 epochs trained (%)"
+    running = detail.headline(search_progress(ids["running"]), config)
+    assert running[0].value == "-" and running[1].value == "-"
+
+
+def test_search_detail_headline_and_one_sort_one_export(store):
+    _, ids = store
+    at = page("3_Search_detail.py", search=str(ids["done"]))
+    no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["test accuracy, 200 epochs (%)"] != "-" and "best accuracy (%)" not in metrics
+    assert "12-epoch validation (look-up, %)" in metrics
+    assert "scored/s" not in metrics  # a done search has no pace
+    # no grid with its own header sort and CSV of the page: the table is static, "Sort by" and
+    # the Export buttons cover the whole filtered ranking
+    assert len(at.dataframe) == 0 and len(at.table) == 1
+    assert [b.proto.label for b in at.get("download_button")] == ["Export CSV", "Export JSON"]
+    at.selectbox(key="rk-sort").set_value("score")
+    at.toggle(key="rk-desc").set_value(False).run()
+    shown = at.table[0].value
+    assert [float(v) for v in shown["synflow score"]] == sorted(float(v) for v in shown["synflow score"])
+
+
+def test_live_search_detail_shows_scores_as_they_come(live):
+    at = page("3_Search_detail.py", search=str(live["ensemble"]))
+    no_exception(at)
+    shown = at.table[0].value
+    assert {"synflow score", "snip score", "params score", "ensemble score"} <= set(shown.columns)
+    assert (shown["ensemble score"] != "").sum() == 3 and "1.3e+36" in set(shown["synflow score"])
+    assert not any("No scores yet" in t for t in texts(at, "info"))
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["scored/s"] != "-"
+    # the headline's architecture while it runs is the ranking's first: the ensemble's leader,
+    # not synflow's best alone
+    from app.views import detail
+
+    table = detail.ranking_table(live["ensemble"])
+    synflow_best = max(table.rows, key=lambda r: r["synflow score"] or 0.0)
+    assert metrics["index"] == str(detail.leader(table)["index"]) != str(synflow_best["index"])
+    single = page("3_Search_detail.py", search=str(live["single"]))
+    no_exception(single)
+    assert single.table[0].value["synflow score"].tolist()[:3] == ["1.23457e+36", "1662.42", "1410.81"]
+
+
+def test_pace_counts_only_what_the_search_scored(live):
+    from app.views.scores import pace, search_pace
+    from db.models import utcnow
+
+    started = live["started"]
+    now = utcnow()
+    ensemble = search_pace(live["ensemble"])
+    elapsed = (now - started).total_seconds()
+    # 2-5 were scored since the start (0, 1 were cache hits); 4 of 8 are scored, 4 left
+    assert ensemble.rate == pytest.approx(4 / elapsed, rel=0.05)
+    assert ensemble.eta_seconds == pytest.approx(4 / ensemble.rate)
+    for status, stage in (("cancelled", "score"), ("failed", "score"), ("done", "done"),
+                          ("running", "evaluate")):
+        assert pace(status, stage, 8, 3, 3, started, now).rate is None
+    assert pace("running", "score", 8, 2, 0, started, now).eta_seconds is None  # cache hits only so far
+    assert search_pace(live["cancelled"]).rate is None
+
+
+def test_ended_searches_show_where_they_ended(live):
+    from app.views.searches import overview_rows
+
+    rows = {r["id"]: r for r in overview_rows()}
+    cancelled, failed = rows[live["cancelled"]], rows[live["failed"]]
+    assert (cancelled["status"], cancelled["stage"], cancelled["rate"], cancelled["eta_s"]) == \
+        ("cancelled", "score", None, None)
+    assert (failed["status"], failed["stage"]) == ("failed", "not started")
+    assert rows[live["ensemble"]]["rate"] is not None
+
+
+def test_cancel_is_offered_only_for_searches_that_have_not_ended(store):
+    _, ids = store
+    at = page("1_Searches.py")
+    at.selectbox(key="action-search").set_value(ids["done"]).run()
+    no_exception(at)
+    assert "Cancel" not in [b.label for b in at.button]
+    assert any("nothing to cancel" in c for c in texts(at, "caption"))
+    at.selectbox(key="action-search").set_value(ids["running"]).run()
+    assert "Cancel" in [b.label for b in at.button]
+
+
+def test_correlation_statistics_keep_set_ups_apart_with_intervals(live):
+    """synflow was scored under two set-ups (seed 0: 6 architectures, seed 1: 3): one row each,
+    never mixed, each with its n and confidence intervals."""
+    from app.views import correlation
+    from knas_core.stats import correlation_interval
+
+    rows = [r for r in correlation.statistics_rows() if r["proxy"] == "synflow"]
+    assert [r["n"] for r in rows] == [6, 3]
+    assert ["seed 0" in rows[0]["setup"], "seed 1" in rows[1]["setup"]] == [True, True]
+    assert all("images npz:seeded-live" in r["setup"] for r in rows)
+    first = rows[0]
+    interval = correlation_interval(first["kendall"], 6, "kendall")
+    assert (first["kendall_low"], first["kendall_high"]) == interval
+    assert first["spearman_low"] < first["spearman"] < first["spearman_high"]
+    seeds = {correlation.parse_setup(r["setup_param"]).seed for r in rows}
+    assert seeds == {0, 1}
+    labels = {correlation.heatmap_label(r, rows) for r in rows}
+    assert labels == {"synflow (seed 0)", "synflow (seed 1)"}
+    names, rho, n, used = correlation.proxy_matrix("cifar10")
+    values = live["values"]["ensemble"]
+    both = {(a, b): sum(1 for x in values[a] if values[a][x] is not None and values[b].get(x) is not None)
+            for a in names for b in names}
+    assert [[n[i, j] for j in range(len(names))] for i in range(len(names))] == \
+        [[both[(a, b)] for b in names] for a in names]
+    assert n[names.index("synflow"), names.index("params")] == 3 < n[names.index("synflow")].max()
+    assert used["synflow"].seed == 0  # the set-up with the most scores, and the caption says so
+
+
+def test_correlation_against_12_epoch_validation_has_no_published_marks(store):
+    from app.views import correlation
+
+    rows = correlation.statistics_rows("valid_12ep")
+    assert rows and all(r["published_spearman"] is None for r in rows)
+    fig = correlation.scatter_figure(correlation.scatter_rows("synflow", "cifar10", "valid_12ep"),
+                                     "synflow", "cifar10", metric="valid_12ep")
+    assert fig.layout.yaxis.title.text == "cifar10 12-epoch valid accuracy (%)"
+    assert "12-epoch valid" in fig.layout.title.text
+    at = page("4_Correlation.py", proxy="synflow", dataset="cifar10", metric="valid_12ep", log="1")
+    no_exception(at)
+    assert at.selectbox(key="co-metric").value == "valid_12ep" and at.toggle(key="co-log").value
+    assert len(at.get("plotly_chart")) == 3  # scatter, heatmap, matrix: no published marks
+    assert "published_spearman" not in at.dataframe[0].value.columns
+    assert any("choose that ground truth" in c for c in texts(at, "caption"))
+    at.selectbox(key="co-metric").set_value("test")
+    at.toggle(key="co-log").set_value(False).run()
+    assert (at.query_params["metric"], at.query_params["log"]) == ("test", "0")  # the URL follows
+    assert len(at.get("plotly_chart")) == 4
+
+
+def test_correlation_page_lets_the_set_up_be_chosen(live):
+    from app.views import correlation
+
+    at = page("4_Correlation.py", proxy="synflow", dataset="cifar10")
+    no_exception(at)
+    chooser = at.selectbox(key="co-setup-synflow-cifar10")
+    assert len(chooser.options) == 2 and "(6 scores)" in chooser.options[0]
+    assert any("n = 6 architectures" in c and "seed 0" in c for c in texts(at, "caption"))
+    second = correlation.setups("synflow", "cifar10")[1][0]
+    chooser.set_value(second).run()
+    no_exception(at)
+    assert any("n = 3 architectures" in c and "seed 1" in c for c in texts(at, "caption"))
+    assert correlation.parse_setup(at.query_params["setup"]) == second
+    again = page("4_Correlation.py", proxy="synflow", dataset="cifar10",
+                 setup=correlation.setup_param(second))
+    assert any("n = 3 architectures" in c for c in texts(again, "caption"))

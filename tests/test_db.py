@@ -21,7 +21,7 @@ def test_migrations_create_every_table(db_url):
     assert {"searches", "architectures", "proxy_scores", "training_runs", "search_candidates",
             "benchmark_accuracies", "alembic_version", "discovery_runs", "discovery_generations",
             "discovered_proxies"} <= tables
-    assert current_revision(db_url) == head_revision() == "0005"
+    assert current_revision(db_url) == head_revision() == "0006"
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):
@@ -269,6 +269,38 @@ def test_upgrade_to_0005_drops_scores_of_the_redefined_proxies(tmp_path):
     with get_engine(url).begin() as conn:
         left = conn.execute(text("SELECT proxy FROM proxy_scores")).scalars().all()
     assert left == ["synflow"]
+    get_engine(url).dispose()
+
+
+def test_0006_adds_search_tags_and_note_and_takes_them_away(tmp_path):
+    """0006: searches stored before it get no tags and an empty note; a downgrade drops both
+    columns and keeps the searches."""
+    from alembic import command
+
+    from db.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0005")
+    with get_engine(url).begin() as conn:
+        conn.execute(text("INSERT INTO searches (id, name, config, status, stage, total, scored, failed, "
+                          "evaluated, cancel_requested, created_at, updated_at) VALUES (1, 'old', '{}', "
+                          "'done', 'done', 0, 0, 0, 0, 0, '2026-11-01', '2026-11-01')"))
+    upgrade(url)
+    with session_scope(url) as s:
+        search = repo.get_search(s, 1)
+        assert search is not None and (search.tags, search.note) == ([], "")
+        assert repo.annotate_search(s, 1, ["baseline", "seed=0"], "kept")
+        assert not repo.annotate_search(s, 2, ["x"], "")
+    with session_scope(url) as s:
+        search = repo.get_search(s, 1)
+        assert search is not None and (search.tags, search.note) == (["baseline", "seed=0"], "kept")
+    command.downgrade(alembic_config(url), "0005")
+    columns = {c["name"] for c in inspect(get_engine(url)).get_columns("searches")}
+    assert "tags" not in columns and "note" not in columns
+    with get_engine(url).begin() as conn:
+        assert conn.execute(text("SELECT name FROM searches")).scalars().all() == ["old"]
+    upgrade(url)  # and up again
+    assert current_revision(url) == head_revision()
     get_engine(url).dispose()
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from knas_core.data import Batch
 from knas_core.proxies import PROXIES, get_proxy, proxy_names
+from knas_core.proxies import naswot as naswot_module
 from knas_core.proxies.eznas import relu_conv_bn_blocks
 from knas_core.proxies.knas import (
     _ChannelsLastInstanceNorm,
@@ -343,14 +344,16 @@ def test_naswot_on_channels_last_feature_maps_counts_every_unit():
     assert get_proxy("naswot")(model, batch) == pytest.approx(logdet, rel=1e-9)
 
 
-def test_code_agreements_are_exact_counts():
-    """The float32 product counts agreements exactly, in either memory layout."""
+def test_code_agreements_are_exact_counts(monkeypatch):
+    """The int8 and the float32 products count agreements exactly, in either memory layout."""
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(9, 5, 6, 7, generator=gen).contiguous(memory_format=torch.channels_last)
     codes = (x > 0).reshape(9, -1).double()
     expected = codes @ codes.T
-    assert torch.equal(_code_agreements(x, 9), expected)
-    assert torch.equal(_code_agreements(x.contiguous(), 9), expected)
+    for fast_int8 in (True, False):  # both products, whatever this CPU chooses
+        monkeypatch.setattr(naswot_module, "_fast_int8", lambda fast=fast_int8: fast)
+        assert torch.equal(_code_agreements(x, 9), expected)
+        assert torch.equal(_code_agreements(x.contiguous(), 9), expected)
 
 
 def test_eznas_blocks_and_range(small_model, cifar10):

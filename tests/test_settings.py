@@ -126,7 +126,7 @@ MODULES = ["tasks.celery_app", "tasks.search", "tasks.discovery", "tasks.api", "
            "tasks.settings", "tasks.preflight", "tasks.schema", "db.session", "db.models", "db.migrate",
            "db.repository", "db.queries", "db.discovery", "app.views.searches", "app.views.detail",
            "app.views.correlation", "app.views.architecture", "app.views.newsearch", "app.views.access",
-           "app.views.proxy_lab", "app.ui", "knas_cli.main"]
+           "app.views.proxy_lab", "app.views.scores", "app.ui", "knas_cli.main"]
 PROBE = """
 import importlib, sys
 from sqlalchemy import event

@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app.ui import export_buttons, md_text, writable
-from app.views.searches import any_active, overview_rows
+from app.views import annotations
+from app.views.export import to_frame
+from app.views.searches import any_active, can_cancel, overview_rows
 from tasks.api import cancel_search
 
 st.title("Searches")
@@ -19,6 +21,20 @@ def _cancel(search_id: int) -> None:
     st.session_state["cancel_message"] = f"search {search_id}: {p['status']}"
 
 
+def _annotate(search_id: int) -> None:
+    if not writable():  # checked again when the action runs, not only when drawn
+        st.session_state["cancel_message"] = "read-only: tags and notes cannot be changed here"
+        return
+    try:
+        tags, _ = annotations.save(search_id, st.session_state[f"tags-{search_id}"],
+                                   st.session_state[f"note-{search_id}"])
+    except (annotations.AnnotationError, KeyError) as exc:
+        st.session_state["cancel_message"] = f"search {search_id}: not saved: {exc}"
+        return
+    saved = ", ".join(tags) or "none"
+    st.session_state["cancel_message"] = f"search {search_id}: tags ({saved}) and note saved"
+
+
 def _table() -> bool:
     rows = overview_rows()
     if not rows:
@@ -26,9 +42,10 @@ def _table() -> bool:
         st.page_link("screens/2_New_search.py", label="Start a search", icon="➕")
         return False
     st.dataframe(
-        rows, hide_index=True, key="searches-table",
-        column_order=("id", "name", "status", "stage", "progress", "scored", "total", "failed", "rate",
-                      "eta_s", "best_arch", "best_index", "best_accuracy", "strategy", "dataset", "created"),
+        to_frame(rows), hide_index=True, key="searches-table",
+        column_order=("id", "name", "strategy", "proxies", "dataset", "seed", "tags", "status", "stage",
+                      "progress", "scored", "total", "failed", "rate", "eta_s", "duration_s", "best_arch",
+                      "best_index", "best_accuracy", "note", "created"),
         column_config={
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
                                                         format="percent"),
@@ -36,6 +53,8 @@ def _table() -> bool:
             "eta_s": st.column_config.NumberColumn("ETA (s)", format="%.0f"),
             "best_accuracy": st.column_config.NumberColumn("best acc (%)", format="%.2f"),
             "best_arch": st.column_config.TextColumn("best architecture", width="large"),
+            "duration_s": st.column_config.NumberColumn("duration (s)", format="%.0f"),
+            "tags": st.column_config.ListColumn("tags"),
         })
     export_buttons(rows, "searches", "searches")
     return any_active(rows)
@@ -64,11 +83,20 @@ if ids:
     cols = st.columns(3)
     if cols[0].button("Open", key="open"):
         st.switch_page("screens/3_Search_detail.py", query_params={"search": str(chosen)})
+    status = next(r["status"] for r in _rows if r["id"] == chosen)
     if writable():
-        cols[1].button("Cancel", key="cancel", on_click=_cancel, args=(chosen,))
+        if can_cancel(status):
+            cols[1].button("Cancel", key="cancel", on_click=_cancel, args=(chosen,))
+        else:
+            cols[1].caption(f"{md_text(status)}: nothing to cancel.")
         if cols[2].button("Clone as new", key="clone"):
             st.switch_page("screens/2_New_search.py", query_params={"clone": str(chosen)})
+        row = next(r for r in _rows if r["id"] == chosen)
+        with st.form(f"annotate-{chosen}"):
+            st.text_input("Tags (comma-separated)", ", ".join(row["tags"]), key=f"tags-{chosen}")
+            st.text_area("Note", row["note"], key=f"note-{chosen}", height=80)
+            st.form_submit_button("Save tags and note", on_click=_annotate, args=(chosen,))
     else:
-        cols[1].caption("Read-only: cancel and clone are not offered.")
+        cols[1].caption("Read-only: cancel, clone and editing tags are not offered.")
     if st.session_state.get("cancel_message"):
         st.info(md_text(st.session_state.pop("cancel_message")))

@@ -1,17 +1,20 @@
-"""Search detail: live progress, the ranking (sorted, filtered, paged in the database), the
-selected cell, best-so-far accuracy, score histogram and top-k training curves."""
+"""Search detail: live progress and the headline figures, the ranking with the scores as they
+are stored (live while the search scores), the chosen cell, best-so-far accuracy, score
+histogram, score by sampling order and top-k training curves."""
 
 from __future__ import annotations
 
 import math
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from app import ui
-from app.views import detail
+from app.views import detail, plots, sampling
 from app.views.cell import cell_figure
-from app.views.searches import progress_fraction
-from db.queries import RANKING_SORTS, RankingFilter
+from app.views.correlation import higher_is_better
+from app.views.scores import search_pace
+from app.views.searches import can_cancel, progress_fraction, shown_stage
 from db.status import Status
 from knas_core.spaces.nb201 import OPS
 from tasks.api import cancel_search, search_progress
@@ -31,41 +34,46 @@ except KeyError:
     st.page_link("screens/1_Searches.py", label="Searches")
     st.stop()
 config = detail.search_config(search_id) or {}
-proxy = "+".join(config.get("proxies") or [config.get("proxy", "knas")])
 #: Cells, their operations and the Architecture page are NAS-Bench-201's; a plugin space's
 #: architectures are shown as their strings.
 nb201 = config.get("space", "nb201") == "nb201"
+ACTIVE = first["status"] in Status.ACTIVE
 
 
-@st.fragment(run_every=2.0 if first["status"] in Status.ACTIVE else None)
+@st.fragment(run_every=2.0 if ACTIVE else None)
 def live() -> None:
     p = search_progress(search_id)
     p["topk"] = config.get("topk")
-    st.subheader(f"#{p['id']} {ui.md_text(p['name'] or '')} · {ui.md_text(p['status'])} · "
-                 f"stage {ui.md_text(p['stage'])}")
+    ended = p["status"] in Status.ENDED
+    where = "" if p["status"] == Status.DONE else \
+        f" · {'ended at' if ended else 'stage'} {ui.md_text(shown_stage(p['status'], p['stage']))}"
+    st.subheader(f"#{p['id']} {ui.md_text(p['name'] or '')} · {ui.md_text(p['status'])}{where}")
     st.progress(progress_fraction(p), text=f"scored {p['scored']}/{p['total']} ({p['failed']} failed), "
                 f"evaluated {p['evaluated']}")
-    cols = st.columns(4)
-    cols[0].metric("scored/s", f"{p['rate']:.2f}" if p["rate"] else "-")
-    cols[1].metric("ETA", f"{p['eta_seconds']:.0f} s" if p["eta_seconds"] else "-")
-    best = p.get("best") or {}
-    acc = best.get("accuracy")
-    cols[2].metric("best accuracy (%)", f"{acc:.2f}" if acc is not None else "-")
-    cols[3].metric("best index", best.get("index") if best.get("index") is not None else "-")
+    first_row = detail.leader(ui.ranking_table(search_id, first["status"]))
+    figures = detail.headline(p, config, first_row)
+    for col, m in zip(st.columns(len(figures)), figures):
+        col.metric(m.label, m.value, help=m.help)
+    if p["status"] == Status.RUNNING:
+        pace = search_pace(search_id)
+        rate, eta = st.columns(2)
+        rate.metric("scored/s", f"{pace.rate:.2f}" if pace.rate else "-",
+                    help="architectures scored per second by this search (cache hits left out)")
+        eta.metric("ETA", f"{pace.eta_seconds:.0f} s" if pace.eta_seconds is not None else "-")
+    best = detail.found(p, first_row)
     if best.get("arch"):
-        st.caption(f"best so far: {ui.md_code(best['arch'])}")
+        st.caption(f"{'found' if p['status'] == Status.DONE else 'best so far'}: {ui.md_code(best['arch'])}")
     if p.get("data_description"):
         st.caption(f"images: {ui.md_text(p['data_description'])} · {ui.md_code(p['data'])}")
     if p["error"]:
         st.error(ui.md_text(p["error"]))
-    if first["status"] in Status.ACTIVE and p["status"] not in Status.ACTIVE:
+    if ACTIVE and ended:
         st.rerun()  # finished: redraw the whole page once (charts, cached ranking)
 
 
 live()
 
-if ui.writable() and first["status"] in Status.ACTIVE \
-        and st.button("Cancel this search", key="detail-cancel"):
+if ui.writable() and can_cancel(first["status"]) and st.button("Cancel this search", key="detail-cancel"):
     cancel_search(search_id)
     st.rerun()
 with st.expander("Configuration"):
@@ -73,68 +81,97 @@ with st.expander("Configuration"):
     if ui.writable():
         st.page_link("screens/2_New_search.py", label="Clone as new", query_params={"clone": str(search_id)})
 
-# --- ranking ------------------------------------------------------------------------------------
-st.subheader("Ranking")
-charts = ui.search_charts(search_id, first["status"], int(config.get("topk") or 10))
-scores, accs = charts["scores"], charts["accuracies"]
-f1, f2, f3, f4 = st.columns([2, 2, 2, 1])
-ops = f1.multiselect("Cells containing", OPS, key="rk-ops", help="keep cells with every chosen operation") \
-    if nb201 else []
-score_lo = score_hi = acc_lo = acc_hi = None
-if scores and min(scores) < max(scores):
-    lo, hi = float(min(scores)), float(max(scores))
-    score_lo, score_hi = f2.slider("Score range", lo, hi, (lo, hi), key="rk-score")
-if accs and min(accs) < max(accs):
-    lo, hi = math.floor(min(accs)), math.ceil(max(accs))
-    acc_lo, acc_hi = f3.slider("Accuracy range (%)", float(lo), float(hi), (float(lo), float(hi)),
-                               key="rk-acc")
-sort = f4.selectbox("Sort by", list(RANKING_SORTS), key="rk-sort")
-desc = f4.toggle("Descending", key="rk-desc")
-full_score = scores and (score_lo, score_hi) == (min(scores), max(scores))
-full_acc = accs and (acc_lo, acc_hi) == (math.floor(min(accs)), math.ceil(max(accs)))
-flt = RankingFilter(ops=tuple(ops), score_min=None if full_score else score_lo,
-                    score_max=None if full_score else score_hi,
-                    acc_min=None if full_acc else acc_lo, acc_max=None if full_acc else acc_hi)
-size = 50
-_, total = ui.ranking(search_id, first["status"], flt, sort, desc, 1, 1)
-pages = max(1, math.ceil(total / size))
-page = st.number_input(f"Page (of {pages}; {total} architectures)", 1, pages, 1, key="rk-page")
-rows, total = ui.ranking(search_id, first["status"], flt, sort, desc, int(page), size)
-if not rows:
-    st.info("No architectures match yet: widen the filters, or wait for the search to sample.")
-else:
-    event = st.dataframe(rows, hide_index=True, key="ranking", on_select="rerun", selection_mode="single-row",
-                         column_order=("rank", "index", "arch", "score", "accuracy", "stage", "eval",
-                                       "position"),
-                         column_config={"arch": st.column_config.TextColumn("architecture", width="large"),
-                                        "accuracy": st.column_config.NumberColumn("accuracy (%)",
-                                                                                  format="%.2f")})
-    export_rows, _ = ui.ranking(search_id, first["status"], flt, sort, desc, 1, None)
-    ui.export_buttons(export_rows, f"search-{search_id}-ranking", "ranking")
-    picked = event.selection.rows if event and event.selection else []
-    chosen = rows[picked[0]] if picked else rows[0]
-    c1, c2 = st.columns([3, 2])
-    title = f"cell of index {chosen['index']} (rank {chosen['rank']})"
-    if nb201:
-        c1.plotly_chart(cell_figure(chosen["arch"], title=title), key="cell")
-    c2.markdown(ui.md_code(chosen["arch"]))
-    if chosen["index"] is not None and nb201:
-        c2.page_link("screens/5_Architecture.py", label="Everything about this architecture",
-                     query_params={"arch": str(chosen["index"])})
 
-# --- charts -------------------------------------------------------------------------------------
-left, right = st.columns(2)
-if scores:
-    left.plotly_chart(detail.score_histogram_figure(scores, proxy), key="histogram")
-else:
-    left.info("No scores yet.")
-trace = charts["best_so_far"]
-if trace:
-    right.plotly_chart(detail.best_so_far_figure(trace), key="best-so-far")
-else:
-    right.info("No architecture evaluated yet.")
-curves = charts["curves"]
-if curves:
-    st.plotly_chart(detail.training_curves_figure(curves), key="curves")
-elif config.get("eval") == "train":
-    st.info("Training curves appear as the top-k train.")
+def _score_filter(scores: list[float], column: DeltaGenerator) -> tuple[float | None, float | None]:
+    """The score range chosen (None: that side open); no slider until two scores differ."""
+    if not scores or min(scores) >= max(scores):
+        return None, None
+    lo, hi = float(min(scores)), float(max(scores))
+    low, high = column.slider("Score range", lo, hi, (lo, hi), step=(hi - lo) / 200, format="%.4g",
+                              key="rk-score")
+    return (None, None) if (low, high) == (lo, hi) else (low, high)
+
+
+def _accuracy_filter(accs: list[float], column: DeltaGenerator) -> tuple[float | None, float | None]:
+    if not accs or min(accs) >= max(accs):
+        return None, None
+    lo, hi = float(math.floor(min(accs))), float(math.ceil(max(accs)))
+    low, high = column.slider("Accuracy range (%)", lo, hi, (lo, hi), key="rk-acc")
+    return (None, None) if (low, high) == (lo, hi) else (low, high)
+
+
+# --- ranking ------------------------------------------------------------------------------------
+@st.fragment(run_every=5.0 if ACTIVE else None)
+def ranking() -> None:
+    """The whole ranking with the scores as stored (redrawn every 5 s while the search runs):
+    filtered, sorted and paged over every candidate; the export holds every filtered row."""
+    st.subheader("Ranking")
+    table = ui.ranking_table(search_id, first["status"])
+    f1, f2, f3, f4 = st.columns([2, 2, 2, 1])
+    ops = f1.multiselect("Cells containing", OPS, key="rk-ops",
+                         help="keep cells with every chosen operation") if nb201 else []
+    score_lo, score_hi = _score_filter(table.scores(), f2)
+    acc_lo, acc_hi = _accuracy_filter(table.accuracies(), f3)
+    sort = f4.selectbox("Sort by", table.sorts, key="rk-sort",
+                        format_func=lambda c: table.score_label if c == "score" else c)
+    desc = f4.toggle("Descending", key="rk-desc")
+    flt = detail.RankingFilter(ops=tuple(ops), score_min=score_lo, score_max=score_hi, acc_min=acc_lo,
+                               acc_max=acc_hi)
+    size = 50
+    _, total = detail.select_rows(table, flt, page_size=None)
+    pages = max(1, math.ceil(total / size))
+    page = st.number_input(f"Page (of {pages}; {total} architectures)", 1, pages, 1, key="rk-page")
+    rows, total = detail.select_rows(table, flt, sort=sort, descending=desc, page=int(page), page_size=size)
+    if not rows:
+        st.info("No architectures match yet: widen the filters, or wait for the search to sample.")
+    else:
+        shown = detail.display_rows(rows, table)
+        for row in shown:  # st.table renders Markdown: user-facing text stays text
+            row["architecture"] = ui.md_code(row["architecture"])
+            if "error" in row:
+                row["error"] = ui.md_text(row["error"])
+        # A static table: the one sort is "Sort by" and the one download "Export", both over the
+        # whole filtered ranking (a grid's own header sort and CSV would cover this page only).
+        st.table(shown, hide_index=True, height=600 if len(shown) > 15 else "content")
+        export_rows, _ = detail.select_rows(table, flt, sort=sort, descending=desc, page_size=None)
+        ui.export_buttons(export_rows, f"search-{search_id}-ranking", "ranking")
+        c1, c2 = st.columns([3, 2])
+        picked = c2.selectbox("Cell of", range(len(rows)), key="rk-cell",
+                              format_func=lambda i: f"rank {rows[i]['rank']} · index {rows[i]['index']}"
+                              if rows[i]["rank"] is not None else f"position {rows[i]['position']}")
+        chosen = rows[picked if picked is not None and picked < len(rows) else 0]
+        title = f"cell of index {chosen['index']} (rank {chosen['rank']})"
+        if nb201:
+            c1.plotly_chart(cell_figure(chosen["arch"], title=title), key="cell")
+        c2.markdown(ui.md_code(chosen["arch"]))
+        if chosen["index"] is not None and nb201:
+            c2.page_link("screens/5_Architecture.py", label="Everything about this architecture",
+                         query_params={"arch": str(chosen["index"])})
+
+    # --- charts ---------------------------------------------------------------------------------
+    charts = ui.search_charts(search_id, first["status"], int(config.get("topk") or 10))
+    left, right, order = st.columns(3)
+    if table.scores():
+        left.plotly_chart(detail.score_histogram_figure(table.scores(), table.score_label), key="histogram")
+    else:
+        left.info("No scores yet.")
+    trace = charts["best_so_far"]
+    if trace:
+        right.plotly_chart(detail.best_so_far_figure(trace), key="best-so-far")
+    else:
+        right.info("No architecture evaluated yet.")
+    higher = len(table.proxies) != 1 or higher_is_better(table.proxies[0])
+    if trace_order := sampling.best_score_trace(list(table.rows), higher):  # before the top-k are evaluated
+        order.plotly_chart(plots.score_order_figure(trace_order, table.score_label.removesuffix(" score")),
+                           key="score-order")
+    else:
+        order.info("No per-architecture scores yet (searches other than KNAS keep only those they "
+                   "evaluated).")
+    curves = charts["curves"]
+    if curves:
+        st.plotly_chart(detail.training_curves_figure(curves), key="curves")
+    elif config.get("eval") == "train":
+        st.info("Training curves appear as the top-k train.")
+
+
+ranking()

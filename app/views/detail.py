@@ -1,16 +1,21 @@
-"""The Search-detail page: ranking (server-side filtered and paged), score histogram,
-best-so-far accuracy and the top-k training curves."""
+"""The Search-detail page: the headline figures, the ranking (every candidate with its scores
+as stored, filtered, sorted and paged here: one sort and one export, both over the whole
+ranking), score histogram, best-so-far accuracy and the top-k training curves."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.express as px
 import plotly.graph_objects as go
 
+from app.views import scores
 from db import queries
-from db.queries import RankingFilter
 from db.session import session_scope
+from db.status import CandidateStage
+from knas_core.errors import InputError
+from knas_core.groundtruth import canonical_dataset
 
 
 def search_config(search_id: int) -> dict[str, Any] | None:
@@ -18,24 +23,213 @@ def search_config(search_id: int) -> dict[str, Any] | None:
         return queries.search_config(session, search_id)
 
 
+# --- headline ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Metric:
+    """One headline figure: its label, its value as shown ("-" when unknown) and what it is."""
+
+    label: str
+    value: str
+    help: str
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def found(progress: dict[str, Any], leader: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The architecture to headline: the search's result once it has one, else ``leader`` (the
+    ranking's first row: its scores as stored, so the ensemble's leader for several proxies),
+    else the best score so far of :func:`tasks.api.search_progress`."""
+    best = progress.get("best") or {}
+    if "test_acc" in best or not leader:
+        return best
+    return {"arch": leader["arch"], "index": leader["index"], "score": leader["score"]}
+
+
+def headline(progress: dict[str, Any], config: dict[str, Any],
+             leader: dict[str, Any] | None = None) -> list[Metric]:
+    """The figures at the top of the page. First the found architecture's NAS-Bench-201 200-epoch
+    test accuracy and its percentile in the space (``search.result``'s ``test_acc`` and
+    ``percentile``, as ``knas search --json`` reports them), then what the search evaluated
+    its top-k with, labelled as what it is (the 12-epoch validation accuracy of the benchmark
+    for ``eval: lookup``; the test accuracy after the search's own training for ``eval: train``),
+    then the architecture's index (:func:`found`). ``progress`` is
+    :func:`tasks.api.search_progress`'s."""
+    best = found(progress, leader)
+    try:
+        dataset = canonical_dataset(str(config.get("dataset", "cifar10")))
+    except InputError:
+        dataset = str(config.get("dataset"))
+    test = (best.get("test_acc") or {}).get(dataset)
+    percentile = best.get("percentile")
+    if config.get("eval", "lookup") == "lookup":
+        evaluated = Metric("12-epoch validation (look-up, %)", _percent(best.get("accuracy")),
+                           "what the search ranked its top-k by: NAS-Bench-201's validation accuracy "
+                           "after the 12-epoch schedule, looked up")
+    else:
+        epochs = config.get("epochs", 12)
+        evaluated = Metric(f"test after {epochs} epochs trained (%)", _percent(best.get("accuracy")),
+                           f"what the search ranked its top-k by: test accuracy after training {epochs} "
+                           "epochs here")
+    return [
+        Metric("test accuracy, 200 epochs (%)", _percent(test),
+               f"NAS-Bench-201's 200-epoch test accuracy on {dataset} of the architecture the search "
+               "found (known once it has ended)"),
+        Metric("percentile", "-" if percentile is None else f"{percentile:.1f}",
+               f"share of the space's architectures whose 200-epoch test accuracy on {dataset} is at "
+               "most the found one's"),
+        evaluated,
+        Metric("index", "-" if best.get("index") is None else str(best["index"]),
+               "NAS-Bench-201 index of the found architecture (the ranking's first while it runs)"),
+    ]
+
+
+# --- ranking -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RankingFilter:
+    """Filters of a search's ranking. ``ops``: keep cells holding every one of these operations;
+    ranges are inclusive and ``None`` leaves a side open (accuracy in %, score in the units of
+    the ranking's ``score``)."""
+
+    ops: tuple[str, ...] = ()
+    score_min: float | None = None
+    score_max: float | None = None
+    acc_min: float | None = None
+    acc_max: float | None = None
+    stage: CandidateStage | None = None
+
+    def keeps(self, row: dict[str, Any]) -> bool:
+        if any(f"|{op}~" not in row["arch"] for op in self.ops):  # the canonical string: "|op~j|"
+            return False
+        for value, low, high in ((row["score"], self.score_min, self.score_max),
+                                 (row["accuracy"], self.acc_min, self.acc_max)):
+            if (low is not None or high is not None) and value is None:
+                return False
+            if low is not None and value < low or high is not None and value > high:
+                return False
+        return self.stage is None or row["stage"] == self.stage
+
+
+#: The columns every ranking sorts by; a search with several proxies adds one per proxy.
+SORTS = ("rank", "score", "accuracy", "position", "index")
+
+
+@dataclass(frozen=True)
+class RankingTable:
+    """Every candidate of a search with its scores as stored (:func:`app.views.scores.live_rows`),
+    in sampling order, and the search's proxies."""
+
+    proxies: tuple[str, ...]
+    rows: tuple[dict[str, Any], ...]
+
+    @property
+    def ensemble(self) -> bool:
+        return len(self.proxies) > 1
+
+    @property
+    def proxy_columns(self) -> list[str]:
+        """One column per proxy when there are several (the ``score`` is then the ensemble's)."""
+        return [scores.proxy_column(p) for p in self.proxies] if self.ensemble else []
+
+    @property
+    def score_label(self) -> str:
+        """What the ``score`` column holds: ``ensemble score``, or the proxy's score."""
+        if self.ensemble:
+            return "ensemble score"
+        return scores.proxy_column(self.proxies[0]) if self.proxies else "score"
+
+    @property
+    def sorts(self) -> tuple[str, ...]:
+        return SORTS + tuple(self.proxy_columns)
+
+    def scores(self) -> list[float]:
+        return [r["score"] for r in self.rows if r["score"] is not None]
+
+    def accuracies(self) -> list[float]:
+        return [r["accuracy"] for r in self.rows if r["accuracy"] is not None]
+
+
+def ranking_table(search_id: int) -> RankingTable:
+    """The whole ranking of a search, scored candidates as they are stored (live while it scores)."""
+    proxies, rows = scores.candidates_with_scores(search_id)
+    return RankingTable(tuple(proxies), tuple(rows))
+
+
+def select_rows(table: RankingTable, flt: RankingFilter | None = None, *, sort: str = "rank",
+                descending: bool = False, page: int = 1, page_size: int | None = 50
+                ) -> tuple[list[dict[str, Any]], int]:
+    """One page (1-based) of the rows ``flt`` keeps, sorted by ``sort``, and the number kept;
+    ``page_size=None`` gives every match (for export). Missing values sort last whatever the
+    direction; ties keep the sampling order."""
+    if sort not in table.sorts:
+        raise ValueError(f"unknown sort column {sort!r}; choose one of {', '.join(table.sorts)}")
+    flt = flt or RankingFilter()
+    kept = [r for r in table.rows if flt.keeps(r)]
+    present = sorted((r for r in kept if r[sort] is not None), key=lambda r: r["position"])
+    present.sort(key=lambda r: r[sort], reverse=descending)  # stable: ties stay in sampling order
+    ordered = present + [r for r in kept if r[sort] is None]
+    offset = (max(page, 1) - 1) * page_size if page_size else 0
+    chosen = ordered[offset:offset + page_size] if page_size else ordered
+    return [dict(r) for r in chosen], len(kept)
+
+
+def leader(table: RankingTable) -> dict[str, Any] | None:
+    """The ranking's first row (rank 1), or None before any candidate has a rank."""
+    first, _ = select_rows(table, page_size=1)
+    return first[0] if first and first[0]["rank"] is not None else None
+
+
 def ranking(search_id: int, flt: RankingFilter | None = None, *, sort: str = "rank",
             descending: bool = False, page: int = 1, page_size: int | None = 50
             ) -> tuple[list[dict[str, Any]], int]:
-    """One page (1-based) of the ranking and the number of matching candidates;
-    ``page_size=None`` gives every match (for export)."""
-    flt = flt or RankingFilter()
-    offset = (max(page, 1) - 1) * page_size if page_size else 0
-    with session_scope() as session:
-        return queries.ranking_page(session, search_id, flt, sort=sort, descending=descending,
-                                    limit=page_size, offset=offset)
+    """:func:`select_rows` of the search's :func:`ranking_table`."""
+    return select_rows(ranking_table(search_id), flt, sort=sort, descending=descending, page=page,
+                       page_size=page_size)
 
 
 def score_range(search_id: int) -> tuple[list[float], list[float]]:
     """``(scores, accuracies)`` present among the candidates (for histograms and slider bounds)."""
-    with session_scope() as session:
-        values = queries.candidate_values(session, search_id)
-    return [s for _, s, _, _ in values if s is not None], [a for _, _, a, _ in values if a is not None]
+    table = ranking_table(search_id)
+    return table.scores(), table.accuracies()
 
+
+def format_score(value: float | None, digits: int = 6) -> str:
+    """A score with ``digits`` significant digits, every one shown: plain for moderate values
+    (``1662.42``), scientific beyond (``1.23457e+36``, synflow's products of weights); empty
+    when missing. Text, so the table never clips nor refuses it (Streamlit's grid cuts the
+    leading digits of a number wider than its column, and draws a whole number above 2**53,
+    as 1e36 is as a float, as an error cell, whatever the column's format)."""
+    if value is None:
+        return ""
+    return f"{value:.{digits}g}"
+
+
+def _whole(value: int | None) -> str:
+    return "" if value is None else str(int(value))
+
+
+def display_rows(rows: list[dict[str, Any]], table: RankingTable) -> list[dict[str, str]]:
+    """The ranking rows as the page shows them: text columns in display order, scores by
+    :func:`format_score`, accuracy with two decimals; one column per proxy before the
+    ensemble's (:attr:`RankingTable.score_label`); ``error`` only when a row has one."""
+    errors = any(r.get("error") for r in rows)
+    out = []
+    for r in rows:
+        shown = {"rank": _whole(r["rank"]), "index": _whole(r["index"]), "architecture": r["arch"]}
+        shown.update({c: format_score(r.get(c)) for c in table.proxy_columns})
+        shown[table.score_label] = format_score(r["score"])
+        shown["accuracy (%)"] = "" if r["accuracy"] is None else f"{r['accuracy']:.2f}"
+        shown.update({"stage": r["stage"] or "", "eval": r["eval"] or "", "position": _whole(r["position"])})
+        if errors:
+            shown["error"] = r.get("error") or ""
+        out.append(shown)
+    return out
+
+
+# --- charts --------------------------------------------------------------------------------------
 
 def score_histogram_figure(scores: list[float], proxy: str, bins: int = 40) -> go.Figure:
     fig = px.histogram(x=scores, nbins=bins, labels={"x": f"{proxy} score"}, title="Score distribution")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import numbers
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -18,8 +20,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _whole(values: Sequence[Any]) -> bool:
+    """Whether every present value is an integer (booleans are not: they stay booleans)."""
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, numbers.Integral) and not isinstance(v, bool | np.bool_)
+                                   for v in present)
+
+
+def to_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """``rows`` as a frame whose integer columns stay integers where values are missing
+    (pandas' nullable ``Int64``; a plain frame turns ``[None, 12476]`` into ``12476.0``)."""
+    rows = list(rows)
+    frame = pd.DataFrame(rows)
+    for column in frame.columns:
+        if _whole([r.get(column) for r in rows]):
+            frame[column] = frame[column].astype("Int64")
+    return frame
+
+
 def to_csv(rows: Sequence[dict[str, Any]]) -> bytes:
-    return pd.DataFrame(list(rows)).to_csv(index=False).encode("utf-8")
+    return to_frame(rows).to_csv(index=False).encode("utf-8")
 
 
 def to_json(rows: Sequence[dict[str, Any]]) -> bytes:

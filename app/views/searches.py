@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from app.views.scores import Pace, search_pace
 from db import queries
+from db.models import as_utc, utcnow
 from db.session import session_scope
 from db.status import SearchStage, Status
 from tasks.api import search_progress
@@ -24,9 +27,49 @@ def progress_fraction(p: dict[str, Any]) -> float:
     return round(min(frac, 1.0), 4)
 
 
+#: What the stage column says of a search that ended before it left the queue.
+NOT_STARTED = "not started"
+
+
+def shown_stage(status: str, stage: str) -> str:
+    """The stage to show: where a search is, or for one that has ended, where it ended (the
+    stage it failed or was cancelled in; ``done`` for a finished one). A search that ended
+    while queued, cancelled there or failed before recording its first stage, shows
+    :data:`NOT_STARTED`, not ``queued`` (which reads as still waiting)."""
+    if status in Status.ENDED and stage == SearchStage.QUEUED:
+        return NOT_STARTED
+    return stage
+
+
+def search_proxies(config: dict[str, Any]) -> list[str]:
+    """The proxies that ranked a search's architectures: :meth:`SearchConfig.proxy_list
+    <knas_core.search.config.SearchConfig.proxy_list>` of its stored config (the ensemble when
+    ``proxies`` is set, not the unused ``proxy``); none for a strategy that uses no proxy
+    (:attr:`Strategy.uses_proxies <knas_core.search.base.Strategy.uses_proxies>`: random, nasi)."""
+    from knas_core.search import STRATEGIES
+    from knas_core.search.config import SearchConfig
+
+    strategy = config.get("strategy", "knas")
+    if strategy in STRATEGIES and not STRATEGIES.get(strategy).uses_proxies:
+        return []
+    return SearchConfig.model_construct(**config).proxy_list()  # stored: validated when submitted
+
+
+def duration_seconds(started: datetime | None, finished: datetime | None,
+                     now: datetime | None = None) -> float | None:
+    """Seconds from start to end (to ``now`` while it runs); None before it started."""
+    if started is None:
+        return None
+    end = finished if finished is not None else (now or utcnow())
+    return max((as_utc(end) - as_utc(started)).total_seconds(), 0.0)
+
+
 def overview_rows(limit: int = 200) -> list[dict[str, Any]]:
-    """Rows of the Searches table, newest first: ``id, name, status, stage, progress (0-1),
-    scored, total, failed, rate (archs/s), eta_s, best_arch, best_index, best_accuracy (%), created``."""
+    """Rows of the Searches table, newest first: ``id, name, status, stage (where it is, or where
+    it ended), progress (0-1), scored, total, failed, rate (archs/s) and eta_s (while it scores,
+    from the architectures it scored itself: cache hits left out), best_arch, best_index,
+    best_accuracy (%), created``, and what tells seed runs apart: ``seed, proxies`` ("+"-joined,
+    empty for a strategy without proxies), ``duration_s``, ``tags`` (list) and ``note``."""
     with session_scope() as session:
         searches = queries.search_rows(session, limit)
     rows = []
@@ -34,15 +77,25 @@ def overview_rows(limit: int = 200) -> list[dict[str, Any]]:
         p = search_progress(s["id"])
         p["topk"] = s["config"].get("topk")
         best = p.get("best") or {}
+        pace = search_pace(s["id"]) if p["status"] == Status.RUNNING else Pace()
         rows.append({
-            "id": s["id"], "name": s["name"], "status": p["status"], "stage": p["stage"],
+            "id": s["id"], "name": s["name"], "status": p["status"],
+            "stage": shown_stage(p["status"], p["stage"]),
             "progress": progress_fraction(p), "scored": p["scored"], "total": p["total"],
-            "failed": p["failed"], "rate": p["rate"], "eta_s": p["eta_seconds"],
+            "failed": p["failed"], "rate": pace.rate, "eta_s": pace.eta_seconds,
             "strategy": s["config"].get("strategy"), "dataset": s["config"].get("dataset"),
             "best_arch": best.get("arch"), "best_index": best.get("index"),
             "best_accuracy": best.get("accuracy"), "created": s["created_at"], "error": p["error"],
+            "seed": s["config"].get("seed"), "proxies": "+".join(search_proxies(s["config"])),
+            "duration_s": duration_seconds(s["started_at"], s["finished_at"]),
+            "tags": s["tags"], "note": s["note"],
         })
     return rows
+
+
+def can_cancel(status: str) -> bool:
+    """Whether cancelling means anything: the search is queued or running (an ended one stays as it is)."""
+    return status in Status.ACTIVE
 
 
 def any_active(rows: list[dict[str, Any]]) -> bool:

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from knas_core.spaces.base import SearchSpace
 
@@ -77,6 +77,10 @@ class Strategy(ABC):
     """A search procedure; subclasses register with :func:`knas_core.search.register_strategy`."""
 
     name: str = ""
+    #: Whether the strategy ranks architectures by the search's proxies (``proxy``/``proxies``);
+    #: False for those that never call ``ctx.score`` (random search, NASI's supernet), whose
+    #: configured proxy is then no part of what was searched.
+    uses_proxies: ClassVar[bool] = True
 
     @classmethod
     def check_space(cls, space: SearchSpace) -> None:

@@ -29,10 +29,16 @@ from knas_core.config import (
 )
 
 #: Bounds of ``strategy_options``: (whole number?, lowest, highest, lowest excluded?).
+#: ``hard`` (nasi: straight-through Gumbel-softmax) is a switch: true/false or 1/0, stored as 1/0;
+#: ``eta`` (nasi: the training learning rate that sets ``nu = sqrt(2) * classes / eta``, Shu et
+#: al. 2022, Sec. 3.3) excludes ``nu``.
 STRATEGY_OPTIONS: dict[str, tuple[bool, float, float, bool]] = {
     "population": (True, 1, 15625, False), "tournament": (True, 1, 15625, False),
     "steps": (True, 1, 10_000, False), "mu": (False, 0.0, 1e6, False), "nu": (False, 0.0, 1e12, True),
-    "xi": (False, 0.0, 1e6, True), "tau": (False, 0.0, 1e6, True)}
+    "xi": (False, 0.0, 1e6, True), "tau": (False, 0.0, 1e6, True), "hard": (True, 0, 1, False),
+    "eta": (False, 0.0, 1e3, True)}
+#: Options that are switches (``true``/``false`` or ``1``/``0``).
+SWITCH_OPTIONS = frozenset({"hard"})
 #: Training images per dataset (the largest ``train_subset`` that means anything).
 TRAIN_SET_SIZE = {"cifar10": 50_000, "cifar100": 50_000, "imagenet16-120": 151_700}
 
@@ -77,7 +83,8 @@ class SearchConfig(RunConfig):
     proxy: ProxyName = "knas"
     proxies: list[str] | None = Field(None, description="several proxies: a log-rank ensemble")
     strategy_options: dict[str, float | int | None] = Field(
-        default_factory=dict, description="population, tournament (evolution); steps, mu, nu, xi, tau (nasi)")
+        default_factory=dict,
+        description="population, tournament (evolution); steps, mu, nu, xi, tau, hard, eta (nasi)")
     samples: int = Field(300, ge=1, le=15625)
     archs: list[str] | None = Field(None, description="explicit architectures instead of sampling")
     topk: int = Field(10, ge=1, le=15625)
@@ -137,8 +144,12 @@ class SearchConfig(RunConfig):
                              f"allowed: {', '.join(sorted(allowed))}")
         for name, option in value.items():
             whole, low, high, open_low = STRATEGY_OPTIONS[name]
-            if option is None and name == "nu":
-                continue  # nu: derived from the first batch when not given
+            if option is None and name in ("nu", "eta"):
+                continue  # nu: derived from the first batch when neither is given
+            if name in SWITCH_OPTIONS:
+                if isinstance(option, str) or option not in (True, False, 0, 1):
+                    raise ValueError(f"{name}: expected true or false (or 1 or 0), got {option!r}")
+                continue
             kind = "a whole number" if whole else "a finite number"
             if isinstance(option, bool) or not isinstance(option, int | float) \
                     or (whole and not float(option).is_integer()):
@@ -148,6 +159,8 @@ class SearchConfig(RunConfig):
             if option < low or (open_low and option == low) or option > high:
                 lower = f"> {low:g}" if open_low else f">= {low:g}"
                 raise ValueError(f"{name}: must be {lower} and <= {high:g}, got {option!r}")
+        if value.get("nu") is not None and value.get("eta") is not None:
+            raise ValueError("give nu or eta (nu = sqrt(2) * classes / eta), not both")
         return {k: (int(v) if STRATEGY_OPTIONS[k][0] and v is not None else v) for k, v in value.items()}
 
     @field_validator("archs")
@@ -207,8 +220,10 @@ class SearchConfig(RunConfig):
 
     @property
     def staged(self) -> bool:
-        """KNAS with one proxy runs as chunked tasks; everything else as one strategy task."""
-        return self.strategy == "knas" and not (self.proxies and len(self.proxies) > 1)
+        """KNAS (one proxy or an ensemble) runs as chunked scoring tasks, the top-k as training
+        tasks; the other strategies, whose next sample depends on the last score, as one
+        strategy task."""
+        return self.strategy == "knas"
 
     def proxy_list(self) -> list[str]:
         return list(self.proxies) if self.proxies else [self.proxy]
@@ -233,4 +248,4 @@ class SearchConfig(RunConfig):
                            train_subset=self.train_subset)
 
 
-__all__ = ["STRATEGY_OPTIONS", "TRAIN_SET_SIZE", "ModelOptions", "SearchConfig"]
+__all__ = ["STRATEGY_OPTIONS", "SWITCH_OPTIONS", "TRAIN_SET_SIZE", "ModelOptions", "SearchConfig"]

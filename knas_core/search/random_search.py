@@ -5,6 +5,7 @@ No proxy is used."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from knas_core.search import register_strategy
 from knas_core.search.base import ProgressStage, SearchContext, Strategy
@@ -16,6 +17,7 @@ class RandomSearch(Strategy):
     topk: int = 10
     samples: int = 0  # unused: random search spends its budget on evaluations only
     name: str = "random"
+    uses_proxies: ClassVar[bool] = False
 
     def search(self, ctx: SearchContext) -> tuple[str, float | None, list[str]]:
         archs = ctx.space.sample(self.topk, ctx.seed)

@@ -1,0 +1,170 @@
+"""A search's scores as they are stored, for the pages that show a search while it runs.
+
+A staged search writes each candidate's score and rank (``SearchCandidate.score``/``rank``) only
+when it selects, after every candidate is scored; until then its scores are the
+:class:`~db.models.ProxyScore` rows under the search's score keys
+(:func:`tasks.search.score_keys`, one per proxy of :meth:`SearchConfig.proxy_list`). This
+module finds those keys, reads the rows, combines several proxies into the log-rank ensemble
+of the rows scored so far (:func:`knas_core.search.ensemble.log_rank_aggregate`) and measures
+the pace of the scoring from the rows stored since it started (cache hits left out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from db import queries
+from db.models import as_utc, utcnow
+from db.repository import ScoreKey
+from db.session import session_scope
+from db.status import CandidateStage, SearchStage, Status
+from knas_core.errors import InputError
+from knas_core.search.ensemble import log_rank_aggregate
+
+#: ``architecture_id -> (value, error)`` of one proxy.
+Values = Mapping[int, tuple[float | None, str | None]]
+
+
+@dataclass(frozen=True)
+class SearchKeys:
+    """The score key of each proxy of a search (in the search's order), whether this process
+    knows the keys' device type, and each proxy's direction."""
+
+    keys: dict[str, ScoreKey]
+    device_known: bool
+    higher_is_better: dict[str, bool]
+
+    @property
+    def proxies(self) -> list[str]:
+        return list(self.keys)
+
+
+def search_keys(config: Mapping[str, Any], data_id: str | None) -> SearchKeys | None:
+    """The score keys of a search with this stored ``config`` scoring the images ``data_id``,
+    or None when this process cannot read the config (e.g. a plugin's proxy it has not loaded).
+
+    A search on ``device: auto`` has the device type of the worker that scored it, which this
+    process (the dashboard) may not share: ``device_known`` is then False and the readers use
+    the device type holding the scores."""
+    from knas_core.plugins import load_plugins
+    from knas_core.proxies import get_proxy
+    from tasks.schema import load_config
+    from tasks.search import device_type, score_keys
+
+    try:
+        load_plugins()
+        cfg = load_config(dict(config))
+        higher = {p: get_proxy(p).higher_is_better for p in cfg.proxy_list()}
+    except InputError:
+        return None
+    keys = dict(zip(cfg.proxy_list(), score_keys(cfg, device_type(cfg), data_id or ""), strict=True))
+    return SearchKeys(keys, cfg.device != "auto", higher)
+
+
+def proxy_column(proxy: str) -> str:
+    """The ranking column holding one proxy's score (searches with several proxies)."""
+    return f"{proxy} score"
+
+
+def live_rows(rows: Sequence[Mapping[str, Any]], values: Mapping[str, Values],
+              higher_is_better: Mapping[str, bool]) -> list[dict[str, Any]]:
+    """The candidates ``rows`` (as :func:`db.queries.candidate_rows`) with the scores stored so
+    far: ``values[proxy]`` holds each proxy's stored ``(value, error)`` by architecture id.
+
+    * ``score``: the stored ``SearchCandidate.score`` once the search has selected, else the
+      proxy's value (one proxy) or the log-rank ensemble of the candidates every proxy has
+      scored so far (several; higher is better);
+    * one column per proxy (:func:`proxy_column`) when there are several;
+    * ``rank``: the stored rank, else the order of the scores so far (ties: sampling order),
+      when no candidate has a stored rank yet;
+    * ``stage``: ``scored`` for a sampled candidate that every proxy has a row for;
+    * ``error``: the proxies' errors, ``"proxy: error"`` joined by ``"; "``, or None.
+    """
+    proxies = list(values)
+    got = [{p: values[p].get(r["architecture_id"]) for p in proxies} for r in rows]
+    if len(proxies) > 1:
+        members = {p: [g[p][0] if g[p] else None for g in got] for p in proxies}
+        live = log_rank_aggregate(members, dict(higher_is_better))
+    elif proxies:
+        live = [g[proxies[0]][0] if g[proxies[0]] else None for g in got]
+    else:
+        live = [None] * len(rows)
+    out = []
+    for r, g, value in zip(rows, got, live):
+        row = dict(r)
+        if len(proxies) > 1:
+            row.update({proxy_column(p): g[p][0] if g[p] else None for p in proxies})
+        if row.get("score") is None:
+            row["score"] = value
+        if row.get("stage") == CandidateStage.SAMPLED and proxies and all(g[p] for p in proxies):
+            row["stage"] = CandidateStage.SCORED.value
+        row["error"] = "; ".join(f"{p}: {g[p][1]}" for p in proxies if g[p] and g[p][1]) or None
+        out.append(row)
+    if not any(r.get("rank") is not None for r in out):
+        higher = len(proxies) != 1 or higher_is_better.get(proxies[0], True)
+        scored = [r for r in out if r["score"] is not None]
+        scored.sort(key=lambda r: (-r["score"] if higher else r["score"], r["position"]))
+        for rank, row in enumerate(scored, start=1):
+            row["rank"] = rank
+    return out
+
+
+def candidates_with_scores(search_id: int) -> tuple[list[str], list[dict[str, Any]]]:
+    """``(proxies, rows)``: the search's proxies and every candidate with its scores as stored
+    (:func:`live_rows`), in sampling order. A search whose config this process cannot read
+    shows the candidates' stored scores only (and no proxies)."""
+    with session_scope() as session:
+        search = queries.search_scoring(session, search_id)
+        if search is None:
+            return [], []
+        rows = queries.candidate_rows(session, search_id)
+        found = search_keys(search["config"], search["data_id"])
+        if found is None:
+            return [], [dict(r, error=None) for r in rows]
+        values = {p: queries.scores_under_key(session, search_id, k, any_device=not found.device_known)
+                  for p, k in found.keys.items()}
+    return found.proxies, live_rows(rows, values, found.higher_is_better)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Architectures scored per second and the seconds left; None where nothing says."""
+
+    rate: float | None = None
+    eta_seconds: float | None = None
+
+
+def pace(status: str, stage: str, total: int, scored: int, fresh: int, started: datetime | None,
+         now: datetime) -> Pace:
+    """The pace of a search that is scoring: ``fresh`` architectures scored since ``started``
+    (cache hits are not among them) over the seconds since; the ETA is the architectures left
+    (``total - scored``) at that rate. Nothing for a search that is not running or not scoring,
+    nor before its first architecture is scored."""
+    if status != Status.RUNNING or stage != SearchStage.SCORE or started is None or fresh <= 0:
+        return Pace()
+    elapsed = (as_utc(now) - as_utc(started)).total_seconds()
+    if elapsed <= 0:
+        return Pace()
+    rate = fresh / elapsed
+    return Pace(rate, max(total - scored, 0) / rate)
+
+
+def search_pace(search_id: int) -> Pace:
+    """:func:`pace` of a search from its stored rows. A search run whole by one worker records
+    its images only when it ends: its keys are then matched on any images."""
+    with session_scope() as session:
+        search = queries.search_scoring(session, search_id)
+        if search is None or search["status"] != Status.RUNNING or search["stage"] != SearchStage.SCORE \
+                or search["score_started_at"] is None:
+            return Pace()
+        found = search_keys(search["config"], search["data_id"])
+        if found is None:
+            return Pace()
+        fresh = queries.fresh_architectures(session, list(found.keys.values()), search["score_started_at"],
+                                            any_data=search["data_id"] is None,
+                                            any_device=not found.device_known)
+    return pace(search["status"], search["stage"], search["total"], search["scored"], fresh,
+                search["score_started_at"], utcnow())
