@@ -20,7 +20,8 @@ from knas_cli.errors import UsageError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from knas_core.calibration import CalibratedModel, LabelSource
+    from knas_core.calibration import LabelSource
+    from knas_core.groundtruth import GroundTruth
     from knas_core.spaces import SearchSpace
 
 #: The in-process members by default: the best measured training-free ensemble's proxies.
@@ -69,16 +70,6 @@ def _proxy_list(text: str | None) -> list[str] | None:
     return names
 
 
-def _benchmark_labels(args: argparse.Namespace, truth: Any, indices: list[int]
-                      ) -> tuple[dict[int, float], LabelSource]:
-    from knas_core.calibration import LabelSource
-    from knas_core.groundtruth import accuracy_column
-
-    column = accuracy_column(args.dataset, args.metric)
-    acc = truth.frame[column]
-    return {i: float(acc.loc[i]) for i in indices}, LabelSource("benchmark", truth.source, column)
-
-
 def _file_labels(args: argparse.Namespace, space: SearchSpace) -> tuple[dict[int, float], LabelSource]:
     from knas_core.calibration import LabelSource, read_labels
 
@@ -88,46 +79,34 @@ def _file_labels(args: argparse.Namespace, space: SearchSpace) -> tuple[dict[int
     return read_labels(path, space, args.label_column), LabelSource("file", str(path), args.label_column)
 
 
-def _from_scores_file(args: argparse.Namespace, space: SearchSpace, truth: Any
+def _from_scores_file(args: argparse.Namespace, space: SearchSpace, truth: GroundTruth
                       ) -> tuple[pd.DataFrame, dict[int, float], LabelSource, dict[str, Any]]:
     """Member values of every architecture of the file, the labels, their source, the set-up."""
-    import numpy as np
-
-    from knas_core.calibration import read_long_scores
+    from knas_core.calibration import draw_indices, lookup_labels, read_long_scores, select_proxies
 
     path = Path(args.scores)
     if not path.is_file():
         raise UsageError(f"scores file {str(path)!r} not found")
     table = read_long_scores(path)
-    proxies = _proxy_list(args.proxies) or table.proxies()
-    absent = [p for p in proxies if p not in table.proxies()]
-    if absent:
-        raise UsageError(f"{path} has no scores of {', '.join(absent)}; it has {', '.join(table.proxies())}")
-    values = table.values[proxies]
-    out_of_space = [i for i in values.index if not 0 <= i < space.size]
-    if out_of_space:
-        raise UsageError(f"{path}: index {out_of_space[0]} is not in the space (0..{space.size - 1})")
+    values = select_proxies(table, _proxy_list(args.proxies), str(path))
     if args.lookup is not None:
         if not 0 < args.lookup < len(values):
             raise UsageError(f"--lookup must be between 1 and {len(values) - 1} (the file scores "
                              f"{len(values)} architectures), got {args.lookup}")
-        chosen = np.random.default_rng(args.seed).permutation(values.index.to_numpy())[:args.lookup]
-        labels, source = _benchmark_labels(args, truth, [int(i) for i in chosen])
+        chosen = draw_indices(values.index, args.lookup, args.seed)
+        labels, source = lookup_labels(truth, chosen, args.dataset, args.metric)
     else:
         labels, source = _file_labels(args, space)
-        unscored = [i for i in labels if i not in values.index]
-        if unscored:
-            raise UsageError(f"{len(unscored)} labelled architecture(s) have no scores in {path} (first: "
-                             f"index {unscored[0]}, {space.arch_at(unscored[0])}); score them or drop them")
     return values, labels, source, {"file": str(path), **table.setup}
 
 
-def _in_process(args: argparse.Namespace, space: SearchSpace, truth: Any
+def _in_process(args: argparse.Namespace, space: SearchSpace, truth: GroundTruth
                 ) -> tuple[pd.DataFrame, dict[int, float], LabelSource, dict[str, Any]]:
     """Score the labelled architectures and ``--candidates`` sampled others in this process."""
     import pandas as pd
     from tqdm import tqdm
 
+    from knas_core.calibration import lookup_labels
     from knas_core.proxies import get_proxy
     from knas_core.scoring import Scorer
 
@@ -141,7 +120,7 @@ def _in_process(args: argparse.Namespace, space: SearchSpace, truth: Any
             raise UsageError(f"--lookup must be between 1 and {space.size - args.candidates}, "
                              f"got {args.lookup}")
         sample = [space.index_of(a) for a in space.sample(args.lookup + args.candidates, args.seed)]
-        labels, source = _benchmark_labels(args, truth, sample[:args.lookup])
+        labels, source = lookup_labels(truth, sample[:args.lookup], args.dataset, args.metric)
         others = sample[args.lookup:]
     else:
         labels, source = _file_labels(args, space)
@@ -162,35 +141,16 @@ def _in_process(args: argparse.Namespace, space: SearchSpace, truth: Any
     return values, labels, source, setup
 
 
-def _fit(args: argparse.Namespace, space: SearchSpace, values: pd.DataFrame, labels: dict[int, float],
-         source: LabelSource, setup: dict[str, Any]) -> tuple[CalibratedModel, int]:
-    """The model on the labelled architectures whose members all have values (its prior ranks
-    against every architecture with all values, labelled or not); and how many labelled ones
-    were dropped for a missing value."""
-    from knas_core.calibration import MIN_LABELS, fit_calibration
-
-    scored = values.dropna()
-    usable = [i for i in labels if i in scored.index]
-    if len(usable) < MIN_LABELS < len(labels):
-        raise UsageError(f"only {len(usable)} of the {len(labels)} labelled architectures have a value of "
-                         f"every member proxy; a model needs at least {MIN_LABELS}")
-    rows = scored.loc[usable]
-    model = fit_calibration([space.arch_at(i) for i in usable], {p: rows[p].to_numpy() for p in rows.columns},
-                            [labels[i] for i in usable], proxies=list(values.columns), labels_from=source,
-                            scores=setup, seed=args.seed,
-                            population={p: scored[p].to_numpy() for p in scored.columns})
-    return model, len(labels) - len(usable)
-
-
 def run(args: argparse.Namespace) -> int:
-    from knas_core.calibration import check_name, require_sklearn, save_calibrated
-    from knas_core.groundtruth import GroundTruth, canonical_dataset
+    from knas_core.calibration import calibrate, check_name, require_sklearn, save_calibrated
+    from knas_core.groundtruth import GroundTruth, accuracy_column, canonical_dataset
     from knas_core.proxies import CALIBRATED_PREFIX
     from knas_core.spaces import open_space
 
     require_sklearn()  # a missing extra is said before any work
     name = check_name(args.name)
     args.dataset = canonical_dataset(args.dataset)
+    accuracy_column(args.dataset, args.metric)  # an unknown metric is said before any work
     if args.lookup is not None and args.lookup < 1:
         raise UsageError(f"--lookup must be at least 1, got {args.lookup}")
     truth = GroundTruth.load(args.data_dir)
@@ -199,25 +159,13 @@ def run(args: argparse.Namespace) -> int:
         values, labels, source, setup = _from_scores_file(args, space, truth)
     else:
         values, labels, source, setup = _in_process(args, space, truth)
-    model, dropped = _fit(args, space, values, labels, source, setup)
-    path = save_calibrated(model, name, replace=args.replace)
-    rest = values.drop(index=[i for i in labels if i in values.index]).dropna()
-    archs = [space.arch_at(int(i)) for i in rest.index]
-    predicted = model.predict(archs, {p: rest[p].to_numpy() for p in rest.columns})
+    result = calibrate(values, labels, space, source=source, setup=setup, seed=args.seed,
+                       where=args.scores or "the scored architectures")
+    path = save_calibrated(result.model, name, replace=args.replace)
     out = Path(args.out or f"{name}-ranking.csv")
-    _write_ranking(out, [int(i) for i in rest.index], archs, predicted)
-    print(json.dumps({"proxy": CALIBRATED_PREFIX + name, "model": str(path), "k": model.provenance.k,
-                      "labels_dropped": dropped, "ranked": len(archs), "ranking": str(out),
-                      "description": model.describe()}))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result.ranking.to_csv(out, index=False)
+    print(json.dumps({"proxy": CALIBRATED_PREFIX + name, "model": str(path), "k": result.model.provenance.k,
+                      "labels_dropped": result.dropped, "ranked": len(result.ranking), "ranking": str(out),
+                      "description": result.model.describe()}))
     return 0
-
-
-def _write_ranking(path: Path, indices: list[int], archs: list[str], predicted: Any) -> None:
-    """``rank,index,arch,predicted`` rows, best first."""
-    import pandas as pd
-
-    frame = pd.DataFrame({"index": indices, "arch": archs, "predicted": predicted})
-    frame = frame.sort_values("predicted", ascending=False, kind="stable").reset_index(drop=True)
-    frame.insert(0, "rank", range(1, len(frame) + 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)

@@ -48,7 +48,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,6 +58,9 @@ from knas_core.registry import UnknownNameError
 from knas_core.settings import get_settings
 from knas_core.spaces.base import SearchSpace
 from knas_core.spaces.nb201 import EDGES, OPS, parse_arch
+
+if TYPE_CHECKING:
+    from knas_core.groundtruth import GroundTruth
 
 #: The format of the saved file (``calibration.json``'s ``format``).
 FORMAT = 1
@@ -587,6 +590,87 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
     return fitted
 
 
+# --- a whole calibration: labels and a table of member values -> a model and a ranking ------------
+
+
+def lookup_labels(truth: GroundTruth, indices: Iterable[int], dataset: str, metric: str = "test"
+                  ) -> tuple[dict[int, float], LabelSource]:
+    """The benchmark's accuracies of ``indices`` (``metric`` of ``dataset``) and their source."""
+    from knas_core.groundtruth import accuracy_column
+
+    column = accuracy_column(dataset, metric)
+    acc = truth.frame[column]
+    return {int(i): float(acc.loc[i]) for i in indices}, LabelSource("benchmark", truth.source, column)
+
+
+def draw_indices(indices: Iterable[int], n: int, seed: int) -> list[int]:
+    """``n`` of ``indices`` drawn by ``seed`` (the first ``n`` of one seeded permutation, so a
+    larger draw holds a smaller one)."""
+    pool = np.asarray(list(indices))
+    if not 0 < n < pool.size:
+        raise CalibrationError(f"can label 1 to {pool.size - 1} of the {pool.size} scored architectures "
+                               f"(the rest are ranked), not {n}")
+    return [int(i) for i in np.random.default_rng(seed).permutation(pool)[:n]]
+
+
+def select_proxies(table: ScoreTable, proxies: Sequence[str] | None, where: str) -> Any:
+    """The columns of ``proxies`` (default: all) of ``table``; a proxy it lacks is an error."""
+    names = list(proxies) if proxies else table.proxies()
+    absent = [p for p in names if p not in table.proxies()]
+    if absent:
+        raise CalibrationError(f"{where} has no scores of {', '.join(absent)}; "
+                               f"it has {', '.join(table.proxies())}")
+    return table.values[names]
+
+
+@dataclass
+class CalibrationRun:
+    """A fitted model, the ranking of the unlabelled architectures (``rank, index, arch,
+    predicted``, best first) and how many labelled ones lacked a member value."""
+
+    model: CalibratedModel
+    ranking: Any  # pandas.DataFrame
+    dropped: int
+
+
+def calibrate(values: Any, labels: Mapping[int, float], space: SearchSpace, *, source: LabelSource,
+              setup: Mapping[str, Any] | None = None, seed: int = 0,
+              where: str = "the scores") -> CalibrationRun:
+    """Fit on the labelled architectures of ``values`` (a frame: official index -> one column
+    per member proxy, ``NaN`` where missing) and rank the others.
+
+    Labelled architectures without every member value are left out (counted in ``dropped``);
+    the prior ranks against every architecture with all values, labelled or not. Raises
+    :class:`CalibrationError` for an index outside the space, a labelled architecture that is
+    not in ``values`` or too few usable labels."""
+    import pandas as pd
+
+    outside = [int(i) for i in values.index if not 0 <= int(i) < space.size]
+    if outside:
+        raise CalibrationError(f"{where}: index {outside[0]} is not in the space (0..{space.size - 1})")
+    unscored = [i for i in labels if i not in values.index]
+    if unscored:
+        raise CalibrationError(f"{len(unscored)} labelled architecture(s) have no scores in {where} (first: "
+                               f"index {unscored[0]}, {space.arch_at(unscored[0])}); score them or drop them")
+    complete = values.dropna()
+    usable = [i for i in labels if i in complete.index]
+    if len(usable) < MIN_LABELS < len(labels):
+        raise CalibrationError(f"only {len(usable)} of the {len(labels)} labelled architectures have a value "
+                               f"of every member proxy; a model needs at least {MIN_LABELS}")
+    rows = complete.loc[usable]
+    model = fit_calibration([space.arch_at(i) for i in usable], {p: rows[p].to_numpy() for p in rows.columns},
+                            [labels[i] for i in usable], proxies=[str(c) for c in values.columns],
+                            labels_from=source, scores=setup, seed=seed,
+                            population={p: complete[p].to_numpy() for p in complete.columns})
+    rest = complete.drop(index=[i for i in labels if i in complete.index])
+    archs = [space.arch_at(int(i)) for i in rest.index]
+    predicted = model.predict(archs, {p: rest[p].to_numpy() for p in rest.columns})
+    ranking = pd.DataFrame({"index": [int(i) for i in rest.index], "arch": archs, "predicted": predicted})
+    ranking = ranking.sort_values("predicted", ascending=False, kind="stable").reset_index(drop=True)
+    ranking.insert(0, "rank", range(1, len(ranking) + 1))
+    return CalibrationRun(model, ranking, len(labels) - len(usable))
+
+
 # --- files --------------------------------------------------------------------------------------
 
 
@@ -744,8 +828,9 @@ def register_calibrated(name: str) -> Proxy:
 
 
 __all__ = ["FOLDS", "GRID", "LONG_COLUMNS", "MIN_LABELS", "ROUNDS", "CalibratedModel", "CalibrationError",
-           "EnsemblePrior", "FeatureSpec", "LabelSource", "Provenance", "ScoreTable", "calibrated_dir",
-           "calibrated_proxy", "cell_encoding", "check_name", "choose_rounds", "default_regressor",
-           "encoding_names", "fit_calibration", "load_model", "long_rows", "model_bytes", "model_path",
-           "read_header", "read_labels", "read_long_scores", "register_calibrated", "require_sklearn",
-           "save_calibrated", "save_model", "saved_calibrated_names"]
+           "CalibrationRun", "EnsemblePrior", "FeatureSpec", "LabelSource", "Provenance", "ScoreTable",
+           "calibrate", "calibrated_dir", "calibrated_proxy", "cell_encoding", "check_name", "choose_rounds",
+           "default_regressor", "draw_indices", "encoding_names", "fit_calibration", "load_model",
+           "long_rows", "lookup_labels", "model_bytes", "model_path", "read_header", "read_labels",
+           "read_long_scores", "register_calibrated", "require_sklearn", "save_calibrated", "save_model",
+           "saved_calibrated_names", "select_proxies"]
