@@ -1,6 +1,8 @@
 """A small seeded store for the dashboard tests, written through :mod:`db.repository` only:
 12 benchmark architectures with their accuracies, three proxies' scores on CIFAR-10, one
-finished KNAS search (top-3 evaluated, one trained) and one running search."""
+finished KNAS search (top-3 evaluated, one trained) and one running search; and, for the Proxy
+lab, :func:`seed_discovery` (a finished discovery run with its program, through
+:mod:`db.discovery`)."""
 
 from __future__ import annotations
 
@@ -58,6 +60,31 @@ def seed(url: str, truth: GroundTruth) -> dict[str, int]:
         repo.set_stage(s, running, "score", total=6, scored=2)
         return {"done": done.id, "running": running.id, "best_index": int(frame.index[best_k]),
                 "best_arch_id": arch_ids[best_k]}
+
+
+#: The program of the seeded discovery run and its per-generation rows
+#: ``(generation, best train tau, mean train tau, held-out tau, best program)``.
+FORMULA = "frob(sigmoid(logdet(sign(data_A_grad))))"
+GENERATIONS = [(0, 0.21, -0.30, 0.18, "l1(data_Y)"), (1, 0.35, 0.02, 0.31, FORMULA)]
+
+
+def seed_discovery(url: str, status: str = "done", name: str = "seeded run") -> int:
+    """A discovery run in the (migrated) store at ``url`` with :data:`GENERATIONS`: finished with
+    :data:`FORMULA` (``status="done"``), or still running at generation 1; returns its id."""
+    from db import discovery
+
+    with session_scope(url) as s:
+        run = discovery.create_run(s, {"archs": 20, "heldout": 30, "generations": 2, "images": 2,
+                                       "batch_size": 16}, name)
+        discovery.set_stage(run, "evolve")
+        for g, best, mean, held, formula in GENERATIONS:
+            discovery.record_generation(s, run, {"generation": g, "best_fitness": best, "mean_fitness": mean,
+                                                 "heldout_kendall": held, "best_formula": formula,
+                                                 "nonfinite_blocks": 0, "seconds": 1.0})
+        if status == "done":
+            _, best, _, held, formula = GENERATIONS[-1]
+            run.finish("done", result={"formula": formula, "train_kendall": best, "heldout_kendall": held})
+        return run.id
 
 
 #: Searches :func:`seed_comparison` adds: random search seeds (the indices each evaluates, in

@@ -95,16 +95,39 @@ def knas_server(command: str, env: dict[str, str], cwd: Path, timeout: float = 1
 
 
 @contextmanager
-def chromium_page(width: int = 1400, height: int = 1400) -> Iterator[Any]:
-    """A Playwright page in Debian's Chromium (``executable_path``: no browser download)."""
+def chromium() -> Iterator[Any]:
+    """A Playwright browser: Debian's Chromium (``executable_path``: no browser download)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield browser.new_page(viewport={"width": width, "height": height})
+            yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def chromium_page(width: int = 1400, height: int = 1400) -> Iterator[Any]:
+    """A Playwright page in Debian's Chromium (see :func:`chromium`)."""
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": width, "height": height})
+
+
+#: True once Streamlit has finished the page's run and drawn every element: the app's
+#: ``data-test-script-state`` (an attribute Streamlit sets for its own browser tests) is
+#: ``notRunning`` and no loading skeleton is left (a chart or table still loading shows one).
+_SETTLED = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return app !== null && app.dataset.testScriptState === 'notRunning'
+        && document.querySelector('[data-testid="stSkeleton"], [data-testid="stAppSkeleton"]') === null;
+}"""
+
+
+def settle(page: Any, timeout_ms: float = 60_000) -> None:
+    """Wait until the Streamlit page in ``page`` (Playwright) has finished running and drawing."""
+    page.wait_for_timeout(300)  # a click's rerun starts after the click returns
+    page.wait_for_function(_SETTLED, timeout=timeout_ms)
 
 
 class Stack:

@@ -307,6 +307,53 @@ def test_new_search_shows_messages_next_to_fields_and_submits(store, published):
         assert published == [[row.id]]
 
 
+def test_new_search_refuses_sample_size_0_under_its_own_field(store, published):
+    """A 0 the user typed is the value checked (the widget has no bounds of its own, which kept
+    the old 100 and submitted it), refused under Sample size, and nothing is submitted."""
+    from sqlalchemy import func, select
+
+    from app.views import newsearch
+    from db.models import Search
+    from db.session import session_scope
+
+    url, _ = store
+    with session_scope(url) as s:
+        before = s.scalar(select(func.count()).select_from(Search))
+    at = page("2_New_search.py")
+    samples = at.number_input(key="ns_samples")
+    assert samples.min is None and samples.max is None
+    samples.set_value(0)
+    at.number_input(key="ns_topk").set_value(3)
+    at.button(key="ns_submit").click().run()
+    no_exception(at)
+    errors = texts(at, "error")
+    assert md_text("must be at least 1, got 0") in errors  # the field's own message, with its value
+    assert md_text(newsearch.refused({"samples": "x"})) in errors  # and at the button, naming the field
+    assert not any("cannot exceed" in e for e in errors)  # no top-k message about a hidden value
+    assert published == []
+    with session_scope(url) as s:
+        assert s.scalar(select(func.count()).select_from(Search)) == before
+    at.number_input(key="ns_samples").set_value(5).run()  # the message goes with the value it named
+    assert not any("got 0" in e for e in texts(at, "error"))
+
+
+def test_form_messages_in_the_forms_words():
+    from app.views import newsearch
+
+    plain = newsearch.plain_message
+    assert plain("Input should be greater than or equal to 1", 0) == "must be at least 1, got 0"
+    assert plain("Input should be greater than or equal to 0", -1) == "cannot be negative, got -1"
+    assert plain("Input should be less than or equal to 15625", 20000) == "must be at most 15625, got 20000"
+    assert plain("Input should be a valid integer", None) == "give a whole number"
+    assert plain("topk (10) cannot exceed", 10) == "topk (10) cannot exceed"
+    _, errors = newsearch.validate({**newsearch.defaults(), "samples": 0, "topk": 0})
+    assert errors == {"samples": "must be at least 1, got 0", "topk": "must be at least 1, got 0"}
+    assert newsearch.refused(errors) == \
+        "Not submitted: change the fields marked above: Sample size; Top-k evaluated."
+    _, errors = newsearch.validate({**newsearch.defaults(), "eval": "train", "train_subset": -5})
+    assert errors == {"train_subset": "cannot be negative (0: all images), got -5"}
+
+
 def test_a_submit_warning_is_shown_before_leaving_the_page(store, published, monkeypatch):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     at = page("2_New_search.py")

@@ -50,7 +50,7 @@ def test_a_new_user_runs_the_default_search_from_the_dashboard(fresh_dashboard):
 
         # submitting opens the search; it runs and finishes without anything else to do
         page.wait_for_url(re.compile(r"search_detail\?search=1"), timeout=60_000)
-        expect(page.get_by_text(re.compile(r"#1 .*· done · stage done"))).to_be_visible(timeout=840_000)
+        expect(page.get_by_text(re.compile(r"#1 .*· done"))).to_be_visible(timeout=840_000)
         expect(page.get_by_text(re.compile(r"scored 100/100 \(0 failed\), evaluated 10"))).to_be_visible()
         expect(page.get_by_text(re.compile(r"images: 2,000 train images"))).to_be_visible()
         page.screenshot(path=str(SCREENSHOTS / "first-search.png"), full_page=True)

@@ -83,10 +83,12 @@ def test_page_shows_a_run_and_promotes_its_program(store):
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "Proxy lab"
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Status"] == "failed / gather"  # the newest run is selected first
+    assert at.subheader[0].value == f"#{ids['failed']} broken · failed · stage gather"  # the newest first
+    assert at.query_params["run"] == str(ids["failed"])  # the address names the run shown
     assert "DataNotFoundError" in at.error[0].value
     at.selectbox(key="pl-select").set_value(ids["done"]).run()
+    assert at.query_params["run"] == str(ids["done"])
+    assert "Status" not in [m.label for m in at.metric]  # in the heading: a metric cut it to "qu..."
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Train Kendall tau"] == "0.350" and metrics["Held-out Kendall tau"] == "0.310"
     assert metrics["Generation"] == "2 / 2"
@@ -112,7 +114,10 @@ def test_page_starts_a_run(store, monkeypatch):
     monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
     monkeypatch.setattr(tasks_discovery.discover, "apply_async", lambda args=None, **kw: sent.append(args))
     url, ids = store
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["run"] = str(ids["done"])
+    at.run()
+    assert at.selectbox(key="pl-select").value == ids["done"]  # a link opens its run
     at.number_input(key="pl-archs").set_value(12)
     at.number_input(key="pl-heldout").set_value(8)
     at.text_input(key="pl-name").input("from the page")
@@ -121,6 +126,9 @@ def test_page_starts_a_run(store, monkeypatch):
     run = lab.runs(url)[0]
     assert sent == [[run["id"]]] and run["name"] == "from the page" and run["status"] == "queued"
     assert any(f"run {run['id']} queued" in s.value for s in at.success)
+    # the new run is the one shown (not the previous one beside its message), and in the address
+    assert at.selectbox(key="pl-select").value == run["id"] and at.query_params["run"] == str(run["id"])
+    assert at.subheader[0].value.startswith(f"#{run['id']} from the page · queued")
 
 
 def test_page_shows_a_refused_field_under_its_widget(store, monkeypatch):
@@ -166,3 +174,79 @@ def test_page_renders_stored_text_as_text(store):
     assert not at.exception
     failed = [e.value for e in at.error if "ValueError" in e.value]
     assert failed and all("![" not in e and "](" not in e for e in failed), failed
+
+
+@pytest.mark.parametrize(("field", "key", "value", "words"), [
+    ("generations", "pl-gens", 0, "nothing is evolved"),
+    ("heldout", "pl-heldout", 0, "nothing is held out"),
+    ("archs", "pl-archs", 0, "must be at least 3, got 0"),  # the widget has no bounds: 0 reaches the check
+])
+def test_page_refuses_a_run_that_measures_nothing(store, monkeypatch, field, key, value, words):
+    from tasks import discovery as tasks_discovery
+
+    sent: list = []
+    monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
+    monkeypatch.setattr(tasks_discovery.discover, "apply_async", lambda args=None, **kw: sent.append(args))
+    url, _ = store
+    before = len(lab.runs(url))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.number_input(key=key).set_value(value)
+    at.button[0].click().run()
+    assert not at.exception and sent == [] and len(lab.runs(url)) == before
+    from app.views.markup import md_text
+
+    messages = [e.value for e in at.error]
+    assert any(md_text(words) in m for m in messages), messages  # under its widget, as text
+    assert "Not started: see the message under each field marked above." in messages
+
+
+def test_lab_problems_name_the_lab_minimums():
+    assert lab.lab_problems({"generations": 1, "heldout": 2}) == []
+    problems = dict(lab.lab_problems({"generations": 0, "heldout": 1, "archs": 0}))
+    assert set(problems) == {"generations", "heldout"}  # archs is the config's own check
+    assert problems["heldout"].startswith("must be at least 2 here, got 1")
+    assert lab.lab_problems({"generations": None, "heldout": "x"}) == []  # left to the config's check
+    with pytest.raises(lab.ConfigError) as refused:
+        lab.start_run({"archs": 1, "generations": 0})
+    assert {f for f, _ in refused.value.problems} == {"archs", "generations"}
+
+
+def test_promotion_concerns():
+    done = {"status": "done", "train_kendall": 0.35, "heldout_kendall": 0.31}
+    assert lab.promotion_concerns(done) == []
+    [inverse] = lab.promotion_concerns({**done, "train_kendall": -1 / 3})
+    assert "training Kendall tau is -0.333" in inverse and "in reverse" in inverse
+    [chance] = lab.promotion_concerns({**done, "heldout_kendall": 0.0})
+    assert "held-out Kendall tau is 0.000" in chance and "no better than chance" in chance
+    assert "not measured" in lab.promotion_concerns({**done, "heldout_kendall": None})[0]
+    assert "still running" in lab.promotion_concerns({**done, "status": "running"})[0]
+    assert "ended cancelled" in lab.promotion_concerns({**done, "status": "cancelled"})[0]
+
+
+def test_page_asks_before_promoting_a_program_that_ranks_in_reverse(store):
+    import uuid
+
+    url, _ = store
+    with session_scope(url) as s:
+        run = repo.create_run(s, {"archs": 20, "heldout": 30, "generations": 1}, "inverse")
+        repo.record_generation(s, run, {"generation": 0, "best_fitness": -0.333, "mean_fitness": -0.5,
+                                        "heldout_kendall": -0.2, "best_formula": FORMULA,
+                                        "nonfinite_blocks": 0, "seconds": 1.0})
+        run.finish("done", result={"formula": FORMULA, "train_kendall": -0.333, "heldout_kendall": -0.2})
+        run_id = run.id
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["run"] = str(run_id)
+    at.run()
+    assert any("training Kendall tau is -0.333" in w.value for w in at.warning)
+    name = f"inv_{uuid.uuid4().hex[:8]}"
+    at.text_input(key="pl-proxy-name").input(name)
+    at.button[-1].click().run()
+    assert not at.exception
+    assert any(e.value.startswith("Not promoted") and "-0.333" in e.value for e in at.error)
+    assert name not in [p["name"] for p in lab.discovered(url)]  # nothing promoted without a word
+    at.checkbox(key="pl-promote-anyway").check()
+    at.button[-1].click().run()
+    assert any(name in s.value for s in at.success)
+    assert name in [p["name"] for p in lab.discovered(url)]
+    with pytest.raises(lab.PromotionRefused, match="-0.333"):
+        lab.promote(run_id, "x" + name, url)

@@ -39,18 +39,21 @@ def _table() -> bool:
     rows = overview_rows()
     if not rows:
         st.info("No searches yet: start one on the New search page.")
-        st.page_link("screens/2_New_search.py", label="Start a search", icon="➕")
+        st.page_link("screens/2_New_search.py", label="Start a search", icon=":material/add:")
         return False
     st.dataframe(
         to_frame(rows), hide_index=True, key="searches-table",
-        column_order=("id", "name", "strategy", "proxies", "dataset", "seed", "tags", "status", "stage",
-                      "progress", "scored", "total", "failed", "rate", "eta_s", "duration_s", "best_arch",
-                      "best_index", "best_accuracy", "note", "created"),
+        # what a search is, where it stands and what it found first; the long architecture string
+        # last, so the best index and accuracy show without scrolling sideways (1400 px)
+        column_order=("id", "name", "status", "progress", "best_index", "best_accuracy", "strategy",
+                      "proxies", "dataset", "seed", "tags", "stage", "scored", "total", "failed", "rate",
+                      "eta_s", "duration_s", "note", "created", "best_arch"),
         column_config={
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
                                                         format="percent"),
             "rate": st.column_config.NumberColumn("scored/s", format="%.2f"),
             "eta_s": st.column_config.NumberColumn("ETA (s)", format="%.0f"),
+            "best_index": st.column_config.NumberColumn("best index", format="%d"),
             "best_accuracy": st.column_config.NumberColumn("best acc (%)", format="%.2f"),
             "best_arch": st.column_config.TextColumn("best architecture", width="large"),
             "duration_s": st.column_config.NumberColumn("duration (s)", format="%.0f"),

@@ -41,16 +41,30 @@ if "ns_dataset" not in st.session_state:
     _load(newsearch.defaults())
 
 errors: dict[str, str] = st.session_state.get("ns_errors", {})
+L = newsearch.LABELS
 
 
 def note(field: str) -> None:
     """The validation message of ``field``, right under its widget."""
     if field in errors:
-        st.error(md_text(errors[field]), icon="⚠️")
+        st.error(md_text(errors[field]), icon=":material/error:")
+
+
+def _edited(field: str) -> None:
+    """A field's message goes when the field changes (it named the value it refused)."""
+    st.session_state.get("ns_errors", {}).pop(field, None)
+
+
+def number(field: str, where=st, **options: int) -> None:  # noqa: ANN001 - the page or a column
+    """The number input of ``field``, without bounds: the browser keeps no value of its own
+    (with ``min_value`` a typed 0 stays in the box while the old value is submitted), and
+    :func:`app.views.newsearch.validate` says under the field what is out of range."""
+    where.number_input(L[field], key=K + field, on_change=_edited, args=(field,), **options)
 
 
 def values() -> dict:
-    out = {f: st.session_state.get(K + f) for f in newsearch.FIELDS}
+    defaults = newsearch.defaults()  # for a field not shown now (e.g. epochs with look-up)
+    out = {f: st.session_state.get(K + f, defaults[f]) for f in newsearch.FIELDS}
     for hidden in ("archs", "lease_seconds"):  # carried over from a cloned search
         if st.session_state.get(K + hidden):
             out[hidden] = st.session_state[K + hidden]
@@ -84,15 +98,16 @@ def _images(dataset: str, data_source: str, data_dir: str) -> tuple[bool, str]:
 
 left, right = st.columns(2)
 with left:
-    st.text_input("Name", key=K + "name", max_chars=200)
+    st.text_input(L["name"], key=K + "name", max_chars=200, on_change=_edited, args=("name",))
     note("name")
-    st.selectbox("Search space", SPACES.names(), key=K + "space")
+    st.selectbox(L["space"], SPACES.names(), key=K + "space", on_change=_edited, args=("space",))
     note("space")
-    st.selectbox("Dataset", list(DATASETS), key=K + "dataset")
+    st.selectbox(L["dataset"], list(DATASETS), key=K + "dataset", on_change=_edited, args=("dataset",))
     note("dataset")
-    st.selectbox("Data source", list(SOURCES), key=K + "data_source")
+    st.selectbox(L["data_source"], list(SOURCES), key=K + "data_source", on_change=_edited,
+                 args=("data_source",))
     note("data_source")
-    st.text_input("Data directory (optional)", key=K + "data_dir")
+    st.text_input(L["data_dir"], key=K + "data_dir", on_change=_edited, args=("data_dir",))
     note("data_dir")
     found, images = _images(st.session_state[K + "dataset"], st.session_state[K + "data_source"],
                             st.session_state.get(K + "data_dir") or "")
@@ -100,55 +115,56 @@ with left:
         st.caption(md_text(images))
     else:
         st.warning(md_text(images))
-    st.selectbox("Strategy", STRATEGIES.names(), key=K + "strategy",
+    st.selectbox(L["strategy"], STRATEGIES.names(), key=K + "strategy", on_change=_edited, args=("strategy",),
                  help="knas: score a sample, evaluate the top-k; nasi: one-shot supernet; evolution: "
                       "regularised evolution with the proxy as fitness; random: the baseline")
     note("strategy")
     strategy = st.session_state[K + "strategy"]
     if strategy == "evolution":
-        st.number_input("Population", min_value=2, step=1, key=K + "population")
+        number("population", step=1)
         note("population")
-        st.number_input("Tournament size", min_value=1, step=1, key=K + "tournament")
+        number("tournament", step=1)
         note("tournament")
     elif strategy == "nasi":
-        st.number_input("Supernet steps (T)", min_value=1, step=10, key=K + "steps")
+        number("steps", step=10)
         note("steps")
-    st.multiselect("Proxies (several: a log-rank ensemble)", proxy_names(), key=K + "proxies",
+    st.multiselect(L["proxies"], proxy_names(), key=K + "proxies", on_change=_edited, args=("proxies",),
                    help="Default: synflow + eznas + params, the best configuration measured "
                         "(docs/RESULTS.md: 99th percentile on all three datasets with the KNAS "
                         "procedure). `knas` alone is the KNAS paper's score (66th-78th percentile).")
     note("proxies")
 with right:
-    st.number_input("Sample size", min_value=1, max_value=15625, step=50, key=K + "samples")
+    number("samples", step=50)
     note("samples")
-    st.number_input("Top-k evaluated", min_value=1, step=1, key=K + "topk")
+    number("topk", step=1)
     note("topk")
-    st.radio("Evaluation", ["lookup", "train"], horizontal=True, key=K + "eval",
+    st.radio(L["eval"], ["lookup", "train"], horizontal=True, key=K + "eval",
              format_func=lambda v: {"lookup": "benchmark look-up (12-epoch valid acc)",
                                     "train": "real training"}[v])
     if st.session_state[K + "eval"] == "train":
-        st.number_input("Epochs", min_value=1, max_value=400, key=K + "epochs")
+        number("epochs", step=1)
         note("epochs")
-        st.number_input("Training subset (images, 0 = all)", min_value=0, step=1000, key=K + "train_subset")
+        number("train_subset", step=1000)
         note("train_subset")
-    st.text_input("Seeds (one search per seed, e.g. 0,1,2)", key=K + "seeds")
+    st.text_input(L["seeds"], key=K + "seeds", on_change=_edited, args=("seeds",))
     note("seeds")
-    st.number_input("Batch size", min_value=1, max_value=4096, key=K + "batch_size")
+    number("batch_size", step=1)
     note("batch_size")
-    st.selectbox("Device", list(DEVICES), key=K + "device",
+    st.selectbox(L["device"], list(DEVICES), key=K + "device", on_change=_edited, args=("device",),
                  help="scoring runs on the `score` queue, training on the `train` queue "
                       "(`knas worker --queues train` on a GPU machine)")
-    c1, c2, c3 = st.columns(3)
-    c1.number_input("Width C", min_value=1, max_value=256, key=K + "C")
-    c2.number_input("Cells N", min_value=0, max_value=20, key=K + "N")
-    c3.number_input("Chunk size", min_value=1, max_value=1000, key=K + "chunk_size")
+    network = st.container(horizontal=True)  # side by side where they fit, else one under another
+    number("C", network, step=1, width=150)
+    number("N", network, step=1, width=150)
+    number("chunk_size", network, step=1, width=150)
     note("C")
     note("N")
     note("chunk_size")
 
 if writable():
     st.button("Submit search", type="primary", on_click=_submit, key="ns_submit")
-    note("_submit")
+    if errors:
+        st.error(md_text(newsearch.refused(errors)), icon=":material/error:")
 else:
     st.info("Read-only dashboard: searches cannot be submitted here.")
 
@@ -159,6 +175,6 @@ if submitted:
     if not warned:
         st.switch_page("screens/3_Search_detail.py", query_params={"search": str(submitted[0])})
     for warning in warned:  # e.g. cuda where this machine sees no GPU: stay to show it
-        st.warning(warning, icon="⚠️")
+        st.warning(warning, icon=":material/warning:")
     st.page_link("screens/3_Search_detail.py", label=f"Open search {submitted[0]}",
                  query_params={"search": str(submitted[0])})

@@ -52,11 +52,12 @@ def live() -> None:
                 f"evaluated {p['evaluated']}")
     first_row = detail.leader(ui.ranking_table(search_id, first["status"]))
     figures = detail.headline(p, config, first_row)
-    for col, m in zip(st.columns(len(figures)), figures):
-        col.metric(m.label, m.value, help=m.help)
+    row = st.container(horizontal=True, gap="large")  # one row that wraps when narrow, nothing cut
+    for m in figures:
+        row.metric(m.label, m.value, help=m.help, width="content")
     if p["status"] == Status.RUNNING:
         pace = search_pace(search_id)
-        rate, eta = st.columns(2)
+        rate = eta = st.container(horizontal=True, gap="large")
         rate.metric("scored/s", f"{pace.rate:.2f}" if pace.rate else "-",
                     help="architectures scored per second by this search (cache hits left out)")
         eta.metric("ETA", f"{pace.eta_seconds:.0f} s" if pace.eta_seconds is not None else "-")
@@ -88,7 +89,7 @@ def _score_filter(scores: list[float], column: DeltaGenerator) -> tuple[float | 
         return None, None
     lo, hi = float(min(scores)), float(max(scores))
     low, high = column.slider("Score range", lo, hi, (lo, hi), step=(hi - lo) / 200, format="%.4g",
-                              key="rk-score")
+                              key="rk-score", width=190)
     return (None, None) if (low, high) == (lo, hi) else (low, high)
 
 
@@ -96,7 +97,7 @@ def _accuracy_filter(accs: list[float], column: DeltaGenerator) -> tuple[float |
     if not accs or min(accs) >= max(accs):
         return None, None
     lo, hi = float(math.floor(min(accs))), float(math.ceil(max(accs)))
-    low, high = column.slider("Accuracy range (%)", lo, hi, (lo, hi), key="rk-acc")
+    low, high = column.slider("Accuracy range (%)", lo, hi, (lo, hi), key="rk-acc", width=190)
     return (None, None) if (low, high) == (lo, hi) else (low, high)
 
 
@@ -107,12 +108,13 @@ def ranking() -> None:
     filtered, sorted and paged over every candidate; the export holds every filtered row."""
     st.subheader("Ranking")
     table = ui.ranking_table(search_id, first["status"])
-    f1, f2, f3, f4 = st.columns([2, 2, 2, 1])
-    ops = f1.multiselect("Cells containing", OPS, key="rk-ops",
+    # fixed widths in a row that wraps: at 800 px they go on two lines instead of being cut to "r", "D."
+    f1 = f2 = f3 = f4 = st.container(horizontal=True, vertical_alignment="bottom")
+    ops = f1.multiselect("Cells containing", OPS, key="rk-ops", width=190,
                          help="keep cells with every chosen operation") if nb201 else []
     score_lo, score_hi = _score_filter(table.scores(), f2)
     acc_lo, acc_hi = _accuracy_filter(table.accuracies(), f3)
-    sort = f4.selectbox("Sort by", table.sorts, key="rk-sort",
+    sort = f4.selectbox("Sort by", table.sorts, key="rk-sort", width=140,
                         format_func=lambda c: table.score_label if c == "score" else c)
     desc = f4.toggle("Descending", key="rk-desc")
     flt = detail.RankingFilter(ops=tuple(ops), score_min=score_lo, score_max=score_hi, acc_min=acc_lo,
@@ -120,16 +122,17 @@ def ranking() -> None:
     size = 50
     _, total = detail.select_rows(table, flt, page_size=None)
     pages = max(1, math.ceil(total / size))
-    page = st.number_input(f"Page (of {pages}; {total} architectures)", 1, pages, 1, key="rk-page")
+    page = st.number_input(f"Page (of {pages}; {total} architectures)", 1, pages, 1, key="rk-page", width=260)
     rows, total = detail.select_rows(table, flt, sort=sort, descending=desc, page=int(page), page_size=size)
     if not rows:
         st.info("No architectures match yet: widen the filters, or wait for the search to sample.")
     else:
         shown = detail.display_rows(rows, table)
         for row in shown:  # st.table renders Markdown: user-facing text stays text
-            row["architecture"] = ui.md_code(row["architecture"])
+            # ... and goes last: the numbers show before the long strings (at 800 px too)
+            row["architecture"] = ui.md_code(row.pop("architecture"))
             if "error" in row:
-                row["error"] = ui.md_text(row["error"])
+                row["error"] = ui.md_text(row.pop("error"))
         # A static table: the one sort is "Sort by" and the one download "Export", both over the
         # whole filtered ranking (a grid's own header sort and CSV would cover this page only).
         st.table(shown, hide_index=True, height=600 if len(shown) > 15 else "content")
@@ -145,8 +148,8 @@ def ranking() -> None:
             c1.plotly_chart(cell_figure(chosen["arch"], title=title), key="cell")
         c2.markdown(ui.md_code(chosen["arch"]))
         if chosen["index"] is not None and nb201:
-            c2.page_link("screens/5_Architecture.py", label="Everything about this architecture",
-                         query_params={"arch": str(chosen["index"])})
+            st.page_link("screens/5_Architecture.py", label="Everything about this architecture",
+                         query_params={"arch": str(chosen["index"])})  # full width: cut in the column
 
     # --- charts ---------------------------------------------------------------------------------
     charts = ui.search_charts(search_id, first["status"], int(config.get("topk") or 10))

@@ -25,13 +25,13 @@ datasets = [d for d in DATASETS if any(d == ds for _, ds, _ in catalogue)]
 metrics = list(METRICS)
 query = st.query_params
 qp_proxy, qp_dataset, qp_metric = query.get("proxy"), query.get("dataset"), query.get("metric")
-c1, c2, c3, c4 = st.columns(4)
+c1 = c2 = c3 = c4 = st.container(horizontal=True, vertical_alignment="bottom")  # wraps when narrow
 proxy = c1.selectbox("Proxy", proxies, index=proxies.index(qp_proxy) if qp_proxy in proxies else 0,
-                     key="co-proxy")
+                     key="co-proxy", width=200)
 dataset = c2.selectbox("Dataset", datasets, index=datasets.index(qp_dataset) if qp_dataset in datasets else 0,
-                       key="co-dataset")
+                       key="co-dataset", width=200)
 metric = c3.selectbox("Ground truth", metrics, index=metrics.index(qp_metric) if qp_metric in metrics else 0,
-                      key="co-metric", format_func=lambda m: corr.METRIC_LABELS[m])
+                      key="co-metric", format_func=lambda m: corr.METRIC_LABELS[m], width=200)
 if "co-log" not in st.session_state:  # the link's setting, once; the toggle's own after that
     st.session_state["co-log"] = query.get("log") == "1"
 log_x = c4.toggle("Log-scale score", key="co-log")

@@ -41,24 +41,24 @@ register_discovered_proxies(url)
 can_write = writable()
 
 errors: dict[str, str] = st.session_state.get("pl-errors", {})
+RUN_PARAM = "run"  # the run shown, in the address (?run=ID): a link reopens it
 
 
 def note(field: str, where=st) -> None:  # noqa: ANN001 - a column or the page
     """The message of ``field`` (a DiscoveryConfig field, or ``lab.FORM``) under its widget."""
     if field in errors:
-        where.error(md_text(errors[field]), icon="⚠️")
+        where.error(md_text(errors[field]), icon=":material/error:")
 
 
 def _start() -> None:
-    """The Start button: validate and submit the form's run, or keep a message per widget."""
+    """The Start button: validate and submit the form's run, or keep a message per widget;
+    a started run is the one shown (and put in the address)."""
     if not writable():  # checked again when the action runs
         return
     ss = st.session_state
-    config = {"archs": int(ss["pl-archs"]), "heldout": int(ss["pl-heldout"]),
-              "generations": int(ss["pl-gens"]), "population": int(ss["pl-pop"]), "C": int(ss["pl-C"]),
-              "N": int(ss["pl-N"]), "images": int(ss["pl-images"]) or None, "seed": int(ss["pl-seed"]),
-              "dataset": ss["pl-dataset"], "kinds": ss["pl-kinds"], "device": ss["pl-device"],
-              "data_source": ss["pl-source"]}
+    numbers = {field: ss[key] for field, key in NUMBERS.items()}
+    config = {**numbers, "images": numbers["images"] or None, "dataset": ss["pl-dataset"],
+              "kinds": ss["pl-kinds"], "device": ss["pl-device"], "data_source": ss["pl-source"]}
     try:
         run_id = lab.start_run(config, ss["pl-name"])
     except ConfigError as exc:
@@ -67,39 +67,36 @@ def _start() -> None:
         ss["pl-errors"] = {lab.FORM: str(exc)}
     else:
         ss["pl-errors"] = {}
-        ss["pl-run"] = ss["pl-started"] = run_id
+        ss["pl-started"] = ss["pl-select"] = run_id
+        st.query_params[RUN_PARAM] = str(run_id)
 
+
+#: Start form: DiscoveryConfig field -> widget key, and the widgets' defaults (no bounds on the
+#: widgets: the browser would keep a refused value in the box and submit the old one; the config
+#: and :func:`app.views.proxy_lab.lab_problems` say under the field what is out of range).
+NUMBERS = {"archs": "pl-archs", "heldout": "pl-heldout", "generations": "pl-gens", "population": "pl-pop",
+           "C": "pl-C", "N": "pl-N", "images": "pl-images", "seed": "pl-seed"}
+DEFAULTS = {"archs": 200, "heldout": 500, "generations": 10, "population": 20, "C": 16, "N": 5, "images": 2,
+            "seed": 0}
 
 with st.expander("Start a discovery run", expanded=bool(errors)):
     label = lab.FORM_LABELS
-    with st.form("pl-start"):
-        c1, c2, c3, c4 = st.columns(4)
-        c1.number_input(label["archs"], 3, 15625, 200, key="pl-archs")
-        note("archs", c1)
-        c2.number_input(label["heldout"], 0, 15000, 500, key="pl-heldout")
-        note("heldout", c2)
-        c3.number_input(label["generations"], 0, 1000, 10, key="pl-gens")
-        note("generations", c3)
-        c4.number_input(label["population"], 2, 5000, 20, key="pl-pop")
-        note("population", c4)
-        c5, c6, c7, c8 = st.columns(4)
-        c5.number_input(label["C"], 1, 64, 16, key="pl-C")
-        note("C", c5)
-        c6.number_input(label["N"], 1, 5, 5, key="pl-N")
-        note("N", c6)
-        c7.number_input(label["images"], 0, 64, 2, key="pl-images")
-        note("images", c7)
-        c8.number_input(label["seed"], 0, 2**31 - 1, 0, key="pl-seed")
-        note("seed", c8)
-        c9, c10, c11, c12 = st.columns(4)
-        c9.selectbox(label["dataset"], list(DATASETS), key="pl-dataset")
-        note("dataset", c9)
-        c10.multiselect(label["kinds"], list(KINDS), default=list(KINDS), key="pl-kinds")
-        note("kinds", c10)
-        c11.selectbox(label["device"], list(DEVICES), key="pl-device")
-        note("device", c11)
-        c12.selectbox(label["data_source"], list(SOURCES), key="pl-source")
-        note("data_source", c12)
+    with st.form("pl-start", enter_to_submit=False):  # no "Press Enter" hint over the next field
+        row = st.container(horizontal=True)
+        for field, key in NUMBERS.items():
+            cell = row.container(width=170)
+            cell.number_input(label[field], value=DEFAULTS[field], step=1, key=key)
+            note(field, cell)
+        row = st.container(horizontal=True)
+        for field, widget, key, options in (("dataset", st.selectbox, "pl-dataset", list(DATASETS)),
+                                            ("kinds", st.multiselect, "pl-kinds", list(KINDS)),
+                                            ("device", st.selectbox, "pl-device", list(DEVICES)),
+                                            ("data_source", st.selectbox, "pl-source", list(SOURCES))):
+            cell = row.container(width=260 if field == "kinds" else 170)
+            extra = {"default": list(KINDS)} if field == "kinds" else {}
+            with cell:
+                widget(label[field], options, key=key, **extra)
+            note(field, cell)
         st.text_input("Run name", key="pl-name")
         st.form_submit_button("Start", disabled=not can_write, on_click=_start)
     if lab.FORM in errors:
@@ -117,34 +114,57 @@ if not runs:
 
 ids = [r["id"] for r in runs]
 labels = {r["id"]: f"#{r['id']} {r['name'] or ''} ({r['status']})" for r in runs}
-chosen = st.session_state.get("pl-run")
-run_id = st.selectbox("Run", ids, index=ids.index(chosen) if chosen in ids else 0,
-                      format_func=labels.__getitem__, key="pl-select")
-detail = lab.run_detail(run_id, url)
+wanted = st.query_params.get(RUN_PARAM, "")
+if wanted.isdigit() and int(wanted) in ids:
+    st.session_state["pl-select"] = int(wanted)  # the address names the run shown
+elif wanted:
+    st.warning(f"No discovery run {md_text(wanted)} among the latest {len(ids)}; showing run {ids[0]}.")
+if st.session_state.get("pl-select") not in ids:
+    st.session_state["pl-select"] = ids[0]  # the newest
 
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Status", f"{detail['status']} / {detail['stage']}")
-gen = detail["generation"]
-m2.metric("Generation", "-" if gen is None else f"{gen} / {detail['generations']}")
-m3.metric("Train Kendall tau", "-" if detail["train_kendall"] is None else f"{detail['train_kendall']:.3f}")
-m4.metric("Held-out Kendall tau",
-          "-" if detail["heldout_kendall"] is None else f"{detail['heldout_kendall']:.3f}")
-if detail["status"] in Status.ACTIVE:
-    if detail["stage"] in (DiscoveryStage.QUEUED, DiscoveryStage.GATHER) and detail["total"]:
-        st.progress(detail["gathered"] / detail["total"],
-                    text=f"gathering tensors: {detail['gathered']}/{detail['total']} architectures")
-    left, right = st.columns(2)
-    right.button("Refresh", key="pl-refresh")
-    if left.button("Cancel run", key="pl-cancel", disabled=not can_write) and writable():
-        st.info(f"Run {run_id}: {md_text(lab.cancel(run_id))} (stops after the current architecture or "
-                "generation)")
-if detail["error"]:
-    st.error(f"Run failed: {md_text(detail['error'])}")
 
-if detail["history"]:
-    st.subheader("Fitness per generation")
-    st.plotly_chart(lab.fitness_figure(detail["history"]), key="pl-fitness")
-    st.dataframe(detail["history"], hide_index=True, key="pl-history")
+def _chosen() -> None:
+    st.query_params[RUN_PARAM] = str(st.session_state["pl-select"])
+
+
+with st.container(horizontal=True, vertical_alignment="bottom"):  # the button keeps its whole label
+    run_id = st.selectbox("Run", ids, format_func=labels.__getitem__, key="pl-select", on_change=_chosen)
+    st.button("Refresh", key="pl-refresh", icon=":material/refresh:", help="read the run again")
+st.query_params[RUN_PARAM] = str(run_id)
+first = lab.run_detail(run_id, url)
+
+
+@st.fragment(run_every=2.0 if first["status"] in Status.ACTIVE else None)
+def live() -> None:
+    """The run's state, redrawn every 2 s while it is queued or running; once it ends, one full
+    rerun draws the rest (run list, promotion)."""
+    detail = lab.run_detail(run_id, url)
+    st.subheader(f"#{detail['id']} {md_text(detail['name'] or '')} · {detail['status']} · "
+                 f"stage {detail['stage']}")
+    gen, train, held = detail["generation"], detail["train_kendall"], detail["heldout_kendall"]
+    with st.container(horizontal=True, gap="large"):  # each as wide as its value; they wrap when narrow
+        st.metric("Generation", "-" if gen is None else f"{gen} / {detail['generations']}", width="content")
+        st.metric("Train Kendall tau", "-" if train is None else f"{train:.3f}", width="content")
+        st.metric("Held-out Kendall tau", "-" if held is None else f"{held:.3f}", width="content")
+    if detail["status"] in Status.ACTIVE:
+        if detail["stage"] in (DiscoveryStage.QUEUED, DiscoveryStage.GATHER) and detail["total"]:
+            st.progress(detail["gathered"] / detail["total"],
+                        text=f"gathering tensors: {detail['gathered']}/{detail['total']} architectures")
+        if st.button("Cancel run", key="pl-cancel", disabled=not can_write) and writable():
+            st.info(f"Run {run_id}: {md_text(lab.cancel(run_id))} (stops after the current architecture or "
+                    "generation)")
+    if detail["error"]:
+        st.error(f"Run failed: {md_text(detail['error'])}")
+    if detail["history"]:
+        st.subheader("Fitness per generation")
+        st.plotly_chart(lab.fitness_figure(detail["history"]), key="pl-fitness")
+        st.dataframe(detail["history"], hide_index=True, key="pl-history")
+    if first["status"] in Status.ACTIVE and detail["status"] not in Status.ACTIVE:
+        st.rerun()  # ended: redraw the whole page once
+
+
+live()
+detail = first
 
 if detail["best_formula"]:
     st.subheader("Best program")
@@ -153,13 +173,23 @@ if detail["best_formula"]:
     st.markdown("Program (as stored; `knas_core.discovery.language`):")
     st.code(detail["best_formula"], language=None)
     st.plotly_chart(lab.tree_figure(detail["best_formula"]), key="pl-tree")
-    with st.form("pl-promote"):
+    concerns = lab.promotion_concerns(detail)
+    with st.form("pl-promote", enter_to_submit=False):
         proxy_name = st.text_input("Proxy name", key="pl-proxy-name",
                                    help="letters, digits, '_' or '-'; then use it as --proxies NAME")
+        if concerns:
+            st.warning(f"Before promoting this program: {'; '.join(concerns)}.",  # no user text in them
+                       icon=":material/warning:")
+            anyway = st.checkbox("Promote it all the same", key="pl-promote-anyway", disabled=not can_write)
+        else:
+            anyway = False
         promote = st.form_submit_button("Promote to the proxy list", disabled=not can_write)
     if promote and writable():
         try:
-            row = lab.promote(run_id, proxy_name, url)
+            row = lab.promote(run_id, proxy_name, url, confirmed=anyway)
+        except lab.PromotionRefused as exc:
+            st.error(f"Not promoted: {'; '.join(exc.concerns)}. Tick \"Promote it all the same\" "
+                     "to promote it anyway.")
         except (ValueError, KeyError) as exc:
             st.error(f"Not promoted: {md_text(exc)}")
         else:

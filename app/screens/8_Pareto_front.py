@@ -28,7 +28,7 @@ def _search(url: str, search_id: int, dataset: str, metric: str, cost: str) -> l
 
 
 searches = {o["id"]: o["label"] for o in compare.choices()}
-c1, c2, c3, c4 = st.columns(4)
+c1 = c2 = c3 = c4 = st.container(horizontal=True, vertical_alignment="bottom")  # wraps when narrow
 asked = ui.int_param("search")
 search_id = c1.selectbox("Search", [None, *searches], key="pa-search",
                          index=[None, *searches].index(asked) if asked in searches else 0,

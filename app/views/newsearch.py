@@ -5,6 +5,7 @@ the form's)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from knas_core.datasets import images_used
@@ -16,6 +17,16 @@ from knas_core.search.config import SearchConfig
 FIELDS = ("name", "space", "dataset", "data_source", "data_dir", "strategy", "population", "tournament",
           "steps", "proxies", "samples", "topk", "eval", "epochs", "train_subset", "seeds", "batch_size",
           "device", "C", "N", "chunk_size")
+#: Each form field's widget label (the page draws them; a refused submit names them).
+LABELS = {"name": "Name", "space": "Search space", "dataset": "Dataset", "data_source": "Data source",
+          "data_dir": "Data directory (optional)", "strategy": "Strategy", "population": "Population",
+          "tournament": "Tournament size", "steps": "Supernet steps (T)",
+          "proxies": "Proxies (several: a log-rank ensemble)", "samples": "Sample size",
+          "topk": "Top-k evaluated", "eval": "Evaluation", "epochs": "Epochs",
+          "train_subset": "Training subset (images, 0 = all)",
+          "seeds": "Seeds (one search per seed, e.g. 0,1,2)",
+          "batch_size": "Batch size", "device": "Device", "C": "Width C", "N": "Cells N",
+          "chunk_size": "Chunk size"}
 
 
 #: The form's sample size: with :data:`FORM_PROXIES` a first search scores in well under a
@@ -136,11 +147,44 @@ def form_field(field: str, message: str) -> tuple[str, str]:
     return (name if name in FIELDS else "name"), message
 
 
+_BOUND = re.compile(r"Input should be (greater|less) than (or equal to )?(\S+)")
+_WORDS = {("greater", True): "must be at least", ("less", True): "must be at most",
+          ("greater", False): "must be more than", ("less", False): "must be less than"}
+
+
+def plain_message(message: str, value: Any) -> str:
+    """A schema message in the form's words, with the value the field holds: pydantic's
+    ``Input should be greater than or equal to 1`` becomes ``must be at least 1, got 0`` (the
+    wording of :func:`knas_core.config.at_least`); other messages are kept."""
+    bound = _BOUND.fullmatch(message)
+    if bound:
+        if bound.groups() == ("greater", "or equal to ", "0"):
+            return f"cannot be negative, got {value!r}"
+        return f"{_WORDS[bound[1], bool(bound[2])]} {bound[3]}, got {value!r}"
+    if message.startswith("Input should be a valid integer"):
+        return "give a whole number" if value is None else f"must be a whole number, got {value!r}"
+    return message
+
+
+def refused(errors: dict[str, str]) -> str:
+    """The line shown at the Submit button when the form is refused: which fields to change
+    (each has its own message under its widget), or the one message no widget owns."""
+    fields = [LABELS[f] for f in FIELDS if f in errors]
+    if not fields:
+        return "; ".join(errors.values())
+    return f"Not submitted: change the field{'s' * (len(fields) > 1)} marked above: {'; '.join(fields)}."
+
+
 def validate(values: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Configs to submit (one per seed) and ``{form field: message}`` for every problem.
+    """Configs to submit (one per seed) and ``{form field: message}`` for every problem, each
+    naming the value the form holds (what the user sees in that field).
 
     Submit only when the message dict is empty."""
     errors: dict[str, str] = {}
+    subset = values.get("train_subset")
+    if values.get("eval") == "train" and isinstance(subset, int) and subset < 0:
+        errors["train_subset"] = f"cannot be negative (0: all images), got {subset}"
+        values = {**values, "train_subset": 0}
     if not values.get("proxies") and values.get("strategy") != "random":
         errors["proxies"] = "choose at least one proxy (several form a log-rank ensemble)"
     try:
@@ -155,5 +199,6 @@ def validate(values: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, st
             configs.append(SearchConfig.parse(config).model_dump(mode="json", exclude_none=True))
         except ConfigError as exc:
             for field, message in exc.problems:
-                errors.setdefault(*form_field(field, message))
+                name, text = form_field(field, message)
+                errors.setdefault(name, plain_message(text, values.get(name)))
     return (configs if not errors else []), errors

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 
 from db import discovery as repo
 from db.session import session_scope
+from db.status import Status
 from knas_core.errors import ConfigError
 
 RUN_COLUMNS = ("id", "name", "status", "stage", "generation", "generations", "train_kendall",
@@ -58,11 +59,43 @@ FORM_LABELS = {"archs": "Training archs", "heldout": "Held-out archs", "generati
 FORM = "_start"
 
 
+#: The lab's own minimums, above what :class:`~knas_core.discovery.run.DiscoveryConfig` accepts
+#: (``knas evolve`` may gather tensors only, or skip the held-out set): a run started here evolves
+#: a program and measures it on architectures it never saw.
+LAB_MINIMUMS = {
+    "generations": (1, "with 0 generations nothing is evolved: the run only scores a random first "
+                       "population"),
+    "heldout": (2, "the held-out Kendall tau, how the lab judges a program on architectures it never "
+                   "saw, needs at least two of them (0: nothing is held out)"),
+}
+
+
+def lab_problems(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(field, message)`` for each :data:`LAB_MINIMUMS` that ``config`` falls below (a value
+    that is not a whole number is left to the config's own check)."""
+    out = []
+    for field, (low, why) in LAB_MINIMUMS.items():
+        value = config.get(field)
+        if isinstance(value, int) and not isinstance(value, bool) and value < low:
+            out.append((field, f"must be at least {low} here, got {value}: {why}"))
+    return out
+
+
 def start_run(config: dict[str, Any], name: str = "") -> int:
     """Submit a discovery run to the workers (queue ``score``); returns its id. Raises
-    :class:`ConfigError` (see :func:`form_errors`) or ``ConnectionError`` (no broker)."""
+    :class:`ConfigError` with every problem of the config and of :func:`lab_problems` (see
+    :func:`form_errors`), writing nothing, or ``ConnectionError`` (no broker)."""
+    from knas_core.discovery.run import DiscoveryConfig
     from tasks.discovery import submit_discovery
 
+    problems = lab_problems(config)
+    try:
+        DiscoveryConfig.from_dict(config)
+    except ConfigError as exc:
+        own = {field for field, _ in exc.problems}
+        problems = list(exc.problems) + [p for p in problems if p[0] not in own]
+    if problems:
+        raise ConfigError("\n".join(f"{field}: {message}" for field, message in problems), problems)
     return submit_discovery(config, name)
 
 
@@ -80,10 +113,50 @@ def form_errors(exc: ConfigError) -> dict[str, str]:
     return out
 
 
-def promote(run_id: int, name: str, url: str | None = None) -> dict[str, Any]:
-    """Promote the best program of ``run_id`` to proxy ``name``."""
+class PromotionRefused(ValueError):
+    """A promotion that needs confirming; ``concerns`` are the reasons (:func:`promotion_concerns`)."""
+
+    def __init__(self, concerns: list[str]) -> None:
+        super().__init__("; ".join(concerns))
+        self.concerns = concerns
+
+
+def _tau_concern(tau: float | None, which: str, none: str) -> str | None:
+    if tau is None:
+        return none
+    if tau <= 0:
+        how = "in reverse (a higher score goes with a lower accuracy)" if tau < 0 else "no better than chance"
+        return (f"its {which} Kendall tau is {tau:.3f}: it ranks those architectures {how}, and a "
+                "search keeps the highest scores")
+    return None
+
+
+def promotion_concerns(detail: dict[str, Any]) -> list[str]:
+    """Why promoting the best program of a run (a :func:`run_detail`) may be a mistake: a training
+    or held-out Kendall tau (Akhauri et al. 2022's fitness) that is missing or at most 0, or a
+    run that has not finished. Empty when there is nothing to say."""
+    concerns = [c for c in (
+        _tau_concern(detail.get("train_kendall"), "training", "it has no training Kendall tau yet"),
+        _tau_concern(detail.get("heldout_kendall"), "held-out",
+                     "it has no held-out Kendall tau: how it ranks unseen architectures was not measured"),
+    ) if c]
+    status = detail.get("status")
+    if status in Status.ACTIVE:
+        concerns.append(f"the run is still {status}: its best program may change")
+    elif status != Status.DONE:
+        concerns.append(f"the run ended {status}: the program comes from an unfinished run")
+    return concerns
+
+
+def promote(run_id: int, name: str, url: str | None = None, confirmed: bool = False) -> dict[str, Any]:
+    """Promote the best program of ``run_id`` to proxy ``name``. Raises :class:`PromotionRefused`
+    when :func:`promotion_concerns` has anything to say and ``confirmed`` is false."""
     from tasks.discovery import promote_run
 
+    detail = run_detail(run_id, url)
+    concerns = promotion_concerns(detail) if detail["best_formula"] else []  # none: promote_run says so
+    if concerns and not confirmed:
+        raise PromotionRefused(concerns)
     return promote_run(run_id, name, url)
 
 
