@@ -28,8 +28,14 @@ def page_title(path: Path) -> str:
     return stem.replace("_", " ")
 
 
+def page_order(path: Path) -> tuple[int, str]:
+    """Pages sort by their number (``10_...`` after ``9_...``), then by name."""
+    head = path.stem.split("_", 1)[0]
+    return (int(head) if head.isdigit() else 10**9, path.name)
+
+
 def discover() -> list[st.Page]:
-    files = sorted(PAGES.glob("[!_]*.py"))
+    files = sorted(PAGES.glob("[!_]*.py"), key=page_order)
     return [st.Page(f"screens/{f.name}", title=page_title(f),
                     url_path=page_title(f).lower().replace(" ", "_"), default=i == 0)
             for i, f in enumerate(files)]

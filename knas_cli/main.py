@@ -53,6 +53,8 @@ COMMANDS: dict[str, Command] = {
                      discovered=True),
     "correlate": Command("Kendall/Spearman/top-10%% precision of scores vs accuracy",
                          "knas_cli.correlate:add_arguments"),
+    "calibrate": Command("fit a few-shot ranking model on labelled architectures (proxy calibrated:NAME)",
+                         "knas_cli.calibrate:add_arguments", discovered=True),
     "search": Command("run a search strategy in-process", "knas_cli.search:add_arguments", discovered=True),
     "evolve": Command("discover a proxy by genetic programming (EZNAS)", "knas_cli.evolve:add_arguments",
                       discovered=True),

@@ -127,10 +127,18 @@ def _strategy(value: str) -> str:
 
 
 def check_proxy(value: str) -> str:
-    """``value`` if it names a registered proxy, else a ``ValueError`` listing the proxies."""
-    from knas_core.proxies import PROXIES
+    """``value`` if it names a registered proxy (or a saved ``calibrated:NAME`` model, which the
+    look-up registers), else a ``ValueError`` listing the proxies."""
+    from knas_core.proxies import CALIBRATED_PREFIX, get_proxy, proxy_names
+    from knas_core.registry import UnknownNameError
 
-    return check_choice(value, PROXIES.names(), "proxy")
+    try:
+        get_proxy(value)
+    except UnknownNameError as exc:
+        if value.startswith(CALIBRATED_PREFIX):  # its message lists the saved models
+            raise ValueError(str(exc)) from None
+        return check_choice(value, proxy_names(), "proxy")
+    return value
 
 
 #: A dataset of :data:`knas_core.groundtruth.DATASETS`, canonicalised (``CIFAR10`` -> ``cifar10``).

@@ -3,7 +3,8 @@ is missing.
 
 The core (``pip install knas-studio``) scores, correlates and searches in-process on the SQLite
 store. The rest comes with extras: ``workers`` (Celery), ``web`` (Streamlit, Plotly),
-``postgres`` (psycopg), ``discovery`` (DEAP), ``nb201`` (the NAS-Bench-201 ``.pth`` reader);
+``postgres`` (psycopg), ``discovery`` (DEAP), ``nb201`` (the NAS-Bench-201 ``.pth`` reader),
+``calibration`` (scikit-learn: ``knas calibrate`` and ``calibrated:NAME`` proxies);
 ``all`` is every one of them. An entry point that needs one calls :func:`require` (or re-raises
 an ``ImportError`` through :func:`missing_extra`), so a user reads what to install::
 
@@ -27,6 +28,7 @@ EXTRAS = {
     "postgres": ("psycopg",),
     "discovery": ("deap",),
     "nb201": ("nas_201_api",),
+    "calibration": ("sklearn",),
 }
 
 

@@ -6,7 +6,9 @@ Every proxy sees the network that ``seed`` initialises: :meth:`Scorer.score_one`
 the one proxy, :meth:`Scorer.score` builds it once per architecture for all the proxies that
 leave it as found (``shares_network``) and computes the proxies of
 :data:`~knas_core.proxies.shared.SHARED_PROXIES` from shared passes
-(:func:`~knas_core.proxies.shared.shared_scores`); the values are the same either way.
+(:func:`~knas_core.proxies.shared.shared_scores`); the values are the same either way. A derived
+proxy (``Proxy.members``/``combine``, e.g. a few-shot calibrated model) is computed from its
+members' values on the same architecture, which :meth:`Scorer.score` scores alongside.
 """
 
 from __future__ import annotations
@@ -158,8 +160,11 @@ class Scorer:
             return exc
 
     def score_one(self, arch: str, proxy_name: str) -> ProxyResult:
-        """Run one proxy on a fresh network; exceptions and non-finite values become errors."""
+        """Run one proxy on a fresh network; exceptions and non-finite values become errors.
+        A derived proxy is scored with its members by :meth:`score`."""
         proxy = get_proxy(proxy_name)
+        if proxy.derived:
+            return self.score(arch, [proxy_name]).results[proxy_name]
         size = proxy.batch_size or self.batch_size
         start = time.perf_counter()
         try:
@@ -178,10 +183,21 @@ class Scorer:
         values equal those of :meth:`score_one`. ``seconds``: a proxy's own time, plus an even
         share of the network build among the proxies on the shared network; proxies served by
         the shared passes split those passes' time evenly.
+
+        A derived proxy's members are scored too (reported only if asked for); its value is
+        ``combine(arch, member values)``, its ``seconds`` the sum of its members' and its own.
         """
         arch = self.space.validate(arch)
-        names = list(dict.fromkeys(proxies))
-        registered = {n: get_proxy(n) for n in names}
+        asked = list(dict.fromkeys(proxies))
+        registered = {n: get_proxy(n) for n in asked}
+        derived = [n for n in asked if registered[n].derived]
+        for name in derived:
+            for member in registered[name].members:
+                registered.setdefault(member, get_proxy(member))
+                if registered[member].derived:
+                    raise ValueError(f"proxy {name!r}: member {member!r} is itself derived; the members "
+                                     "of a derived proxy must be computed from a network")
+        names = [n for n in registered if not registered[n].derived]
         on_network = [n for n in names if registered[n].shares_network]
         pooled = [n for n in on_network if n in SHARED_PROXIES and registered[n].batch_size is None]
         if len(pooled) < 2:
@@ -192,9 +208,31 @@ class Scorer:
         for name in names:
             if name not in results:
                 results[name] = self.score_one(arch, name)
+        for name in derived:
+            results[name] = self._derive(arch, registered[name], results)
         out = ArchScores(arch, index)
-        out.results = {n: results[n] for n in names}
+        out.results = {n: results[n] for n in asked}
         return out
+
+    def _derive(self, arch: str, proxy: Proxy, results: dict[str, ProxyResult]) -> ProxyResult:
+        """A derived proxy's result from its members' results: the first failed member's error
+        (named), else ``combine``'s value or exception."""
+        members = [results[m] for m in proxy.members]
+        seconds = sum(r.seconds for r in members)
+        failed = next((r for r in members if r.value is None), None)
+        if failed is not None:
+            return ProxyResult(proxy.name, None, f"member {failed.proxy} failed: {failed.error}",
+                               seconds, self.batch_size)
+        values = {r.proxy: float(r.value) for r in members if r.value is not None}
+        start = time.perf_counter()
+        outcome: float | BaseException
+        try:
+            if proxy.combine is None:
+                raise TypeError(f"proxy {proxy.name!r} is not derived")
+            outcome = float(proxy.combine(arch, values))
+        except Exception as exc:  # noqa: BLE001 - a failing model is data, not a crash
+            outcome = exc
+        return self._result(proxy.name, outcome, seconds + time.perf_counter() - start, self.batch_size)
 
     def _score_on_one_network(self, arch: str, names: list[str], pooled: list[str],
                               registered: dict[str, Proxy]) -> dict[str, ProxyResult]:

@@ -28,6 +28,7 @@ CASES = {
     "up": (["up", "--port", "1"], "web"),
     "evolve": (["evolve", "--archs", "2", "--heldout", "0"], "discovery"),
     "postgres": (["db", "upgrade"], "postgres"),
+    "calibrate": (["calibrate", "lab", "--lookup", "10"], "calibration"),
     "nb201": (["correlate", "scores.jsonl", "--benchmark-file", "NAS-Bench-201-v1_0-e61699.pth"], "nb201"),
 }
 

@@ -29,12 +29,27 @@ def register_proxy(name: str, *, higher_is_better: bool = True, needs_labels: bo
                                                     batch_size, reference, shares_network))
 
 
+#: Names of the few-shot calibrated models saved in the user state folder
+#: (:mod:`knas_core.calibration`): ``calibrated:NAME`` is registered on first look-up.
+CALIBRATED_PREFIX = "calibrated:"
+
+
 def get_proxy(name: str) -> Proxy:
+    """The proxy registered as ``name``; a ``calibrated:NAME`` proxy saved by ``knas calibrate``
+    is loaded from the state folder (and registered) on its first look-up."""
+    if name not in PROXIES and name.startswith(CALIBRATED_PREFIX):
+        from knas_core.calibration import register_calibrated
+
+        return register_calibrated(name)
     return PROXIES.get(name)
 
 
 def proxy_names() -> list[str]:
-    return PROXIES.names()
+    """The registered proxies, then the calibrated models saved in the state folder that are not
+    registered yet (listing them reads no model)."""
+    from knas_core.calibration import saved_calibrated_names
+
+    return PROXIES.names() + [n for n in saved_calibrated_names() if n not in PROXIES]
 
 
 #: The proxies shipped with knas_core (plugins and promoted programs register more).
@@ -43,4 +58,5 @@ BUILTIN_PROXIES = ("knas", "knas_official", "nasi", "eznas", "grad_norm", "snip"
 for _module in BUILTIN_PROXIES:
     importlib.import_module(f"knas_core.proxies.{_module}")
 
-__all__ = ["BUILTIN_PROXIES", "PROXIES", "Proxy", "get_proxy", "proxy_names", "register_proxy"]
+__all__ = ["BUILTIN_PROXIES", "CALIBRATED_PREFIX", "PROXIES", "Proxy", "get_proxy", "proxy_names",
+           "register_proxy"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +12,8 @@ from torch import nn
 from knas_core.data import Batch
 
 ProxyFn = Callable[[nn.Module, Batch], float]
+#: ``combine(arch, member_values) -> float``: a proxy computed from other proxies' values.
+CombineFn = Callable[[str, Mapping[str, float]], float]
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,11 @@ class Proxy:
         needs_labels: whether ``batch.targets`` are used.
         batch_size: the batch size the method prescribes, or ``None`` for the caller's.
         reference: paper and equation the formula comes from.
+        members / combine: a *derived* proxy (e.g. a ``calibrated:NAME`` model of
+            :mod:`knas_core.calibration`) has no network formula of its own: its value for an
+            architecture is ``combine(arch, {member: value})`` of the values of the proxies
+            ``members`` on that architecture, which :meth:`knas_core.scoring.Scorer.score`
+            computes first (sharing their network and passes). ``fn`` of such a proxy raises.
     """
 
     name: str
@@ -40,6 +47,13 @@ class Proxy:
     batch_size: int | None = None
     reference: str = ""
     shares_network: bool = False
+    members: tuple[str, ...] = ()
+    combine: CombineFn | None = None
+
+    @property
+    def derived(self) -> bool:
+        """Whether the value comes from other proxies' values (``members``, ``combine``)."""
+        return self.combine is not None
 
     @property
     def summary(self) -> str:

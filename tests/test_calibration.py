@@ -1,0 +1,247 @@
+"""Few-shot calibration: the model learns a known ranking and not a shuffled one, reloads to the
+same predictions, becomes a proxy that names its labels, and ``knas calibrate`` refuses bad input
+with one line (in-process ``main``)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import kendalltau
+
+from knas_cli import main as cli
+from knas_core.calibration import (
+    CalibrationError,
+    EnsemblePrior,
+    LabelSource,
+    cell_encoding,
+    fit_calibration,
+    load_model,
+    save_calibrated,
+    save_model,
+)
+from knas_core.proxies import PROXIES, Proxy, get_proxy
+from knas_core.scoring import Scorer
+from knas_core.search.config import SearchConfig
+from knas_core.search.ensemble import log_rank_aggregate
+from knas_core.spaces.nb201 import all_archs_lexicographic
+
+from .conftest import SMALL
+
+ALL_ARCHS = list(all_archs_lexicographic())
+
+
+def synthetic(n: int, seed: int = 0):
+    """``n`` cells with made-up params/synflow values and a label that is a known function of
+    them: log10(params) + the cell's 3x3 convolutions - 2 if the input->output edge is none."""
+    rng = np.random.default_rng(seed)
+    archs = [ALL_ARCHS[i] for i in rng.choice(len(ALL_ARCHS), n, replace=False)]
+    params = 10 ** rng.uniform(4, 7, n)  # spans three orders of magnitude: read as log10
+    synflow = rng.normal(0, 1, n)  # noise the model should learn to ignore
+    conv = np.array([cell_encoding(a).reshape(6, 5)[:, 3].sum() for a in archs])
+    cut = np.array([cell_encoding(a)[3 * 5 + 0] for a in archs])  # edge 0->3 is 'none'
+    label = np.log10(params) + conv - 2 * cut
+    return archs, {"params": params, "synflow": synflow}, label
+
+
+def fit_and_rank(labels_of, k: int = 100, n: int = 300, prior: bool = True):
+    archs, values, label = synthetic(n)
+    y = labels_of(label)
+    model = fit_calibration(archs[:k], {p: v[:k] for p, v in values.items()}, y[:k], prior=prior,
+                            labels_from=LabelSource("file", "synthetic.csv", "accuracy"))
+    predicted = model.predict(archs[k:], {p: v[k:] for p, v in values.items()})
+    return model, kendalltau(predicted, label[k:]).statistic
+
+
+def test_a_known_function_of_the_features_is_ranked_well():
+    model, tau = fit_and_rank(lambda y: y)
+    assert tau > 0.7
+    assert list(model.features.offsets) == ["params"]  # three orders of magnitude
+
+
+def test_shuffled_labels_teach_no_ranking():
+    """Without the prior (which ranks by the proxies whatever the labels say), everything the
+    model knows comes from the labels: shuffled, they teach nothing."""
+    rng = np.random.default_rng(1)
+    _, tau = fit_and_rank(lambda y: rng.permutation(y), prior=False)
+    assert abs(tau) < 0.15
+
+
+def test_without_a_prior_the_trees_still_learn_the_function():
+    archs, values, label = synthetic(300)
+    model = fit_calibration(archs[:100], {p: v[:100] for p, v in values.items()}, label[:100], prior=False)
+    predicted = model.predict(archs[100:], {p: v[100:] for p, v in values.items()})
+    assert model.prior is None and model.provenance.fit["rounds"] > 0
+    assert kendalltau(predicted, label[100:]).statistic > 0.7
+
+
+def test_the_prior_is_the_log_rank_ensemble_of_its_population():
+    _, values, _ = synthetic(300)
+    prior = EnsemblePrior.fit(["params", "synflow"], values)
+    ensemble = log_rank_aggregate({p: list(v) for p, v in values.items()})
+    assert kendalltau(prior(values), ensemble).statistic > 0.99
+    # a lower-is-better member is turned round, as the ensemble does
+    PROXIES.add("lower_test", Proxy("lower_test", lambda model, batch: 0.0, higher_is_better=False))
+    try:
+        flipped = {"params": values["params"], "lower_test": -values["synflow"]}
+        assert np.allclose(EnsemblePrior.fit(["params", "lower_test"], flipped)(flipped), prior(values))
+    finally:
+        PROXIES.remove("lower_test")
+
+
+def test_the_saved_model_reloads_and_predicts_identically(tmp_path):
+    archs, values, label = synthetic(60)
+    model = fit_calibration(archs[:40], {p: v[:40] for p, v in values.items()}, label[:40])
+    path = save_model(model, tmp_path / "m.calib.zip")
+    again = load_model(path)
+    rest = {p: v[40:] for p, v in values.items()}
+    assert np.array_equal(model.predict(archs[40:], rest), again.predict(archs[40:], rest))
+    assert again.provenance == model.provenance
+    assert again.features == model.features and again.prior == model.prior
+
+
+@pytest.mark.parametrize("k, labels, message", [
+    (3, [1.0, 2.0, 3.0], "at least 5"),
+    (6, [50.0] * 6, "every label is the same"),
+    (6, [1.0, 2.0, float("nan"), 4.0, 5.0, 6.0], "not a finite number"),
+])
+def test_fitting_refuses_what_cannot_be_learned(k, labels, message):
+    archs, values, _ = synthetic(k)
+    with pytest.raises(CalibrationError, match=message):
+        fit_calibration(archs, values, labels)
+
+
+@pytest.fixture()
+def state(tmp_path, monkeypatch):
+    """A fresh state folder; the calibrated proxies registered by a test are removed after it."""
+    monkeypatch.setenv("KNAS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.chdir(tmp_path)
+    before = set(PROXIES.names())
+    yield tmp_path
+    for name in set(PROXIES.names()) - before:
+        PROXIES.remove(name)
+
+
+@pytest.fixture(scope="module")
+def data_free():
+    """A model on params and flops (data-free, cheap) of 30 real small networks: made-up
+    labels, real member names, so that the Scorer can compute its members."""
+    archs, _, label = synthetic(30, seed=2)
+    scorer = Scorer("cifar10", batch_size=8, model_options=SMALL)
+    rows = [scorer.score(a, ["params", "flops"]).results for a in archs]
+    values = {p: np.array([r[p].value for r in rows]) for p in ("params", "flops")}
+    source = LabelSource("file", "lab-accuracies.csv", "accuracy")
+    return fit_calibration(archs, values, label, labels_from=source, scores={"batch_size": 8}), scorer
+
+
+def test_a_saved_model_is_a_proxy_that_names_its_labels_and_k(state, data_free):
+    model, scorer = data_free
+    save_calibrated(model, "lab")
+    proxy = get_proxy("calibrated:lab")
+    for text in (proxy.summary, proxy.reference):
+        assert "trained on 30 labels" in text and "lab-accuracies.csv" in text
+    assert proxy.members == ("params", "flops")
+    arch = ALL_ARCHS[123]
+    scores = scorer.score(arch, ["calibrated:lab", "params"]).results
+    members = scorer.score(arch, ["params", "flops"]).results
+    expected = model.predict_one(arch, {p: r.value for p, r in members.items()})
+    assert scores["calibrated:lab"].value == expected
+    assert scores["params"].value == members["params"].value
+    assert scorer.score_one(arch, "calibrated:lab").value == expected
+    # a search config takes it like any proxy
+    assert SearchConfig.parse({"proxy": "calibrated:lab", "samples": 5, "topk": 2}).proxy == "calibrated:lab"
+
+
+def test_a_saved_name_is_not_overwritten_unless_asked(state, data_free):
+    model, _ = data_free
+    save_calibrated(model, "once")
+    with pytest.raises(CalibrationError, match="exists"):
+        save_calibrated(model, "once")
+    save_calibrated(model, "once", replace=True)
+
+
+def test_an_unknown_calibrated_name_lists_the_saved_ones(state, data_free):
+    model, _ = data_free
+    save_calibrated(model, "mine")
+    with pytest.raises(Exception, match=r"no calibration 'other'.*saved: calibrated:mine"):
+        get_proxy("calibrated:other")
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def scores_file(state, truth):
+    """A long-format scores file of 60 architectures (params from the table, a noisy synflow)."""
+    rng = np.random.default_rng(0)
+    indices = rng.choice(len(truth.frame), 60, replace=False)
+    rows = []
+    for i in indices:
+        params = float(truth.frame.loc[i, "params_mb_cifar10"])
+        rows.append({"index": i, "proxy": "params", "value": params, "dataset": "cifar10"})
+        synflow = params * 1e3 + rng.uniform(0, 1)
+        rows.append({"index": i, "proxy": "synflow", "value": synflow, "dataset": "cifar10"})
+    path = state / "scores.csv.gz"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path, [int(i) for i in indices]
+
+
+def test_calibrate_with_looked_up_labels_saves_a_proxy_and_ranks_the_rest(scores_file, capsys):
+    path, indices = scores_file
+    assert cli.main(["calibrate", "lab", "--scores", str(path), "--lookup", "20", "--out", "r.csv"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["proxy"] == "calibrated:lab" and out["k"] == 20 and out["ranked"] == 40
+    assert "trained on 20 labels from the benchmark table look-up of cifar10_test_acc" in out["description"]
+    ranking = pd.read_csv("r.csv")
+    assert list(ranking.columns) == ["rank", "index", "arch", "predicted"]
+    assert set(ranking["index"]) < set(indices) and ranking["predicted"].is_monotonic_decreasing
+    assert get_proxy("calibrated:lab").members == ("params", "synflow")
+
+
+def test_calibrate_with_a_labels_file(scores_file, truth, capsys):
+    path, indices = scores_file
+    labels = pd.DataFrame({"arch": [truth.frame.loc[i, "arch"] for i in indices[:12]],
+                           "accuracy": np.arange(12.0)})
+    labels.to_csv("labels.csv", index=False)
+    assert cli.main(["calibrate", "mine", "--scores", str(path), "--labels", "labels.csv",
+                     "--proxies", "params"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["k"] == 12 and out["ranked"] == 48 and "the user's file labels.csv" in out["description"]
+
+
+BAD_ARCH = "|nor_conv_3x3~0|+|bad~0|none~1|+|none~0|none~1|none~2|"
+
+
+@pytest.mark.parametrize("setup, argv, fragment", [
+    ("labels_bad_arch", ["--labels", "labels.csv"], "row 3: unknown architecture"),
+    ("labels_unscored", ["--labels", "labels.csv"], "have no scores in"),
+    ("labels_text", ["--labels", "labels.csv"], "accuracy 'high' is not a number"),
+    (None, ["--labels", "nope.csv"], "labels file 'nope.csv' not found"),
+    (None, ["--lookup", "3"], "need at least 5 labelled architectures, got 3"),
+    (None, ["--lookup", "60"], "--lookup must be between 1 and 59"),
+    (None, ["--lookup", "10", "--proxies", "params,eznas"], "has no scores of eznas; it has params, synflow"),
+    ("no_proxy_column", ["--lookup", "10"], "missing column(s) proxy"),
+    (None, ["--lookup", "10", "--metric", "best"], "unknown metric 'best'"),
+])
+def test_calibrate_rejects_bad_input_with_one_line(scores_file, truth, capsys, setup, argv, fragment):
+    path, indices = scores_file
+    arch = lambda i: truth.frame.loc[i, "arch"]  # noqa: E731
+    if setup == "labels_bad_arch":
+        rows = [arch(indices[0]), BAD_ARCH]
+        pd.DataFrame({"arch": rows, "accuracy": [1, 2]}).to_csv("labels.csv", index=False)
+    elif setup == "labels_unscored":
+        other = next(i for i in range(len(truth.frame)) if i not in indices)
+        rows = [arch(i) for i in indices[:6]] + [arch(other)]
+        pd.DataFrame({"arch": rows, "accuracy": range(7)}).to_csv("labels.csv", index=False)
+    elif setup == "labels_text":
+        pd.DataFrame({"index": indices[:2], "accuracy": ["1", "high"]}).to_csv("labels.csv", index=False)
+    elif setup == "no_proxy_column":
+        pd.read_csv(path).drop(columns=["proxy"]).to_csv(path, index=False)
+    assert cli.main(["calibrate", "x", "--scores", str(path), *argv]) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("knas: error:"), captured.err
+    assert fragment in lines[0]
+    assert not (path.parent / "state" / "calibrated").exists()  # nothing saved
