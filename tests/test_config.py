@@ -351,8 +351,8 @@ def test_the_new_search_form_maps_fields_to_its_widgets():
     _, errors = newsearch.validate({**newsearch.defaults(), "strategy": "nasi", "steps": 0, "N": 30,
                                     "seeds": "2147483648"})
     assert errors == {"steps": "must be >= 1 and <= 10000, got 0",
-                      "seeds": "Input should be less than 2147483648",
-                      "N": "Input should be less than or equal to 20"}
+                      "seeds": "must be less than 2147483648, got '2147483648'",
+                      "N": "must be at most 20, got 30"}
 
 
 def test_the_proxy_lab_form_maps_fields_to_its_widgets():
