@@ -205,5 +205,6 @@ def test_a_worker_searches_a_plugin_space(eager, toy_plugins, tmp_path, monkeypa
     at.switch_page("screens/3_Search_detail.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
-    assert set(at.dataframe[0].value["arch"]) <= set(TOY_ARCHS)
-    assert len(at.get("plotly_chart")) == 3  # histogram, best-so-far, training curves: no cell
+    assert {a.strip("`") for a in at.table[0].value["architecture"]} <= set(TOY_ARCHS)  # shown as code
+    # histogram, best-so-far, score by sampling order, training curves: no cell drawing
+    assert len(at.get("plotly_chart")) == 4
