@@ -35,6 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from db.status import Status
+
 ROOT = Path(__file__).resolve().parents[1]
 KNAS = [sys.executable, "-m", "knas_cli"]
 PROXIES = ["synflow", "params", "flops", "eznas", "naswot"]
@@ -121,7 +123,7 @@ class Atlas:
                 elapsed = time.monotonic() - t0
                 if seconds is not None and elapsed >= seconds:
                     break
-                if self.status(search_id) in ("done", "failed", "cancelled"):
+                if self.status(search_id) in Status.ENDED:
                     break
             t1, rows1, id1 = time.monotonic(), self.rows(), self.last_id()
         finally:
@@ -215,10 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     if atlas.recorded("inprocess") is None and args.compare > 0:
         indices = sorted(atlas.stored(proxies))[:args.compare]
         atlas.record(phase="inprocess", **atlas.in_process(indices, proxies))
-    if atlas.status(search_id) not in ("done", "failed", "cancelled"):
+    if atlas.status(search_id) not in Status.ENDED:
         atlas.record(phase="two", **atlas.run_workers(2, args.two_seconds, search_id, len(proxies)))
     status = atlas.status(search_id)
-    if status in ("done", "failed", "cancelled"):
+    if status in Status.ENDED:
         atlas.record(phase="check", **atlas.check(search_id, proxies, args.samples))
     else:
         print(f"search {search_id} is {status}: run the same command again to go on", file=sys.stderr)

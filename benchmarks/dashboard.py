@@ -132,6 +132,7 @@ def seed_atlas_scale(url: str) -> int:
     from db.migrate import upgrade
     from db.models import ProxyScore, SearchCandidate
     from db.session import session_scope
+    from db.status import SearchStage, Status
     from knas_core.groundtruth import GroundTruth
 
     upgrade(url)
@@ -177,7 +178,7 @@ def seed_atlas_scale(url: str) -> int:
         s.query(SearchCandidate).filter(SearchCandidate.search_id == search.id).update(
             {SearchCandidate.score: SearchCandidate.position * 1.0,
              SearchCandidate.rank: SearchCandidate.position + 1})
-        search.status, search.stage = "done", "done"
+        search.status, search.stage = Status.DONE, SearchStage.DONE
         return search.id
 
 
