@@ -56,7 +56,7 @@ def test_a_new_user_runs_the_default_search_from_the_dashboard(fresh_dashboard):
         page.screenshot(path=str(SCREENSHOTS / "first-search.png"), full_page=True)
 
         # and the list of searches shows it done
-        page.get_by_role("link", name="Searches").click()
+        page.get_by_role("link", name="Searches", exact=True).click()
         expect(page.get_by_role("heading", name="Searches")).to_be_visible(timeout=60_000)
         # the table is a canvas grid: its accessible cells hold the values
         status = page.locator('[role="gridcell"]').filter(has_text=re.compile(r"^done$"))

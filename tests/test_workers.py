@@ -70,16 +70,17 @@ def test_sigkill_mid_search_then_a_new_worker_finishes_it(scaled):
     # a proxy that takes 0.5 s per architecture on tiny networks: the kill lands mid-search
     scaled.env.update(KNAS_PLUGINS=FAULTY, KNAS_TEST_SLOW_SECONDS="0.5")
     first = scaled.start_worker("doomed")
-    search_id = scaled.submit({**SMALL, "proxy": "slow_proxy", "samples": 14, "topk": 3, "chunk_size": 2,
+    # 30 architectures (15 s of scoring): a `knas status` poll on a loaded machine takes seconds
+    search_id = scaled.submit({**SMALL, "proxy": "slow_proxy", "samples": 30, "topk": 3, "chunk_size": 2,
                                "model": {"C": 4, "N": 1}})
     scaled.wait(search_id, lambda s: s["scored"] >= 4)
     scaled.kill(first)
     before = scaled.status(search_id)
-    assert before["status"] == "running" and before["scored"] < 14
+    assert before["status"] == "running" and before["scored"] < 30
     scaled.start_worker("rescuer")
     status = scaled.wait(search_id, done)
-    assert status["status"] == "done" and status["scored"] == 14
-    assert scaled.rows(search_id) == (14, 14, 14)  # every architecture exactly once, none missing
+    assert status["status"] == "done" and status["scored"] == 30
+    assert scaled.rows(search_id) == (30, 30, 30)  # every architecture exactly once, none missing
 
 
 @pytest.mark.integration
