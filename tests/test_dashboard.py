@@ -396,6 +396,12 @@ def test_clone_prefills_the_form(store):
     assert at.text_input(key="ns_name").value == "seeded (clone)"
 
 
+def _title(layout: dict) -> str | None:
+    """A Plotly layout's (or axis') title text, as the figure's JSON holds it."""
+    title = layout.get("title")
+    return title.get("text") if isinstance(title, dict) else title
+
+
 def test_search_detail_page(store):
     _, ids = store
     at = page("3_Search_detail.py", search=str(ids["done"]))
@@ -403,6 +409,11 @@ def test_search_detail_page(store):
     ranking = at.table[0].value
     assert ranking["rank"].tolist() == [str(r) for r in range(1, 13)]
     assert len(at.get("plotly_chart")) == 5  # cell, histogram, best-so-far, score order, training curves
+    # the score axes name the proxy's score once ("synflow score", not "synflow score score")
+    axes = {_title(f["layout"]): (_title(f["layout"].get("xaxis", {})), _title(f["layout"].get("yaxis", {})))
+            for f in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))}
+    assert axes["Score distribution"][0] == "synflow score"
+    assert axes["Score by sampling order"][1] == "synflow score"
     at.multiselect(key="rk-ops").set_value(["avg_pool_3x3"]).run()
     no_exception(at)
     assert all("avg_pool_3x3~" in a for a in at.table[0].value["architecture"])
