@@ -222,7 +222,7 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(p))
         return 0
-    rate = f"{p['rate']:.2f} archs/s" if p["rate"] else "-"
+    rate = f"{p['rate']:.2f} {p['rate_unit']}/s" if p["rate"] else "-"
     eta = f"{p['eta_seconds']:.0f} s" if p["eta_seconds"] else "-"
     print(f"search {p['id']} {p['name']!r}: {p['status']} (stage {p['stage']}), scored "
           f"{p['scored']}/{p['total']} ({p['failed']} failed), {rate}, ETA {eta}")

@@ -186,7 +186,9 @@ def _advance(session: Session, search_id: int, force: bool, outbox: list, restar
     cfg = load_config(search.config)
     if not cfg.staged:
         if search.stage == SearchStage.QUEUED or force or restart:
-            repo.set_stage(session, search, SearchStage.SEARCH)
+            # handed to a worker: queued (in the stage of the whole strategy) until one starts it,
+            # so seeds waiting behind each other do not all read "running"
+            search.stage, search.updated_at = SearchStage.SEARCH, utcnow()
             outbox.append((run_strategy, [search.id]))
         return "searching"
     if search.stage in (SearchStage.QUEUED, SearchStage.SAMPLE):
@@ -594,6 +596,8 @@ def run_strategy(search_id: int) -> str:
         if search is None or search.status in Status.ENDED:
             return "skipped"
         cfg = load_config(search.config)
+        # running from now (a queued one); the pace counts from this attempt's first report
+        repo.set_stage(session, search, SearchStage.SEARCH, score_started_at=None)
     run = SearchRun(cfg)
     throttle = ProgressThrottle()
 

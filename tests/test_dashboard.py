@@ -8,6 +8,7 @@ monkeypatched: the search row is written, the enqueued message is recorded inste
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -880,6 +881,19 @@ def test_pace_of_strategies_without_proxies(live):
     shown = search_progress(live["nasi"])
     assert (shown["rate_unit"], shown["rate"]) == ("steps", pytest.approx(nasi.rate, rel=0.05))
     assert search_progress(live["cancelled"])["rate"] is None
+
+
+def test_knas_status_names_the_unit_of_the_rate(live, capsys):
+    import argparse
+
+    from knas_cli.workers import run_status
+
+    for search, unit in (("nasi", "steps/s"), ("random", "evaluated/s"), ("ensemble", "scored/s")):
+        assert run_status(argparse.Namespace(id=live[search], json=False)) == 0
+        line = capsys.readouterr().out.splitlines()[0]
+        assert re.search(rf", \d+\.\d\d {unit}, ETA \d+ s$", line), line
+    run_status(argparse.Namespace(id=live["cancelled"], json=False))
+    assert capsys.readouterr().out.splitlines()[0].endswith(", -, ETA -")
 
 
 def test_search_detail_names_the_pace_of_each_strategy(live):

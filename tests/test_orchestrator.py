@@ -236,6 +236,28 @@ def test_other_strategies_run_as_one_task(eager, strategy, extra, truth):
             assert scored >= extra["samples"]  # every proxy value landed in the store
 
 
+def test_a_strategy_task_waiting_for_a_worker_is_queued_not_running(eager, monkeypatch):
+    """One worker runs seeds in turn: a whole-strategy search handed to the queue reads queued
+    (stage search) until a worker starts it, and one cancelled meanwhile never runs."""
+    from tasks import search as tasks_search
+    from tasks.api import cancel_search, search_progress, submit_search
+
+    handed: list[int] = []
+    monkeypatch.setattr(tasks_search.run_strategy, "apply_async", lambda args, **_: handed.append(args[0]))
+    first, second = (submit_search({**TINY, "strategy": "random", "topk": 2, "seed": s}) for s in (1, 2))
+    assert handed == [first, second]
+    for search_id in handed:
+        p = search_progress(search_id)
+        assert (p["status"], p["stage"]) == ("queued", "search")
+    assert tasks_search.run_strategy(first) == "done"  # the worker takes the first
+    with session_scope(eager) as s:
+        row = repo.get_search(s, first)
+        assert row.status == "done" and row.started_at is not None
+    assert cancel_search(second)["status"] == "cancelled"  # still queued: cancelled at once
+    assert tasks_search.run_strategy(second) == "skipped"
+    assert search_progress(second)["evaluated"] == 0
+
+
 def test_an_ensemble_search_is_scored_in_chunks_one_row_per_member(eager, truth):
     """A knas search with several proxies runs staged: every candidate gets one score row per
     member, ranks follow the log-rank ensemble of the stored rows, and the found architecture is
