@@ -251,6 +251,33 @@ def test_grasp_uses_the_hessian_gradient_product():
     assert get_proxy("grasp")(_two_layer(), batch) == pytest.approx(expected, rel=1e-4)
 
 
+def _released_grasp(model: nn.Module, batch: Batch) -> float:
+    """GraSP as the code released with Abdelfattah et al. (``compute_grasp_per_weight``) runs it,
+    transcribed: the constant gradient from a first forward+backward, the differentiated one
+    from a second forward with ``create_graph``, ``z.backward()`` into ``.grad``, then
+    ``sum -W * W.grad``."""
+    weights = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    model.zero_grad()
+    loss = F.cross_entropy(model(batch.inputs), batch.targets)
+    grad_w = [g.detach() for g in torch.autograd.grad(loss, weights, allow_unused=True)]
+    loss = F.cross_entropy(model(batch.inputs), batch.targets)
+    grad_f = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    z = sum((gw * gf).sum() for gw, gf in zip(grad_w, grad_f) if gw is not None)
+    z.backward()
+    return sum(float((-w.detach() * w.grad).double().sum()) for w in weights if w.grad is not None)
+
+
+@pytest.mark.parametrize("arch", [ARCH, "|avg_pool_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|"
+                                        "nor_conv_3x3~1|nor_conv_1x1~2|"])
+def test_grasp_equals_the_released_two_pass_procedure(small_model, cifar10, arch):
+    """One forward and one create_graph backward (the gradient serves as its own constant)
+    give the values of the released code's two forwards."""
+    batch = cifar10.batch(8, seed=0)
+    expected = _released_grasp(small_model(arch, seed=3), batch)
+    assert expected != 0.0
+    assert get_proxy("grasp")(small_model(arch, seed=3), batch) == pytest.approx(expected, rel=1e-6)
+
+
 def test_fisher_on_a_single_linear_layer():
     batch = _linear_batch()
     torch.manual_seed(0)

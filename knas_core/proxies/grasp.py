@@ -5,11 +5,14 @@ ICLR 2021, Eq. 2)::
 
 where ``g = dL/dW`` and ``H g`` is the Hessian-gradient product, obtained by differentiating
 ``z = <stop_grad(g), dL/dW>`` once more (temperature 1, one iteration).
+
+One forward and one loss backward with ``create_graph=True`` give ``g``, which serves both as
+the constant vector and as the gradient differentiated again
+(:func:`~knas_core.proxies.second_order.hessian_gradient_product`); the released code computes
+the constant in a separate first forward+backward of the same batch, with the same values.
 """
 
 from __future__ import annotations
-
-from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +21,7 @@ from torch import nn
 from knas_core.data import Batch
 from knas_core.proxies import register_proxy
 from knas_core.proxies.base import prunable_layers
+from knas_core.proxies.second_order import grasp_of, hessian_gradient_product
 
 
 @register_proxy("grasp", reference="Wang et al. 2020 (GraSP) Eq. 8; Abdelfattah et al. 2021 Eq. 2",
@@ -25,13 +29,6 @@ from knas_core.proxies.base import prunable_layers
 def grasp(model: nn.Module, batch: Batch) -> float:
     """Sum of -W * (Hessian @ gradient) over Conv/Linear weights."""
     weights = [m.weight for m in prunable_layers(model)]
-    model.zero_grad(set_to_none=True)
     loss = F.cross_entropy(model(batch.inputs), batch.targets)
-    g = [t.detach() for t in torch.autograd.grad(loss, weights, allow_unused=True,
-                                                 materialize_grads=True)]
-    loss = F.cross_entropy(model(batch.inputs), batch.targets)
-    grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True,
-                                materialize_grads=True)
-    z = cast(torch.Tensor, sum((gi * fi).sum() for gi, fi in zip(g, grads)))  # a Tensor: some weights
-    hg = torch.autograd.grad(z, weights, allow_unused=True, materialize_grads=True)
-    return float(sum((-w.detach() * h).double().sum() for w, h in zip(weights, hg)))
+    grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    return grasp_of(weights, hessian_gradient_product(weights, grads))
