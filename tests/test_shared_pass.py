@@ -14,6 +14,8 @@ from knas_core.scoring import Scorer
 from .conftest import ARCH, SMALL
 
 BUNDLE = ["knas", "nasi", "grad_norm", "snip", "naswot", "jacob_cov", "params", "flops"]
+#: The measures of zero-cost-nas's find_measures (Abdelfattah et al. 2021); synflow has its own pass.
+ZERO_COST_NAS = ["grad_norm", "snip", "grasp", "fisher", "jacob_cov"]
 # A cell with a cut edge ("none") and pooling, besides the conv-heavy ARCH.
 OTHER = "|avg_pool_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 RTOL = 1e-5
@@ -36,8 +38,8 @@ def _separate(scorer: Scorer, arch: str, names: list[str]) -> dict[str, float]:
 
 
 def test_the_bundle_is_the_issue_list():
-    assert set(BUNDLE) == SHARED_PROXIES
-    assert all(get_proxy(n).batch_size is None for n in BUNDLE)
+    assert {*BUNDLE, "grasp", "fisher"} == SHARED_PROXIES
+    assert all(get_proxy(n).batch_size is None for n in SHARED_PROXIES)
 
 
 @pytest.mark.slow
@@ -57,6 +59,10 @@ def test_shared_values_equal_separate_values(scorer, arch):
     ["grad_norm", "snip", "jacob_cov"],                # retained graph for the input backward
     ["naswot", "flops"],                               # forward only, no gradient
     ["params", "flops"],                               # no batch pass: flops on one image
+    ["grasp", "fisher"],                               # create_graph, layer outputs, no weight-only proxy
+    ["grasp", "jacob_cov", "naswot"],                  # input backward through the create_graph pass
+    ["fisher", "flops"],                               # two kinds of Conv/Linear hooks at once
+    ["grasp", "nasi", "snip", "fisher", "knas"],       # grasp's gradient serves nasi and snip
 ])
 def test_every_subset_of_the_bundle_matches(scorer, subset):
     separate = _separate(scorer, ARCH, subset)
@@ -103,9 +109,76 @@ def test_the_network_is_built_once_and_the_bundle_runs_two_forwards(scorer, monk
     assert forwards == [16, 16]
     builds.clear()
     forwards.clear()
-    scorer.score(ARCH, [*BUNDLE, "synflow", "grasp", "eznas"])
+    scorer.score(ARCH, [*BUNDLE, "synflow", "grasp", "fisher", "eznas"])
     assert len(builds) == 1
-    assert forwards[:2] == [16, 16] and len(forwards) == 2 + 1 + 2 + 1  # synflow, grasp x2, eznas
+    # grasp and fisher join the batch-statistics pass; synflow and eznas run their own forward
+    assert forwards[:2] == [16, 16] and forwards[2:] == [1, 16]
+
+
+@pytest.fixture(scope="module")
+def tiny(space, cifar10):
+    """The issue's tiny set-up: C=4 N=1, batch 8."""
+    return Scorer("cifar10", space=space, source=cifar10, batch_size=8, seed=5, device="cpu",
+                  model_options=SMALL)
+
+
+@pytest.mark.parametrize("arch", [ARCH, OTHER])
+def test_grasp_and_fisher_on_the_shared_passes_equal_their_own(tiny, arch):
+    """grasp's Hessian-gradient product from the shared create_graph backward and fisher's
+    layer-output gradients from the shared loss backward give the values each computes on its
+    own network with its own passes, and so do the proxies pooled with them."""
+    names = sorted(SHARED_PROXIES)
+    separate = _separate(tiny, arch, names)
+    model = tiny.build(arch, 10)
+    shared = shared_scores(model, tiny.batch(8), names)
+    assert shared == pytest.approx(separate, rel=1e-6, abs=1e-12)
+    assert separate["grasp"] != 0.0 and separate["fisher"] > 0.0
+    assert all(p.grad is None for p in model.parameters())
+    # zero-cost-nas's five on the batch pass, as the Scorer pools them
+    five = tiny.score(arch, ZERO_COST_NAS).to_record()
+    assert five["errors"] == {}
+    assert five["scores"] == pytest.approx({n: separate[n] for n in ZERO_COST_NAS}, rel=1e-6)
+
+
+def test_the_batch_pass_with_grasp_runs_one_forward(tiny, monkeypatch):
+    model = tiny.build(ARCH, 10)
+    forwards: list[int] = []
+    model.register_forward_pre_hook(lambda _m, inp: forwards.append(inp[0].shape[0]))
+    grads = []
+    grad = torch.autograd.grad
+    monkeypatch.setattr(torch.autograd, "grad", lambda *a, **k: grads.append(k) or grad(*a, **k))
+    values = shared_scores(model, tiny.batch(8), ZERO_COST_NAS)
+    assert all(isinstance(v, float) for v in values.values())
+    assert forwards == [8]
+    # the loss backward (create_graph), the input backward (jacob_cov), grasp's second backward
+    assert [k.get("create_graph", False) for k in grads] == [True, False, False]
+
+
+@pytest.mark.parametrize("where", ["loss backward", "hessian"])
+def test_a_failing_grasp_step_costs_grasp_only(tiny, monkeypatch, where):
+    """Out of memory in the create_graph backward (the memory grasp adds) or in grasp's own
+    second backward fails grasp; the proxies sharing the pass keep their values."""
+    import knas_core.proxies.shared as shared_module
+
+    names = ["grasp", "nasi", "snip", "fisher", "jacob_cov"]
+    separate = _separate(tiny, ARCH, names[1:])
+    if where == "loss backward":
+        grad = torch.autograd.grad
+
+        def no_memory_for_graphs(*args, **kwargs):
+            if kwargs.get("create_graph"):
+                raise RuntimeError("out of memory (simulated)")
+            return grad(*args, **kwargs)
+
+        monkeypatch.setattr(torch.autograd, "grad", no_memory_for_graphs)
+    else:
+        def no_memory(*_args):
+            raise RuntimeError("out of memory (simulated)")
+
+        monkeypatch.setattr(shared_module, "hessian_gradient_product", no_memory)
+    values = shared_scores(tiny.build(ARCH, 10), tiny.batch(8), names)
+    assert isinstance(values["grasp"], RuntimeError) and "out of memory" in str(values["grasp"])
+    assert {n: values[n] for n in names[1:]} == pytest.approx(separate, rel=1e-6)
 
 
 def test_a_proxy_that_does_not_share_gets_its_own_network(scorer, monkeypatch):
