@@ -11,11 +11,19 @@ dataset, this times (the minimum of ``--repeats`` runs, after one untimed warm-u
   (:func:`knas_core.proxies.shared.shared_scores`);
 * the naive reference: for every bundle proxy a fresh ``copy.deepcopy`` of the network and the
   proxy's own passes (as the common zero-cost-nas code does), summed;
+* the six measures of zero-cost-nas (:data:`ZERO_COST_NAS`: grad_norm, snip, grasp, fisher,
+  jacob_cov, synflow) as ``Scorer.score`` computes them on one network (grasp's
+  Hessian-gradient product and fisher's activation gradients on the shared passes, synflow on
+  its own), against the reference that works as zero-cost-nas's ``find_measures`` does: a
+  ``copy.deepcopy`` of the network per measure and the measure's own passes as the released
+  code runs them (:data:`RELEASED`: grasp with its separate first forward+backward, fisher with
+  the weight gradients of ``loss.backward()``); the values of the two are compared as well;
 * KNAS's released per-sample loop: 50 forward+backward passes of one image each;
 * building the network, and ``Scorer.score(arch, bundle)`` end to end (build + shared passes);
 * parts of the bundle (:data:`BREAKDOWN`): the batch-statistics pass alone (nasi, grad_norm,
-  snip), with jacob_cov's input backward, with naswot's kernel, with flops's counting hooks, and
-  knas's per-sample pass, so the report shows what each shared quantity adds.
+  snip), with jacob_cov's input backward, with naswot's kernel, with flops's counting hooks, with
+  fisher's layer outputs and their gradients, and knas's per-sample pass, so the report shows
+  what each shared quantity adds.
 
 Multiples are per architecture, then the median over architectures. Then ``--scale-archs``
 architectures are scored end to end (``Scorer.score`` with the bundle) by one worker process
@@ -52,7 +60,9 @@ from tqdm import tqdm
 
 from knas_core.data import Batch
 from knas_core.proxies import get_proxy, proxy_names
-from knas_core.proxies.shared import shared_scores
+from knas_core.proxies.base import prunable_layers
+from knas_core.proxies.second_order import LayerOutputs, fisher_of, grasp_of
+from knas_core.proxies.shared import SHARED_PROXIES, shared_scores
 from knas_core.scoring import Scorer
 
 BUNDLE = ["knas", "nasi", "grad_norm", "snip", "naswot", "jacob_cov", "params", "flops"]
@@ -63,10 +73,15 @@ BREAKDOWN = {"pass:batch": BATCH_GRADIENT,
              "pass:batch+jacob_cov": [*BATCH_GRADIENT, "jacob_cov"],
              "pass:batch+naswot": [*BATCH_GRADIENT, "naswot"],
              "pass:batch+flops": [*BATCH_GRADIENT, "flops"],
+             "pass:batch+fisher": [*BATCH_GRADIENT, "fisher"],
              "pass:knas": ["knas"]}
+#: The measures of zero-cost-nas's ``find_measures`` (Abdelfattah et al., ICLR 2021).
+ZERO_COST_NAS = ["grad_norm", "snip", "grasp", "fisher", "jacob_cov", "synflow"]
 SPACE_SIZE = 15_625
 LOOP_SAMPLES = 50
 TARGET_BUNDLE, TARGET_SINGLE = 2.5, 1.2
+#: Issue 17.1: the six zero-cost-nas measures at most 7.5x F+B, at least 2x faster than naive.
+TARGET_ZC, TARGET_ZC_SPEEDUP = 7.5, 2.0
 
 
 def _sync(device: torch.device) -> None:
@@ -104,6 +119,76 @@ def naive_bundle(model: torch.nn.Module, scorer: Scorer) -> None:
         proxy(copy.deepcopy(model), scorer.batch(proxy.batch_size or scorer.batch_size))
 
 
+def released_grasp(model: torch.nn.Module, batch: Batch) -> float:
+    """GraSP as zero-cost-nas's ``compute_grasp_per_weight`` runs it: a first forward+backward
+    for the constant gradient, a second forward and a ``create_graph`` backward, then H g."""
+    weights = [m.weight for m in prunable_layers(model)]
+    loss = F.cross_entropy(model(batch.inputs), batch.targets)
+    g = [t.detach() for t in torch.autograd.grad(loss, weights, allow_unused=True,
+                                                 materialize_grads=True)]
+    loss = F.cross_entropy(model(batch.inputs), batch.targets)
+    grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True,
+                                materialize_grads=True)
+    z = torch.stack([(gi * fi).sum() for gi, fi in zip(g, grads, strict=True)]).sum()
+    return grasp_of(weights, torch.autograd.grad(z, weights, allow_unused=True, materialize_grads=True))
+
+
+def released_fisher(model: torch.nn.Module, batch: Batch) -> float:
+    """fisher as zero-cost-nas's ``compute_fisher_per_weight`` runs it: the layer outputs' gradients
+    from ``loss.backward()``, which computes every weight gradient as well."""
+    outputs = LayerOutputs(model)
+    try:
+        logits = model(batch.inputs)
+    finally:
+        outputs.remove()
+    for t in outputs.tensors:
+        t.retain_grad()
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(logits, batch.targets).backward()
+    return fisher_of(outputs, [t.grad for t in outputs.tensors])
+
+
+#: The measures whose released procedure differs from ours on our own; the others run the
+#: same passes as the released code.
+RELEASED: dict[str, Callable[[torch.nn.Module, Batch], float]] = {
+    "grasp": released_grasp, "fisher": released_fisher}
+
+
+def naive_zero_cost_nas(model: torch.nn.Module, batch: Batch) -> dict[str, float | Exception]:
+    """As ``find_measures``: a deep copy of the network and the measure's released passes, per
+    measure of :data:`ZERO_COST_NAS` (a measure that fails, e.g. jacob_cov on zero-variance
+    Jacobians, gives its exception and the others still run)."""
+    out: dict[str, float | Exception] = {}
+    for name in ZERO_COST_NAS:
+        try:
+            out[name] = float(RELEASED.get(name, get_proxy(name))(copy.deepcopy(model), batch))
+        except (FloatingPointError, ValueError) as exc:
+            out[name] = exc
+    return out
+
+
+def shared_zero_cost_nas(model: torch.nn.Module, batch: Batch) -> dict[str, float | Exception]:
+    """The six as ``Scorer.score`` computes them on one network: those of
+    :data:`~knas_core.proxies.shared.SHARED_PROXIES` from the shared passes, the rest on their own."""
+    out = shared_scores(model, batch, [n for n in ZERO_COST_NAS if n in SHARED_PROXIES])
+    for name in ZERO_COST_NAS:
+        if name not in out:
+            out[name] = float(get_proxy(name)(model, batch))
+    return out
+
+
+def largest_difference(values: dict[str, float | Exception],
+                       reference: dict[str, float | Exception]) -> float:
+    """The largest relative difference between two sets of values of the same proxies (0 where
+    both failed, ``inf`` where one did)."""
+    def difference(v: float | Exception, r: float | Exception) -> float:
+        if isinstance(v, Exception) or isinstance(r, Exception):
+            return 0.0 if isinstance(v, Exception) and isinstance(r, Exception) else math.inf
+        return abs(v - r) / abs(r) if r else abs(v)
+
+    return max((difference(v, reference[k]) for k, v in values.items()), default=0.0)
+
+
 def released_knas_loop(model: torch.nn.Module, batch: Batch) -> None:
     """KNAS's released procedure: one forward+backward per image, 50 images."""
     for k in range(LOOP_SAMPLES):
@@ -135,6 +220,9 @@ def measure_arch(scorer: Scorer, arch: str, proxies: list[str], repeats: int) ->
     for key, names in BREAKDOWN.items():
         items[key] = lambda n=names: shared_scores(model, batch, n)
     items["naive"] = lambda: naive_bundle(model, scorer)
+    values: dict[str, Any] = {}
+    items["zero-cost-nas"] = lambda: values.__setitem__("shared", shared_zero_cost_nas(model, batch))
+    items["zero-cost-nas naive"] = lambda: values.__setitem__("naive", naive_zero_cost_nas(model, batch))
     items["loop50"] = lambda: released_knas_loop(model, loop_batch)
     items["score"] = lambda: scorer.score(arch, BUNDLE)
     out = dict.fromkeys(items, math.inf)
@@ -142,7 +230,8 @@ def measure_arch(scorer: Scorer, arch: str, proxies: list[str], repeats: int) ->
         for name, fn in items.items():
             out[name] = min(out[name], best_time(fn, device, 1))
             model.zero_grad(set_to_none=True)
-    return {"build": build, **out}
+    return {"build": build, **out, "zero-cost-nas difference": largest_difference(
+        values["shared"], values["naive"]) if len(values) == 2 else math.nan}
 
 
 # --- workers ------------------------------------------------------------------------------------
@@ -239,16 +328,26 @@ def main() -> None:
     for arch in tqdm(archs[1:], desc="timing", file=sys.stderr):
         rows.append(measure_arch(scorer, arch, proxies, args.repeats))
 
-    items = ["build", *proxies, "bundle", "naive", "loop50", "score"]
+    items = ["build", *proxies, "bundle", "naive", "loop50", "score", "zero-cost-nas",
+             "zero-cost-nas naive"]
     seconds = {k: median([r[k] for r in rows]) for k in ["F+B", *items]}
     multiple = {k: median([r[k] / r["F+B"] for r in rows]) for k in items}
     separate_sum = median([sum(r[p] for p in BUNDLE) / r["F+B"] for r in rows]) \
         if set(BUNDLE) <= set(proxies) else None
+    zc_separate_sum = median([sum(r[p] for p in ZERO_COST_NAS) / r["F+B"] for r in rows]) \
+        if set(ZERO_COST_NAS) <= set(proxies) else None
+    zc_speedup = median([r["zero-cost-nas naive"] / r["zero-cost-nas"] for r in rows])
+    zc_difference = max((d for r in rows if not math.isnan(d := r["zero-cost-nas difference"])),
+                        default=math.nan)
     label = {"build": "build the network (seeded init)",
              "bundle": "**bundle** (shared passes: " + ", ".join(BUNDLE) + ")",
              "naive": "naive reference: deep copy + own passes per bundle proxy",
              "loop50": f"KNAS released loop: {LOOP_SAMPLES} single-image forward+backward",
-             "score": "Scorer.score(bundle) end to end (build + bundle)"}
+             "score": "Scorer.score(bundle) end to end (build + bundle)",
+             "zero-cost-nas": "**zero-cost-nas's six** on the shared passes (" + ", ".join(ZERO_COST_NAS)
+             + "; synflow on its own)",
+             "zero-cost-nas naive": "naive reference for the six, as find_measures: deep copy + "
+             "released passes per measure"}
     print("\n| measured | median seconds | multiple of F+B (median over archs) |")
     print("|---|---|---|")
     print(f"| F+B: one bare forward+backward, batch {args.batch_size} | {seconds['F+B']:.4f} | 1.00 |")
@@ -258,6 +357,8 @@ def main() -> None:
         print(f"| {name} | {seconds[k]:.4f} | {multiple[k]:.2f} |")
     if separate_sum is not None:
         print(f"| sum of the bundle proxies alone (same network) | - | {separate_sum:.2f} |")
+    if zc_separate_sum is not None:
+        print(f"| sum of the six zero-cost-nas measures alone (same network) | - | {zc_separate_sum:.2f} |")
     print("\nWhere the bundle's cost goes (shared passes of parts of it; multiples of F+B, median):\n")
     print("| part | multiple of F+B | added to the batch pass |")
     print("|---|---|---|")
@@ -278,6 +379,14 @@ def main() -> None:
           + f" (target <= {TARGET_SINGLE}): "
           + ("met" if all(v <= TARGET_SINGLE for v in singles.values()) else "NOT met for "
              + ", ".join(p for p, v in singles.items() if v > TARGET_SINGLE)) + ".")
+    zc = multiple["zero-cost-nas"]
+    print(f"Zero-cost-nas's six on the shared passes: {zc:.2f}x F+B (target <= {TARGET_ZC}): "
+          f"{'met' if zc <= TARGET_ZC else 'NOT met'}; {zc_speedup:.2f}x faster than the naive "
+          f"reference ({multiple['zero-cost-nas naive']:.2f}x; median of the per-architecture ratios; "
+          f"target >= {TARGET_ZC_SPEEDUP}): {'met' if zc_speedup >= TARGET_ZC_SPEEDUP else 'NOT met'}"
+          + (f"; {zc_separate_sum / zc:.2f}x faster than the six alone on one network"
+             if zc_separate_sum else "")
+          + f". Largest relative difference of their values: {zc_difference:.1e}.")
 
     scale: dict[str, Any] = {}
     if args.scale_archs > 0:
@@ -317,9 +426,15 @@ def main() -> None:
                       "dataset": args.dataset, "batch_size": args.batch_size, "C": args.C, "N": args.N,
                       "repeats": args.repeats, "median_seconds": seconds, "median_multiple": multiple,
                       "bundle_proxies_alone_multiple": separate_sum, "breakdown_multiple": part,
+                      "zero_cost_nas": {"multiple": zc, "naive_multiple": multiple["zero-cost-nas naive"],
+                                        "speedup_over_naive": zc_speedup,
+                                        "alone_multiple": zc_separate_sum,
+                                        "largest_relative_difference": zc_difference},
                       "breakdown_added_to_batch_pass": added, "workers": scale,
                       "projection_seconds": projection,
                       "targets_met": {"bundle": multiple["bundle"] <= TARGET_BUNDLE,
+                                      "zero_cost_nas": zc <= TARGET_ZC,
+                                      "zero_cost_nas_speedup": zc_speedup >= TARGET_ZC_SPEEDUP,
                                       "single_gradient": {p: v <= TARGET_SINGLE for p, v in singles.items()}},
                       "service_modules_imported": leaked}))
 
