@@ -16,7 +16,9 @@ backward) pass. Scored together on one network (see :func:`shared_scores`), they
   backward is run with ``create_graph=True`` and its weight gradients ``g`` are differentiated
   once more, ``d/dW <stop_grad(g), g>``
   (:func:`~knas_core.proxies.second_order.hessian_gradient_product`), which costs no forward
-  and no first backward of grasp's own;
+  and no first backward of grasp's own (BatchNorm layers then run through
+  :func:`~knas_core.proxies.second_order.twice_differentiable_batchnorm`: the same forward and
+  first backward, a faster double backward);
 * **one per-sample pass** for ``knas``, whose BatchNorm normalises each sample by its own
   statistics (Xu et al. 2021; see :func:`~knas_core.proxies.knas.per_sample_batchnorm`): a
   different forward, which cannot be shared with the batch-statistics proxies without changing
@@ -35,6 +37,7 @@ only ``grasp`` fails.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from typing import SupportsFloat
 
 import torch
@@ -51,7 +54,13 @@ from knas_core.proxies.knas import knas_mean_gradient
 from knas_core.proxies.nasi import nasi_of
 from knas_core.proxies.naswot import HammingKernel
 from knas_core.proxies.params import params as params_proxy
-from knas_core.proxies.second_order import LayerOutputs, fisher_of, grasp_of, hessian_gradient_product
+from knas_core.proxies.second_order import (
+    LayerOutputs,
+    fisher_of,
+    grasp_of,
+    hessian_gradient_product,
+    twice_differentiable_batchnorm,
+)
 from knas_core.proxies.snip import snip_of
 
 #: Proxies read from the parameters' loss gradients.
@@ -134,7 +143,8 @@ def _batch_statistics_pass(model: nn.Module, batch: Batch, wanted: set[str]) -> 
     outputs = LayerOutputs(model) if "fisher" in wanted else None
     x = batch.inputs.detach().requires_grad_(True) if jacobian else batch.inputs
     try:
-        with torch.set_grad_enabled(backward or jacobian):
+        with torch.set_grad_enabled(backward or jacobian), \
+                twice_differentiable_batchnorm(model) if second_order else nullcontext():
             logits = model(x)
         if kernel is not None:
             kernel.see_output(logits)
