@@ -30,9 +30,9 @@ double backward of a train-mode BatchNorm (``batchnorm_double_backward``) takes 
 passes over the layer's tensors and was 42 % of GraSP's second backward on the benchmark
 networks (CPU); :func:`twice_differentiable_batchnorm` computes the BatchNorm layers' forward
 and first backward with PyTorch's own kernels and their double backward from the closed form
-of :class:`_BatchNormBackward` (about a dozen passes): GraSP at 4.3x a forward+backward instead
-of 6.5x (docs/RESULTS.md, Scoring throughput), equal to PyTorch's double backward up to float
-rounding (``tests/test_proxies.py``: ``gradgradcheck`` and 1e-12 in float64).
+of :class:`_BatchNormBackward` (about a dozen passes): grasp alone at 4.4x a forward+backward
+instead of 7.0x (docs/RESULTS.md, Scoring throughput), equal to PyTorch's double backward up to
+float rounding (``tests/test_proxies.py``: ``gradgradcheck``, and 1e-10 in float64).
 """
 
 from __future__ import annotations
