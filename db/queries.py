@@ -63,11 +63,11 @@ def candidate_rows(session: Session, search_id: int) -> list[dict[str, Any]]:
 
 def search_scoring(session: Session, search_id: int) -> dict[str, Any] | None:
     """What the score keys and the pace of a search need: ``config, data_id, status, stage,
-    total, scored, score_started_at`` (None for an unknown id)."""
+    total, scored, evaluated, score_started_at`` (None for an unknown id)."""
     row = session.execute(select(Search.config, Search.data_id, Search.status, Search.stage, Search.total,
-                                 Search.scored, Search.score_started_at)
+                                 Search.scored, Search.evaluated, Search.score_started_at)
                           .where(Search.id == search_id)).first()
-    keys = ("config", "data_id", "status", "stage", "total", "scored", "score_started_at")
+    keys = ("config", "data_id", "status", "stage", "total", "scored", "evaluated", "score_started_at")
     return dict(zip(keys, row)) if row else None
 
 

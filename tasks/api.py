@@ -20,11 +20,12 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from db import repository as repo
-from db.models import SearchCandidate, as_utc, utcnow
+from db.models import SearchCandidate
 from db.session import session_scope
-from db.status import SearchStage, Status
+from db.status import Status
 from knas_core.errors import ConfigError, InputError  # tasks.schema's ConfigError is this one
 from tasks.common import BrokerUnavailableError, check_broker, submit_with_rollback
+from tasks.pace import Pace, pace_in
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -93,17 +94,15 @@ def cancel_search(search_id: int) -> dict[str, Any]:
 
 
 def search_progress(search_id: int) -> dict[str, Any]:
-    """Status, stage, counters, rate (archs/s), ETA (s), error and the best architecture."""
+    """Status, stage, counters, error, the best architecture, and while it runs its pace
+    (:mod:`tasks.pace`): ``rate`` (``rate_unit`` per second: architectures ``scored`` by the
+    search itself, cache hits left out; NASI's ``steps``; random search's ``evaluated``) and
+    ``eta_seconds``, both None when nothing says (ended, queued, before the first unit)."""
     with session_scope() as session:
         search = repo.get_search(session, search_id)
         if search is None:
             raise KeyError(f"no search with id {search_id}")
-        rate = eta = None
-        if search.score_started_at is not None and search.scored:
-            stop = (search.finished_at if search.status in Status.ENDED else None) or utcnow()
-            elapsed = max((as_utc(stop) - as_utc(search.score_started_at)).total_seconds(), 1e-6)
-            rate = search.scored / elapsed
-            eta = max(search.total - search.scored, 0) / rate if search.stage == SearchStage.SCORE else 0.0
+        speed = pace_in(session, search_id) if search.status == Status.RUNNING else Pace()
         best: dict[str, Any] | None
         if search.result:
             best = {k: search.result.get(k) for k in ("arch", "index", "score", "accuracy", "test_acc",
@@ -113,7 +112,8 @@ def search_progress(search_id: int) -> dict[str, Any]:
         return {
             "id": search.id, "name": search.name, "status": search.status, "stage": search.stage,
             "scored": search.scored, "failed": search.failed, "total": search.total,
-            "evaluated": search.evaluated, "rate": rate, "eta_seconds": eta, "error": search.error,
+            "evaluated": search.evaluated, "rate": speed.rate, "rate_unit": str(speed.unit),
+            "eta_seconds": speed.eta_seconds, "error": search.error,
             "cancel_requested": search.cancel_requested, "best": best,
             "data": search.data_id, "data_description": search.data_description,
             "created_at": search.created_at.isoformat() if search.created_at else None,

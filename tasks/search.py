@@ -14,6 +14,8 @@ import math
 import os
 import socket
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -25,6 +27,7 @@ from db import repository as repo
 from db.models import Search, SearchCandidate, TrainingRun, as_utc, utcnow
 from db.session import session_scope
 from db.status import CandidateStage, SearchStage, Status, TrainingStatus
+from knas_core.errors import InputError
 from knas_core.groundtruth import GroundTruth, canonical_dataset
 from knas_core.proxies import get_proxy
 from knas_core.scoring import Scorer, describe_exception, is_transient
@@ -51,6 +54,39 @@ def score_keys(cfg: SearchConfig, device_type: str, data: str) -> list[repo.Scor
     """One :func:`score_key` per proxy of the search (one for a single proxy, one per member of
     an ensemble), in the order of :meth:`SearchConfig.proxy_list`."""
     return [score_key(cfg, device_type, data, p) for p in cfg.proxy_list()]
+
+
+@dataclass(frozen=True)
+class SearchKeys:
+    """The score key of each proxy of a search (in the search's order), whether this process
+    knows the keys' device type, and each proxy's direction."""
+
+    keys: dict[str, repo.ScoreKey]
+    device_known: bool
+    higher_is_better: dict[str, bool]
+
+    @property
+    def proxies(self) -> list[str]:
+        return list(self.keys)
+
+
+def search_keys(config: Mapping[str, Any], data_id: str | None) -> SearchKeys | None:
+    """The score keys of a search with this stored ``config`` scoring the images ``data_id``,
+    or None when this process cannot read the config (e.g. a plugin's proxy it has not loaded).
+
+    A search on ``device: auto`` has the device type of the worker that scored it, which this
+    process (the dashboard) may not share: ``device_known`` is then False and the readers use
+    the device type holding the scores."""
+    from knas_core.plugins import load_plugins
+
+    try:
+        load_plugins()
+        cfg = load_config(dict(config))
+        higher = {p: get_proxy(p).higher_is_better for p in cfg.proxy_list()}
+    except InputError:
+        return None
+    keys = dict(zip(cfg.proxy_list(), score_keys(cfg, device_type(cfg), data_id or ""), strict=True))
+    return SearchKeys(keys, cfg.device != "auto", higher)
 
 
 def ranking_values(session: Session, search_id: int,
@@ -570,10 +606,10 @@ def run_strategy(search_id: int) -> str:
                 raise Cancelled
             evaluating = stage == ProgressStage.EVALUATE  # scoring, or NASI's steps, otherwise
             row.stage = SearchStage.EVALUATE if evaluating else SearchStage.SCORE
+            if row.score_started_at is None:  # the rate and ETA (tasks.pace) count from the first
+                row.score_started_at = utcnow()  # report: random search's first is an evaluation
             if not evaluating:
                 row.scored, row.total = done, total
-                if row.score_started_at is None:  # the rate and ETA count from the first report
-                    row.score_started_at = utcnow()
             else:
                 row.evaluated = done
 

@@ -155,12 +155,14 @@ def seed_live(url: str, truth: GroundTruth) -> dict[str, Any]:
       (stored an hour before the search started), 2-5 were scored since;
     * ``single``: synflow only (seed 1: its own score key), 3 of 8 scored, running;
     * ``cancelled``: cancelled in the score stage with 3 of 8 scored;
-    * ``failed``: failed before it recorded a stage (its stage is still ``queued``).
+    * ``failed``: failed before it recorded a stage (its stage is still ``queued``);
+    * ``nasi``: NASI (no proxy) at step 26 of 100; ``random``: random search (no proxy) in its
+      evaluate stage, 5 of 10 evaluated.
 
     Returns the ids, ``started`` and ``values[search][proxy][architecture_id]``."""
     from datetime import timedelta
 
-    from db.models import utcnow
+    from db.models import Search, utcnow
     from db.status import Status
     from tasks.schema import load_config
     from tasks.search import score_key
@@ -205,6 +207,12 @@ def seed_live(url: str, truth: GroundTruth) -> dict[str, Any]:
         for k, value in enumerate([1662.4216, 1410.8136, 1.2345678e36]):
             save("single", single, "synflow", k, value)
         search("cancelled", {"seed": 2}, 3).finish(Status.CANCELLED)
+        # strategies without proxies: NASI at step 26 of 100, random search at its 5th of 10
+        # evaluations; their first reports (step 1, evaluation 1) came at ``started``
+        search("nasi", {"strategy": "nasi", "seed": 4}, 0)
+        s.get_one(Search, out["nasi"]).scored, s.get_one(Search, out["nasi"]).total = 26, 100
+        search("random", {"strategy": "random", "seed": 5, "topk": 10}, 0)
+        repo.set_stage(s, s.get_one(Search, out["random"]), "evaluate", evaluated=5)
         failed = repo.create_search(s, {**CONFIG, "name": "failed", "seed": 3})
         failed.finish(Status.FAILED, error="FileNotFoundError: seeded")
         out["failed"] = failed.id

@@ -396,6 +396,12 @@ def test_clone_prefills_the_form(store):
     assert at.text_input(key="ns_name").value == "seeded (clone)"
 
 
+def _title(layout: dict) -> str | None:
+    """A Plotly layout's (or axis') title text, as the figure's JSON holds it."""
+    title = layout.get("title")
+    return title.get("text") if isinstance(title, dict) else title
+
+
 def test_search_detail_page(store):
     _, ids = store
     at = page("3_Search_detail.py", search=str(ids["done"]))
@@ -403,6 +409,11 @@ def test_search_detail_page(store):
     ranking = at.table[0].value
     assert ranking["rank"].tolist() == [str(r) for r in range(1, 13)]
     assert len(at.get("plotly_chart")) == 5  # cell, histogram, best-so-far, score order, training curves
+    # the score axes name the proxy's score once ("synflow score", not "synflow score score")
+    axes = {_title(f["layout"]): (_title(f["layout"].get("xaxis", {})), _title(f["layout"].get("yaxis", {})))
+            for f in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))}
+    assert axes["Score distribution"][0] == "synflow score"
+    assert axes["Score by sampling order"][1] == "synflow score"
     at.multiselect(key="rk-ops").set_value(["avg_pool_3x3"]).run()
     no_exception(at)
     assert all("avg_pool_3x3~" in a for a in at.table[0].value["architecture"])
@@ -834,8 +845,8 @@ def test_live_search_detail_shows_scores_as_they_come(live):
 
 
 def test_pace_counts_only_what_the_search_scored(live):
-    from app.views.scores import pace, search_pace
     from db.models import utcnow
+    from tasks.pace import pace, search_pace
 
     started = live["started"]
     now = utcnow()
@@ -849,6 +860,35 @@ def test_pace_counts_only_what_the_search_scored(live):
         assert pace(status, stage, 8, 3, 3, started, now).rate is None
     assert pace("running", "score", 8, 2, 0, started, now).eta_seconds is None  # cache hits only so far
     assert search_pace(live["cancelled"]).rate is None
+
+
+def test_pace_of_strategies_without_proxies(live):
+    """NASI's pace is its optimisation steps, random search's its evaluations (neither scores an
+    architecture); `knas status` (tasks.api) and the pages show the same figures."""
+    from db.models import utcnow
+    from tasks.api import search_progress
+    from tasks.pace import search_pace
+
+    elapsed = (utcnow() - live["started"]).total_seconds()
+    nasi, random = search_pace(live["nasi"]), search_pace(live["random"])
+    # 25 steps since the first report (step 1), 74 left; 4 evaluations since the first, 5 left
+    assert (nasi.unit, random.unit) == ("steps", "evaluated")
+    assert nasi.rate == pytest.approx(25 / elapsed, rel=0.05)
+    assert nasi.eta_seconds == pytest.approx(74 / nasi.rate)
+    assert random.rate == pytest.approx(4 / elapsed, rel=0.05)
+    assert random.eta_seconds == pytest.approx(5 / random.rate)
+    shown = search_progress(live["nasi"])
+    assert (shown["rate_unit"], shown["rate"]) == ("steps", pytest.approx(nasi.rate, rel=0.05))
+    assert search_progress(live["cancelled"])["rate"] is None
+
+
+def test_search_detail_names_the_pace_of_each_strategy(live):
+    nasi = page("3_Search_detail.py", search=str(live["nasi"]))
+    no_exception(nasi)
+    metrics = {m.label: m.value for m in nasi.metric}
+    assert metrics["steps/s"] != "-" and metrics["ETA"].endswith(" s")
+    random = page("3_Search_detail.py", search=str(live["random"]))
+    assert {m.label: m.value for m in random.metric}["evaluated/s"] != "-"
 
 
 def test_ended_searches_show_where_they_ended(live):

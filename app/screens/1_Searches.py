@@ -51,7 +51,10 @@ def _table() -> bool:
         column_config={
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
                                                         format="percent"),
-            "rate": st.column_config.NumberColumn("scored/s", format="%.2f"),
+            "rate": st.column_config.NumberColumn(
+                "rate (/s)", format="%.2f",
+                help="per second: architectures scored by the search itself (cache hits left out); "
+                     "NASI: optimisation steps; random search: evaluations"),
             "eta_s": st.column_config.NumberColumn("ETA (s)", format="%.0f"),
             "best_index": st.column_config.NumberColumn("best index", format="%d"),
             "best_accuracy": st.column_config.NumberColumn("best acc (%)", format="%.2f"),

@@ -11,11 +11,11 @@ from streamlit.delta_generator import DeltaGenerator
 
 from app import ui
 from app.views import detail
-from app.views.scores import search_pace
 from app.views.searches import can_cancel, progress_fraction, shown_stage
 from db.status import Status
 from knas_core.spaces.nb201 import OPS
 from tasks.api import cancel_search, search_progress
+from tasks.pace import PaceUnit
 
 st.title("Search detail")
 
@@ -36,6 +36,9 @@ config = detail.search_config(search_id) or {}
 #: architectures are shown as their strings.
 nb201 = config.get("space", "nb201") == "nb201"
 ACTIVE = first["status"] in Status.ACTIVE
+RATE_HELP = {PaceUnit.SCORED: "architectures scored per second by this search (cache hits left out)",
+             PaceUnit.STEPS: "NASI's supernet optimisation steps per second",
+             PaceUnit.EVALUATED: "architectures evaluated per second (random search scores nothing)"}
 
 
 @st.fragment(run_every=2.0 if ACTIVE else None)
@@ -53,12 +56,11 @@ def live() -> None:
     row = st.container(horizontal=True, gap="large")  # one row that wraps when narrow, nothing cut
     for m in figures:
         row.metric(m.label, m.value, help=m.help, width="content")
-    if p["status"] == Status.RUNNING:
-        pace = search_pace(search_id)
+    if p["status"] == Status.RUNNING:  # the pace of tasks.pace, as `knas status` shows it
         rate = eta = st.container(horizontal=True, gap="large")
-        rate.metric("scored/s", f"{pace.rate:.2f}" if pace.rate else "-",
-                    help="architectures scored per second by this search (cache hits left out)")
-        eta.metric("ETA", f"{pace.eta_seconds:.0f} s" if pace.eta_seconds is not None else "-")
+        rate.metric(f"{p['rate_unit']}/s", f"{p['rate']:.2f}" if p["rate"] else "-",
+                    help=RATE_HELP[p["rate_unit"]])
+        eta.metric("ETA", f"{p['eta_seconds']:.0f} s" if p["eta_seconds"] is not None else "-")
     best = detail.found(p, first_row)
     if best.get("arch"):
         st.caption(f"{'found' if p['status'] == Status.DONE else 'best so far'}: {ui.md_code(best['arch'])}")

@@ -233,9 +233,11 @@ def display_rows(rows: list[dict[str, Any]], table: RankingTable) -> list[dict[s
 
 # --- charts --------------------------------------------------------------------------------------
 
-def score_histogram_figure(scores: list[float], proxy: str, bins: int = 40) -> go.Figure:
+def score_histogram_figure(scores: list[float], label: str, bins: int = 40) -> go.Figure:
+    """The scores' histogram; ``label`` names them on the x-axis (``synflow score``, ``ensemble
+    score``: :attr:`RankingTable.score_label`)."""
     # an array, not a list: Streamlit deep-copies a figure's data on every run (15,625 scores)
-    fig = px.histogram(x=np.asarray(scores, dtype=float), nbins=bins, labels={"x": f"{proxy} score"},
+    fig = px.histogram(x=np.asarray(scores, dtype=float), nbins=bins, labels={"x": label},
                        title="Score distribution")
     fig.update_layout(yaxis_title="architectures", height=320, margin={"t": 40, "b": 10})
     return fig

@@ -4,64 +4,24 @@ A staged search writes each candidate's score and rank (``SearchCandidate.score`
 when it selects, after every candidate is scored; until then its scores are the
 :class:`~db.models.ProxyScore` rows under the search's score keys
 (:func:`tasks.search.score_keys`, one per proxy of :meth:`SearchConfig.proxy_list`). This
-module finds those keys, reads the rows, combines several proxies into the log-rank ensemble
-of the rows scored so far (:func:`knas_core.search.ensemble.log_rank_aggregate`) and measures
-the pace of the scoring from the rows stored since it started (cache hits left out).
+module finds those keys (:func:`tasks.search.search_keys`), reads the rows and combines several
+proxies into the log-rank ensemble of the rows scored so far
+(:func:`knas_core.search.ensemble.log_rank_aggregate`). The pace of a search is
+:mod:`tasks.pace`'s.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from db import queries
-from db.models import as_utc, utcnow
-from db.repository import ScoreKey
 from db.session import session_scope
-from db.status import CandidateStage, SearchStage, Status
-from knas_core.errors import InputError
+from db.status import CandidateStage
 from knas_core.search.ensemble import log_rank_aggregate
 
 #: ``architecture_id -> (value, error)`` of one proxy.
 Values = Mapping[int, tuple[float | None, str | None]]
-
-
-@dataclass(frozen=True)
-class SearchKeys:
-    """The score key of each proxy of a search (in the search's order), whether this process
-    knows the keys' device type, and each proxy's direction."""
-
-    keys: dict[str, ScoreKey]
-    device_known: bool
-    higher_is_better: dict[str, bool]
-
-    @property
-    def proxies(self) -> list[str]:
-        return list(self.keys)
-
-
-def search_keys(config: Mapping[str, Any], data_id: str | None) -> SearchKeys | None:
-    """The score keys of a search with this stored ``config`` scoring the images ``data_id``,
-    or None when this process cannot read the config (e.g. a plugin's proxy it has not loaded).
-
-    A search on ``device: auto`` has the device type of the worker that scored it, which this
-    process (the dashboard) may not share: ``device_known`` is then False and the readers use
-    the device type holding the scores."""
-    from knas_core.plugins import load_plugins
-    from knas_core.proxies import get_proxy
-    from tasks.schema import load_config
-    from tasks.search import device_type, score_keys
-
-    try:
-        load_plugins()
-        cfg = load_config(dict(config))
-        higher = {p: get_proxy(p).higher_is_better for p in cfg.proxy_list()}
-    except InputError:
-        return None
-    keys = dict(zip(cfg.proxy_list(), score_keys(cfg, device_type(cfg), data_id or ""), strict=True))
-    return SearchKeys(keys, cfg.device != "auto", higher)
 
 
 def proxy_column(proxy: str) -> str:
@@ -121,50 +81,11 @@ def candidates_with_scores(search_id: int) -> tuple[list[str], list[dict[str, An
         if search is None:
             return [], []
         rows = queries.candidate_rows(session, search_id)
+        from tasks.search import search_keys
+
         found = search_keys(search["config"], search["data_id"])
         if found is None:
             return [], [dict(r, error=None) for r in rows]
         values = {p: queries.scores_under_key(session, search_id, k, any_device=not found.device_known)
                   for p, k in found.keys.items()}
     return found.proxies, live_rows(rows, values, found.higher_is_better)
-
-
-@dataclass(frozen=True)
-class Pace:
-    """Architectures scored per second and the seconds left; None where nothing says."""
-
-    rate: float | None = None
-    eta_seconds: float | None = None
-
-
-def pace(status: str, stage: str, total: int, scored: int, fresh: int, started: datetime | None,
-         now: datetime) -> Pace:
-    """The pace of a search that is scoring: ``fresh`` architectures scored since ``started``
-    (cache hits are not among them) over the seconds since; the ETA is the architectures left
-    (``total - scored``) at that rate. Nothing for a search that is not running or not scoring,
-    nor before its first architecture is scored."""
-    if status != Status.RUNNING or stage != SearchStage.SCORE or started is None or fresh <= 0:
-        return Pace()
-    elapsed = (as_utc(now) - as_utc(started)).total_seconds()
-    if elapsed <= 0:
-        return Pace()
-    rate = fresh / elapsed
-    return Pace(rate, max(total - scored, 0) / rate)
-
-
-def search_pace(search_id: int) -> Pace:
-    """:func:`pace` of a search from its stored rows. A search run whole by one worker records
-    its images only when it ends: its keys are then matched on any images."""
-    with session_scope() as session:
-        search = queries.search_scoring(session, search_id)
-        if search is None or search["status"] != Status.RUNNING or search["stage"] != SearchStage.SCORE \
-                or search["score_started_at"] is None:
-            return Pace()
-        found = search_keys(search["config"], search["data_id"])
-        if found is None:
-            return Pace()
-        fresh = queries.fresh_architectures(session, list(found.keys.values()), search["score_started_at"],
-                                            any_data=search["data_id"] is None,
-                                            any_device=not found.device_known)
-    return pace(search["status"], search["stage"], search["total"], search["scored"], fresh,
-                search["score_started_at"], utcnow())

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.views.scores import Pace, search_pace
 from db import queries
 from db.models import as_utc, utcnow
 from db.session import session_scope
@@ -66,8 +65,8 @@ def duration_seconds(started: datetime | None, finished: datetime | None,
 
 def overview_rows(limit: int = 200) -> list[dict[str, Any]]:
     """Rows of the Searches table, newest first: ``id, name, status, stage (where it is, or where
-    it ended), progress (0-1), scored, total, failed, rate (archs/s) and eta_s (while it scores,
-    from the architectures it scored itself: cache hits left out), best_arch, best_index,
+    it ended), progress (0-1), scored, total, failed, rate (``rate_unit`` per second) and eta_s
+    (while it runs: :mod:`tasks.pace`), best_arch, best_index,
     best_accuracy (%), created``, and what tells seed runs apart: ``seed, proxies`` ("+"-joined,
     empty for a strategy without proxies), ``duration_s``, ``tags`` (list) and ``note``."""
     with session_scope() as session:
@@ -77,12 +76,11 @@ def overview_rows(limit: int = 200) -> list[dict[str, Any]]:
         p = search_progress(s["id"])
         p["topk"] = s["config"].get("topk")
         best = p.get("best") or {}
-        pace = search_pace(s["id"]) if p["status"] == Status.RUNNING else Pace()
         rows.append({
             "id": s["id"], "name": s["name"], "status": p["status"],
             "stage": shown_stage(p["status"], p["stage"]),
             "progress": progress_fraction(p), "scored": p["scored"], "total": p["total"],
-            "failed": p["failed"], "rate": pace.rate, "eta_s": pace.eta_seconds,
+            "failed": p["failed"], "rate": p["rate"], "rate_unit": p["rate_unit"], "eta_s": p["eta_seconds"],
             "strategy": s["config"].get("strategy"), "dataset": s["config"].get("dataset"),
             "best_arch": best.get("arch"), "best_index": best.get("index"),
             "best_accuracy": best.get("accuracy"), "created": s["created_at"], "error": p["error"],
