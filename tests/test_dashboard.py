@@ -918,6 +918,7 @@ def test_search_detail_names_the_pace_of_each_strategy(live):
     no_exception(nasi)
     metrics = {m.label: m.value for m in nasi.metric}
     assert metrics["steps/s"] != "-" and metrics["ETA"].endswith(" s")
+    assert nasi.get("progress")[0].proto.text == "NASI steps 26/100, evaluated 0"
     random = page("3_Search_detail.py", search=str(live["random"]))
     assert {m.label: m.value for m in random.metric}["evaluated/s"] != "-"
 
