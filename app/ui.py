@@ -187,7 +187,8 @@ def _figures(table: detail.RankingTable, charts: dict[str, Any]) -> dict[str, An
     scores, trace, curves = table.scores(), charts["best_so_far"], charts["curves"]
     return {"histogram": detail.score_histogram_figure(scores, table.score_label) if scores else None,
             "best_so_far": detail.best_so_far_figure(trace) if trace else None,
-            "order": plots.score_order_figure(order, table.score_label) if order else None,
+            "order": plots.score_order_figure(order, table.score_label, detail.log_scaled(scores))
+            if order else None,
             "curves": detail.training_curves_figure(curves) if curves else None}
 
 

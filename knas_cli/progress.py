@@ -13,7 +13,7 @@ class StageBars:
     """A ``progress(stage, done, total)`` callback that keeps one tqdm bar per stage; a context
     manager that closes them all, however the work ends.
 
-    >>> with StageBars() as bars:      # e.g. SearchRun(config, progress=bars).run()
+    >>> with StageBars() as bars:      # e.g. SearchRun(config).run(progress=bars)
     ...     for done in range(1, 4):
     ...         bars("score", done, 3)    # the bar "score 3/3" on stderr
     >>> bars["score"].n, bars["score"].total

@@ -76,7 +76,7 @@ def fetch_dataset(name: str, dest: str | os.PathLike[str] | None = None, *,
     ds = canonical_dataset(name)
     if ds not in FETCHABLE:
         raise ConfigError(f"{ds} cannot be fetched (its images are not public in a fetchable form); "
-                         f"choose one of {', '.join(FETCHABLE)}, or score it with --data-source "
+                         f"choose one of {', '.join(FETCHABLE)}, or score it with data_source "
                          "synthetic or imagefolder")
     root = fetch_root(dest)
     cls = _dataset_class(ds)

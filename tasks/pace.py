@@ -54,7 +54,7 @@ def pace(status: str, stage: str, total: int, done: int, fresh: int, started: da
     >>> from datetime import timedelta
     >>> t0 = datetime(2026, 1, 1)
     >>> pace("running", "score", 100, 30, 20, t0, t0 + timedelta(seconds=40))
-    Pace(rate=0.5, eta_seconds=140.0, unit='scored')
+    Pace(rate=0.5, eta_seconds=140.0, unit=<PaceUnit.SCORED: 'scored'>)
     >>> pace("cancelled", "score", 100, 30, 20, t0, t0 + timedelta(seconds=40)).rate is None
     True
     """

@@ -109,6 +109,23 @@ def test_best_so_far_histogram_and_training_curves(store):
     assert list(fig.data[1].y) == [r["best"] for r in trace]
 
 
+def test_scores_spanning_many_decades_are_drawn_on_a_log_scale():
+    from app.views import detail, plots
+
+    synflow = [2.5e35, 8.9e36, 1.3e39, 4.0e35]
+    fig = detail.score_histogram_figure(synflow, "synflow score")
+    assert fig.layout.xaxis.title.text == "log10(synflow score)"
+    assert list(fig.data[0].x) == pytest.approx([35.398, 36.949, 39.114, 35.602], abs=1e-3)
+    with_zeros = detail.score_histogram_figure([0.0, *synflow, 0.0], "synflow score")
+    assert len(with_zeros.data[0].x) == 4
+    assert with_zeros.layout.title.text == "Score distribution (2 scores of 0 left out)"
+    plain = detail.score_histogram_figure([1.0, 2.0, 300.0], "params score")
+    assert plain.layout.xaxis.title.text == "params score" and list(plain.data[0].x) == [1.0, 2.0, 300.0]
+    rows = [{"sampled": i + 1, "score": v, "best": max(synflow[:i + 1])} for i, v in enumerate(synflow)]
+    assert plots.score_order_figure(rows, "synflow score", log_y=True).layout.yaxis.type == "log"
+    assert plots.score_order_figure(rows, "synflow score").layout.yaxis.type == "linear"
+
+
 def test_correlation_statistics_match_knas_core_and_carry_published_marks(store):
     from app.views import correlation
     from knas_core.stats import correlate
@@ -901,6 +918,7 @@ def test_search_detail_names_the_pace_of_each_strategy(live):
     no_exception(nasi)
     metrics = {m.label: m.value for m in nasi.metric}
     assert metrics["steps/s"] != "-" and metrics["ETA"].endswith(" s")
+    assert nasi.get("progress")[0].proto.text == "NASI steps 26/100, evaluated 0"
     random = page("3_Search_detail.py", search=str(live["random"]))
     assert {m.label: m.value for m in random.metric}["evaluated/s"] != "-"
 

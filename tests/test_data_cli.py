@@ -110,8 +110,10 @@ def test_fetch_defaults_to_knas_data_dir_then_the_user_cache(tmp_path, fake_cifa
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / fake_cifar10.name).write_bytes(fake_cifar10.read_bytes())
     assert fetch_dataset("cifar10").path == tmp_path / "cache" / "cifar-10-batches-py"
-    with pytest.raises(ValueError, match="cannot be fetched"):
+    with pytest.raises(ValueError, match="cannot be fetched") as info:
         fetch_dataset("imagenet16-120", tmp_path)
+    assert "data_source synthetic or imagefolder" in str(info.value)  # the field, not a flag
+    assert "--" not in str(info.value)  # (`knas data fetch` offers only the fetchable sets)
 
 
 def test_archive_copied_into_dir_is_extracted_without_network(tmp_path, fake_cifar10, monkeypatch, capsys):

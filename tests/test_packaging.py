@@ -84,6 +84,27 @@ def test_the_environment_holds_the_locked_versions():
     assert not wrong, wrong
 
 
+def test_requirements_txt_installs_the_runtime_extras_at_the_locked_versions():
+    """requirements.txt (the runtime dependencies, for ``pip install -r``) names no package of
+    its own: pyproject's ``[all]`` at requirements.lock's versions. Resolved offline against this
+    environment (installed from the lock), it installs nothing but this checkout."""
+    lines = [ln.split("#")[0].strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert [ln for ln in lines if ln] == ["-c requirements.lock", "-e .[all]"]
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    assert [Requirement(r).extras for r in extras["all"]] == [set(extras) - {"all", "dev"}]  # every one
+    deps_python = _deps_site().parents[2] / "bin" / "python"
+    proc = subprocess.run([str(deps_python), "-m", "pip", "--python", sys.executable, "install", "--dry-run",
+                           "--no-index", "--no-build-isolation", "-r", "requirements.txt"],
+                          cwd=ROOT, capture_output=True, text=True, env=_clean_env(PIP_FIND_LINKS=""),
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    would = [ln for ln in proc.stdout.splitlines() if ln.startswith("Would install")]
+    assert would == [f"Would install knas-studio-{project['version']}"], proc.stdout[-2000:]
+
+
 def _deps_site() -> Path:
     """The shared dependency layer this test run uses (the Makefile's ``deps-<hash>``)."""
     for entry in sys.path:

@@ -3,14 +3,18 @@ the dashboard refuse a store whose schema is not this version's, in one line (ex
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
-from db.migrate import SchemaOutOfDateError, check_schema, display_url, head_revision, upgrade
+from db.migrate import SchemaOutOfDateError, check_schema, display_url, head_revision, known_revision, upgrade
 from db.session import dispose_engine, get_engine
 from knas_cli.main import main
 from knas_core.errors import InputError
@@ -100,6 +104,44 @@ def test_a_newer_revision_asks_for_the_newer_version(store):
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(SchemaOutOfDateError, match="is at revision 9999, which a newer KNAS Studio wrote"):
         check_schema()
+
+
+def test_the_revisions_read_from_the_files_are_alembics():
+    """check_schema reads the migration files itself (no Alembic import): the same revisions
+    and the same head as Alembic's own reading of them."""
+    from alembic.script import ScriptDirectory
+
+    from db.migrate import alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    assert head_revision() == scripts.get_current_head()
+    revisions = {script.revision for script in scripts.walk_revisions()}
+    assert len(revisions) >= 7 and all(known_revision(r) for r in revisions)
+    assert not known_revision("9999") and not known_revision(head_revision() + "0")
+
+
+def test_several_revision_rows_are_refused(store):
+    upgrade(store)
+    with get_engine(store).begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('0003')"))
+    with pytest.raises(InputError, match=r"several schema revisions \(0003, "):
+        check_schema()
+
+
+def test_status_and_cancel_check_the_schema_without_alembic(store):
+    """The check is most of what `knas status` and `knas cancel` cost at start-up (measured in
+    benchmarks/startup.py): it must not load Alembic (with Mako, Pygments and every dialect)."""
+    upgrade(store)
+    heavy = ["alembic", "mako", "torch", "celery", "pandas"]
+    code = ("import json, sys\nfrom knas_cli.main import main\n"
+            "codes = [main(['status', '999']), main(['cancel', '999'])]\n"
+            f"print(json.dumps([codes, [n for n in {heavy!r} if n in sys.modules]]))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    codes, loaded = json.loads(out.stdout.splitlines()[-1])
+    assert codes == [2, 2], out.stderr  # unknown id: checked, then refused (an old schema stops earlier)
+    assert "no search with id 999" in out.stderr and "schema out of date" not in out.stderr, out.stderr
+    assert loaded == []
 
 
 def test_the_shown_url_hides_the_password():

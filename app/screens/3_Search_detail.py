@@ -11,7 +11,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from app import ui
 from app.views import detail
-from app.views.searches import can_cancel, progress_fraction, shown_stage
+from app.views.searches import can_cancel, progress_fraction, progress_text, shown_stage
 from db.status import Status
 from knas_core.spaces.nb201 import OPS
 from tasks.api import cancel_search, search_progress
@@ -49,8 +49,7 @@ def live() -> None:
     where = "" if p["status"] == Status.DONE else \
         f" · {'ended at' if ended else 'stage'} {ui.md_text(shown_stage(p['status'], p['stage']))}"
     st.subheader(f"#{p['id']} {ui.md_text(p['name'] or '')} · {ui.md_text(p['status'])}{where}")
-    st.progress(progress_fraction(p), text=f"scored {p['scored']}/{p['total']} ({p['failed']} failed), "
-                f"evaluated {p['evaluated']}")
+    st.progress(progress_fraction(p), text=progress_text(p, config.get("strategy")))
     first_row = detail.leader(ui.ranking_table(search_id, first["status"]))
     figures = detail.headline(p, config, first_row)
     row = st.container(horizontal=True, gap="large")  # one row that wraps when narrow, nothing cut

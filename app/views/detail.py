@@ -233,12 +233,40 @@ def display_rows(rows: list[dict[str, Any]], table: RankingTable) -> list[dict[s
 
 # --- charts --------------------------------------------------------------------------------------
 
+#: Positive scores spanning at least this many decades are drawn on a log scale (synflow's
+#: products of weights run from 1e30 to 1e40: on a linear axis all but the largest sit at 0).
+LOG_DECADES = 3.0
+
+
+def log_scaled(scores: list[float]) -> bool:
+    """Whether ``scores`` are drawn on a log scale: none negative, and the positive ones (at
+    least two) spanning at least :data:`LOG_DECADES` decades. Zeros (synflow's where no path
+    carries a signal) do not prevent it; the charts leave them out and say how many.
+
+    >>> log_scaled([2.5e35, 1.3e39]), log_scaled([0.0, 2.5e35, 1e39]), log_scaled([-1.0, 1e39])
+    (True, True, False)
+    >>> log_scaled([1.0, 500.0])
+    False
+    """
+    values = np.asarray(scores, dtype=float)
+    values = values[np.isfinite(values)]
+    positive = values[values > 0]
+    return bool(positive.size > 1 and not (values < 0).any()
+                and np.log10(positive.max() / positive.min()) >= LOG_DECADES)
+
+
 def score_histogram_figure(scores: list[float], label: str, bins: int = 40) -> go.Figure:
     """The scores' histogram; ``label`` names them on the x-axis (``synflow score``, ``ensemble
-    score``: :attr:`RankingTable.score_label`)."""
-    # an array, not a list: Streamlit deep-copies a figure's data on every run (15,625 scores)
-    fig = px.histogram(x=np.asarray(scores, dtype=float), nbins=bins, labels={"x": label},
-                       title="Score distribution")
+    score``: :attr:`RankingTable.score_label`). Scores spanning many decades
+    (:func:`log_scaled`) are binned by their base-10 logarithm, the axis says so, and the title
+    counts the scores of 0 left out."""
+    values = np.asarray(scores, dtype=float)  # an array: Streamlit deep-copies a figure's data on every run
+    title = "Score distribution"
+    if log_scaled(scores):
+        zeros = int((values == 0).sum())
+        values, label = np.log10(values[values > 0]), f"log10({label})"
+        title += f" ({zeros} {'score' if zeros == 1 else 'scores'} of 0 left out)" if zeros else ""
+    fig = px.histogram(x=values, nbins=bins, labels={"x": label}, title=title)
     fig.update_layout(yaxis_title="architectures", height=320, margin={"t": 40, "b": 10})
     return fig
 

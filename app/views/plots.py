@@ -94,9 +94,9 @@ def operations_figure(stats: Sequence[dict[str, Any]], value_title: str) -> go.F
     return fig
 
 
-def score_order_figure(rows: Sequence[dict[str, Any]], label: str) -> go.Figure:
+def score_order_figure(rows: Sequence[dict[str, Any]], label: str, log_y: bool = False) -> go.Figure:
     """Each architecture's score by sampling order, and the best score so far; ``label`` names
-    the scores on the y-axis (``synflow score``, ``ensemble score``)."""
+    the scores on the y-axis (``synflow score``, ``ensemble score``), a log axis with ``log_y``."""
     scatter = go.Scattergl if len(rows) > 2000 else go.Scatter
     # arrays, not lists: Streamlit deep-copies a figure's data on every run (a whole space's rows)
     sampled = np.fromiter((r["sampled"] for r in rows), np.int64, len(rows))
@@ -105,6 +105,7 @@ def score_order_figure(rows: Sequence[dict[str, Any]], label: str) -> go.Figure:
                           mode="markers", name="score", marker={"color": "#999", "size": 4}))
     best = np.fromiter((r["best"] for r in rows), float, len(rows))
     fig.add_trace(scatter(x=sampled, y=best, mode="lines", name="best so far", line={"shape": "hv"}))
-    fig.update_layout(title="Score by sampling order", xaxis_title="architectures sampled",
-                      yaxis_title=label, **{**_LAYOUT, "height": 320})
+    fig.update_layout(title="Score by sampling order", xaxis_title="architectures sampled", yaxis_title=label,
+                      yaxis_type="log" if log_y else "linear", yaxis_exponentformat="power",
+                      **{**_LAYOUT, "height": 320})
     return fig

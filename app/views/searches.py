@@ -26,6 +26,20 @@ def progress_fraction(p: dict[str, Any]) -> float:
     return round(min(frac, 1.0), 4)
 
 
+def progress_text(p: dict[str, Any], strategy: str | None) -> str:
+    """The caption of a search's progress bar: what it has scored and evaluated. NASI's score
+    stage counts the supernet's optimisation steps (:mod:`tasks.pace`), so its caption says steps.
+
+    >>> progress_text({"scored": 3, "total": 8, "failed": 1, "evaluated": 0}, "knas")
+    'scored 3/8 (1 failed), evaluated 0'
+    >>> progress_text({"scored": 2, "total": 40, "failed": 0, "evaluated": 0}, "nasi")
+    'NASI steps 2/40, evaluated 0'
+    """
+    if strategy == "nasi":
+        return f"NASI steps {p['scored']}/{p['total']}, evaluated {p['evaluated']}"
+    return f"scored {p['scored']}/{p['total']} ({p['failed']} failed), evaluated {p['evaluated']}"
+
+
 #: What the stage column says of a search that ended before it left the queue.
 NOT_STARTED = "not started"
 
