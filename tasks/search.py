@@ -142,7 +142,18 @@ def ground_truth(data_dir: str | None = None) -> GroundTruth:
 
 
 def _fail(search_id: int, reason: str) -> None:
-    """End search ``search_id`` as failed with ``reason``."""
+    """End search ``search_id`` as failed with ``reason``, its scored/failed counters recounted
+    from the rows first (the transaction that met the failure, which may have recounted, is
+    rolled back)."""
+    with session_scope() as session:
+        search = repo.get_search(session, search_id)
+        if search is not None and search.status not in Status.ENDED and search.data_id:
+            try:
+                cfg = load_config(search.config)
+            except ConfigError:
+                cfg = None  # an unreadable config: the counters stay as they are
+            if cfg is not None and cfg.staged:
+                repo.refresh_counters(session, search, score_keys(cfg, device_type(cfg), search.data_id))
     fail(repo.get_search, search_id, reason, "search")
 
 
@@ -452,21 +463,22 @@ def score_chunk(search_id: int, candidate_ids: list[int]) -> int:
             for proxy, (value, error, seconds) in results.items():
                 repo.save_score(session, arch_id, keys[proxy], value, error, seconds,
                                 transient=is_transient(error))
-            if time.monotonic() - counted >= max(_COUNTER_SECONDS, 20 * counting):
-                # a count over every candidate: at most ~5% of the time of a large search
+            if time.monotonic() - counted >= max(_COUNTER_SECONDS, counting / _COUNTER_SHARE):
+                # a count over every candidate: at most ~1% of the time of a large search
                 began = time.monotonic()
                 repo.refresh_counters(session, session.get_one(Search, search_id), list(keys.values()))
                 counted, counting = time.monotonic(), time.monotonic() - began
         done += 1
-    with session_scope() as session:
-        repo.refresh_counters(session, session.get_one(Search, search_id), list(keys.values()))
-    advance_search.apply_async(args=[search_id])
+    advance_search.apply_async(args=[search_id])  # it recounts first (_dispatch_scoring)
     return done
 
 
-#: Least seconds between two recounts of a search's ``scored``/``failed`` while a chunk runs
-#: (more for a large search: 20 times what the last recount took).
+#: Least seconds between two recounts of a search's ``scored``/``failed`` while a chunk runs,
+#: and the most of a chunk's time they may take: a recount of a whole-space search (15,625
+#: candidates x 5 proxies) takes 0.11 s, so it runs every 11 s there (20 times the recount, as
+#: before, cost 5 % of the scoring time of the score atlas: docs/RESULTS.md).
 _COUNTER_SECONDS = 2.0
+_COUNTER_SHARE = 0.01
 
 
 def _score_missing(scorer: Scorer, arch: str, missing: list[str], attempts: int,
