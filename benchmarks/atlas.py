@@ -17,6 +17,11 @@ and start the workers, as a user pausing a long run would::
 3. ``two``: ``knas worker --concurrency 2`` (1 thread each) until the search is done, or for
    ``--two-seconds`` when given (run the command again to go on: the store has everything).
 
+``--rescore-last N`` on a finished atlas sets its last N architectures back to unscored and
+runs phase 3 again: the queue-and-store overhead at full scale in minutes (docs/RESULTS.md)::
+
+    .venv/bin/python benchmarks/atlas.py --state COPY_OF_STATE --rescore-last 1500
+
 Every phase appends a record to ``STATE/atlas_runs.jsonl``; rerunning skips phases 1-2 when
 recorded. At the end it checks what the store holds: one row per (architecture, proxy), none
 lost or duplicated, and the database's size. Figures: docs/RESULTS.md, "Score atlas".
@@ -27,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -94,6 +100,28 @@ class Atlas:
         search_id = int(json.loads(self.knas("submit", "--json", str(path)).stdout)["id"])
         marker.write_text(str(search_id))
         return search_id
+
+    def rescore_last(self, search_id: int, count: int) -> int:
+        """Set the ended atlas search back to scoring its last ``count`` architectures (by
+        sampling position), as if they had never been scored: their score rows are deleted,
+        their candidates and the search reset, the broker's state folder emptied (its messages
+        are of the finished search). What the queue and the store cost at full scale, measured
+        again without an 80-minute run. Returns the rows deleted."""
+        with sqlite3.connect(self.db) as con:
+            total = int(con.execute("select count(*) from search_candidates where search_id = ?",
+                                    (search_id,)).fetchone()[0])
+            tail = "select architecture_id from search_candidates where search_id = ? and position >= ?"
+            args = (search_id, total - count)
+            gone = con.execute(f"delete from proxy_scores where architecture_id in ({tail})", args).rowcount
+            con.execute("update search_candidates set stage = 'sampled', score = NULL, rank = NULL, "
+                        "accuracy = NULL, eval_source = NULL, claimed_at = NULL, claimed_by = NULL, "
+                        "attempts = 0 where search_id = ? and position >= ?", args)
+            con.execute("update search_candidates set stage = 'scored', score = NULL, rank = NULL, "
+                        "accuracy = NULL, eval_source = NULL where search_id = ? and position < ?", args)
+            con.execute("update searches set status = 'running', stage = 'score', finished_at = NULL, "
+                        "result = NULL, evaluated = 0, scored = ? where id = ?", (total - count, search_id))
+        shutil.rmtree(self.state / "state", ignore_errors=True)
+        return gone
 
     def rows(self) -> int:
         """Score rows in the store (one per architecture and proxy)."""
@@ -208,10 +236,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--one-seconds", type=float, default=300)
     ap.add_argument("--two-seconds", type=float, default=None, help="stop phase 3 after this long")
     ap.add_argument("--compare", type=int, default=30, help="architectures scored in-process too")
+    ap.add_argument("--rescore-last", type=int, default=0, metavar="N",
+                    help="a finished atlas: score its last N architectures again in phase 3 "
+                         "(the overhead at full scale)")
     args = ap.parse_args(argv)
     proxies = args.proxies.split(",")
     atlas = Atlas(args.state)
     search_id = atlas.submit(atlas_config(proxies, args.samples, args.chunk))
+    if args.rescore_last:
+        if atlas.status(search_id) not in Status.ENDED:
+            raise SystemExit(f"search {search_id} has not ended: --rescore-last needs a finished atlas")
+        gone = atlas.rescore_last(search_id, args.rescore_last)
+        print(f"rescoring the last {args.rescore_last} architectures: {gone} rows deleted", file=sys.stderr)
     if atlas.recorded("one") is None and args.one_seconds > 0:
         atlas.record(phase="one", **atlas.run_workers(1, args.one_seconds, search_id, len(proxies)))
     if atlas.recorded("inprocess") is None and args.compare > 0:
