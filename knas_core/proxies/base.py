@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -62,6 +64,27 @@ class Proxy:
 
     def __call__(self, model: nn.Module, batch: Batch) -> float:
         return self.fn(model, batch)
+
+
+@contextmanager
+def batchnorm_forward(model: nn.Module,
+                      forward: Callable[[nn.modules.batchnorm._BatchNorm, torch.Tensor], torch.Tensor]
+                      ) -> Iterator[nn.Module]:
+    """Within the block, every train-mode BatchNorm layer ``m`` of ``model`` computes
+    ``forward(m, x)`` instead of its own forward; the layers are restored on exit.
+
+    Used by :func:`knas_core.proxies.knas.per_sample_batchnorm` and
+    :func:`knas_core.proxies.second_order.twice_differentiable_batchnorm`."""
+    patched = [m for m in model.modules()
+               if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    for m in patched:
+        # an instance attribute shadows the class's method until `del m.forward` below
+        m.forward = functools.partial(forward, m)  # type: ignore[method-assign]
+    try:
+        yield model
+    finally:
+        for m in patched:
+            del m.forward
 
 
 def prunable_layers(model: nn.Module) -> Iterator[nn.Conv2d | nn.Linear]:

@@ -21,7 +21,6 @@ BatchNorm normalises a sample by its own statistics. Two equivalent forms are pr
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,6 +32,7 @@ from torch.func import functional_call, grad, replace_all_batch_norm_modules_, v
 
 from knas_core.data import Batch
 from knas_core.proxies import register_proxy
+from knas_core.proxies.base import batchnorm_forward
 
 
 def _per_sample_loss(model: nn.Module) -> Callable[[dict, dict, torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -120,16 +120,8 @@ def _per_sample_norm(bn: nn.modules.batchnorm._BatchNorm, x: torch.Tensor) -> to
 def per_sample_batchnorm(model: nn.Module) -> Iterator[nn.Module]:
     """Within the block, every train-mode BatchNorm layer of ``model`` normalises each sample by
     its own statistics (as a batch-size-1 pass does); the layers are restored on exit."""
-    patched = [m for m in model.modules()
-               if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
-    for m in patched:
-        # an instance attribute shadows the class's method until `del m.forward` below
-        m.forward = functools.partial(_per_sample_norm, m)  # type: ignore[method-assign]
-    try:
+    with batchnorm_forward(model, _per_sample_norm):
         yield model
-    finally:
-        for m in patched:
-            del m.forward
 
 
 def _prepare(model: nn.Module) -> tuple[dict, dict]:

@@ -37,7 +37,6 @@ float rounding (``tests/test_proxies.py``: ``gradgradcheck``, and 1e-10 in float
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -45,7 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from knas_core.proxies.base import prunable_layers
+from knas_core.proxies.base import batchnorm_forward, prunable_layers
 
 
 def hessian_gradient_product(weights: Sequence[torch.Tensor],
@@ -231,13 +230,5 @@ def twice_differentiable_batchnorm(model: nn.Module) -> Iterator[nn.Module]:
     its first backward with PyTorch's kernels (the same values) and its double backward with
     :class:`_BatchNormBackward`; running statistics are neither read nor written (they do not
     affect a train-mode output). The layers are restored on exit."""
-    patched = [m for m in model.modules()
-               if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
-    for m in patched:
-        # an instance attribute shadows the class's method until `del m.forward` below
-        m.forward = functools.partial(_twice_differentiable_norm, m)  # type: ignore[method-assign]
-    try:
+    with batchnorm_forward(model, _twice_differentiable_norm):
         yield model
-    finally:
-        for m in patched:
-            del m.forward
