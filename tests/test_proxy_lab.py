@@ -37,6 +37,17 @@ def _seed(url: str) -> dict[str, int]:
 
 
 @pytest.fixture()
+def sent(monkeypatch) -> list:
+    """The arguments of every discovery task the page sends (nothing reaches a broker)."""
+    from tasks import discovery as tasks_discovery
+
+    messages: list = []
+    monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
+    monkeypatch.setattr(tasks_discovery.discover, "apply_async", lambda args=None, **_: messages.append(args))
+    return messages
+
+
+@pytest.fixture()
 def store(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'knas.db'}"
     ids = _seed(url)
@@ -107,12 +118,7 @@ def test_page_shows_a_run_and_promotes_its_program(store):
     assert any("Not promoted" in e.value for e in at.error)
 
 
-def test_page_starts_a_run(store, monkeypatch):
-    from tasks import discovery as tasks_discovery
-
-    sent: list = []
-    monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
-    monkeypatch.setattr(tasks_discovery.discover, "apply_async", lambda args=None, **kw: sent.append(args))
+def test_page_starts_a_run(store, sent):
     url, ids = store
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.query_params["run"] = str(ids["done"])
@@ -131,12 +137,7 @@ def test_page_starts_a_run(store, monkeypatch):
     assert at.subheader[0].value.startswith(f"#{run['id']} from the page · queued")
 
 
-def test_page_shows_a_refused_field_under_its_widget(store, monkeypatch):
-    from tasks import discovery as tasks_discovery
-
-    sent: list = []
-    monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
-    monkeypatch.setattr(tasks_discovery.discover, "apply_async", lambda args=None, **kw: sent.append(args))
+def test_page_shows_a_refused_field_under_its_widget(store, sent):
     url, _ = store
     before = len(lab.runs(url))
     at = AppTest.from_file(PAGE, default_timeout=60).run()
@@ -181,12 +182,7 @@ def test_page_renders_stored_text_as_text(store):
     ("heldout", "pl-heldout", 0, "nothing is held out"),
     ("archs", "pl-archs", 0, "must be at least 3, got 0"),  # the widget has no bounds: 0 reaches the check
 ])
-def test_page_refuses_a_run_that_measures_nothing(store, monkeypatch, field, key, value, words):
-    from tasks import discovery as tasks_discovery
-
-    sent: list = []
-    monkeypatch.setattr("tasks.common.check_broker", lambda timeout=5.0: None)
-    monkeypatch.setattr(tasks_discovery.discover, "apply_async", lambda args=None, **kw: sent.append(args))
+def test_page_refuses_a_run_that_measures_nothing(store, sent, field, key, value, words):
     url, _ = store
     before = len(lab.runs(url))
     at = AppTest.from_file(PAGE, default_timeout=60).run()
