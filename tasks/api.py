@@ -23,7 +23,7 @@ from db import repository as repo
 from db.models import SearchCandidate
 from db.session import session_scope
 from db.status import Status
-from knas_core.errors import ConfigError, InputError  # tasks.schema's ConfigError is this one
+from knas_core.errors import ConfigError  # tasks.schema's ConfigError is this one
 from tasks.common import BrokerUnavailableError, check_broker, submit_with_rollback
 from tasks.pace import Pace, pace_in
 
@@ -125,19 +125,14 @@ def _best_so_far(session: Session, search: Search) -> dict[str, Any] | None:
     """The best architecture scored so far by a search without a result, or None (also when this
     process cannot read its config, e.g. a plugin proxy it has not loaded). Imports the search
     tasks and the proxies (torch): the score key depends on them."""
-    from knas_core.plugins import load_plugins
-    from knas_core.proxies import get_proxy
-    from tasks.schema import load_config
-    from tasks.search import device_type, ranking_values, score_keys
+    from tasks.search import ranking_values, search_keys
 
-    try:
-        load_plugins()  # the search may name a plugin's proxy or space
-        cfg: SearchConfig = load_config(search.config)
-    except InputError:  # an unreadable config, or a plugin that does not load here
+    found = search_keys(search.config, search.data_id)
+    if found is None:  # an unreadable config, or a plugin that does not load here
         return None
-    keys = score_keys(cfg, device_type(cfg), search.data_id or "")
+    keys = list(found.keys.values())
     if len(keys) == 1:  # one query
-        top = repo.best_scored(session, search.id, keys[0], get_proxy(cfg.proxy).higher_is_better)
+        top = repo.best_scored(session, search.id, keys[0], found.higher_is_better[keys[0].proxy])
     else:  # an ensemble is relative to the candidates scored so far
         values, _, _ = ranking_values(session, search.id, keys)
         scored = [(v, c) for c, v in values.items() if v is not None]
