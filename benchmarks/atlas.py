@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from db.status import Status
+from db.status import CandidateStage, SearchStage, Status
 
 ROOT = Path(__file__).resolve().parents[1]
 KNAS = [sys.executable, "-m", "knas_cli"]
@@ -113,13 +113,15 @@ class Atlas:
             tail = "select architecture_id from search_candidates where search_id = ? and position >= ?"
             args = (search_id, total - count)
             gone = con.execute(f"delete from proxy_scores where architecture_id in ({tail})", args).rowcount
-            con.execute("update search_candidates set stage = 'sampled', score = NULL, rank = NULL, "
-                        "accuracy = NULL, eval_source = NULL, claimed_at = NULL, claimed_by = NULL, "
-                        "attempts = 0 where search_id = ? and position >= ?", args)
-            con.execute("update search_candidates set stage = 'scored', score = NULL, rank = NULL, "
-                        "accuracy = NULL, eval_source = NULL where search_id = ? and position < ?", args)
-            con.execute("update searches set status = 'running', stage = 'score', finished_at = NULL, "
-                        "result = NULL, evaluated = 0, scored = ? where id = ?", (total - count, search_id))
+            con.execute("update search_candidates set stage = ?, score = NULL, rank = NULL, accuracy = NULL, "
+                        "eval_source = NULL, claimed_at = NULL, claimed_by = NULL, attempts = 0 "
+                        "where search_id = ? and position >= ?", (CandidateStage.SAMPLED.value, *args))
+            con.execute("update search_candidates set stage = ?, score = NULL, rank = NULL, accuracy = NULL, "
+                        "eval_source = NULL where search_id = ? and position < ?",
+                        (CandidateStage.SCORED.value, *args))
+            con.execute("update searches set status = ?, stage = ?, finished_at = NULL, result = NULL, "
+                        "evaluated = 0, scored = ? where id = ?",
+                        (Status.RUNNING.value, SearchStage.SCORE.value, total - count, search_id))
         shutil.rmtree(self.state / "state", ignore_errors=True)
         return gone
 

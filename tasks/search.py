@@ -150,8 +150,8 @@ def _fail(search_id: int, reason: str) -> None:
         if search is not None and search.status not in Status.ENDED and search.data_id:
             try:
                 cfg = load_config(search.config)
-            except ConfigError:
-                cfg = None  # an unreadable config: the counters stay as they are
+            except InputError:
+                cfg = None  # an unreadable config (or a plugin not loaded here): counters as they are
             if cfg is not None and cfg.staged:
                 repo.refresh_counters(session, search, score_keys(cfg, device_type(cfg), search.data_id))
     fail(repo.get_search, search_id, reason, "search")
