@@ -134,7 +134,7 @@ def _best_so_far(session: Session, search: Search) -> dict[str, Any] | None:
     if len(keys) == 1:  # one query
         top = repo.best_scored(session, search.id, keys[0], found.higher_is_better[keys[0].proxy])
     else:  # an ensemble is relative to the candidates scored so far
-        values, _, _ = ranking_values(session, search.id, keys)
+        values, _, _ = ranking_values(session, search.id, keys, found.weights)
         scored = [(v, c) for c, v in values.items() if v is not None]
         if not scored:
             return None

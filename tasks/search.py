@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -59,11 +59,12 @@ def score_keys(cfg: SearchConfig, device_type: str, data: str) -> list[repo.Scor
 @dataclass(frozen=True)
 class SearchKeys:
     """The score key of each proxy of a search (in the search's order), whether this process
-    knows the keys' device type, and each proxy's direction."""
+    knows the keys' device type, each proxy's direction and its ensemble weight."""
 
     keys: dict[str, repo.ScoreKey]
     device_known: bool
     higher_is_better: dict[str, bool]
+    weights: dict[str, float] = field(default_factory=dict)
 
     @property
     def proxies(self) -> list[str]:
@@ -86,17 +87,18 @@ def search_keys(config: Mapping[str, Any], data_id: str | None) -> SearchKeys | 
     except InputError:
         return None
     keys = dict(zip(cfg.proxy_list(), score_keys(cfg, device_type(cfg), data_id or ""), strict=True))
-    return SearchKeys(keys, cfg.device != "auto", higher)
+    return SearchKeys(keys, cfg.device != "auto", higher, cfg.proxy_weights())
 
 
-def ranking_values(session: Session, search_id: int,
-                   keys: list[repo.ScoreKey]) -> tuple[dict[int, float | None], dict[int, str | None], bool]:
+def ranking_values(session: Session, search_id: int, keys: list[repo.ScoreKey],
+                   weights: Mapping[str, float] | None = None,
+                   ) -> tuple[dict[int, float | None], dict[int, str | None], bool]:
     """The value each scored candidate is ranked by, its first error, and whether higher is better.
 
     One proxy: its stored value. Several: the log-rank ensemble of the members' stored values
     over the candidates every member has scored (Lee & Ham 2024, AZ-NAS; see
-    :mod:`knas_core.search.ensemble`), so a candidate that failed under any member gets None.
-    Candidates that some member has not scored yet are left out.
+    :mod:`knas_core.search.ensemble`; ``weights`` by member, 1 if not named), so a candidate that
+    failed under any member gets None. Candidates that some member has not scored yet are left out.
     """
     from knas_core.search.ensemble import log_rank_aggregate
 
@@ -109,7 +111,7 @@ def ranking_values(session: Session, search_id: int,
         return {c: m[only].value for c, m in complete.items()}, errors, get_proxy(only).higher_is_better
     ids = list(complete)
     combined = log_rank_aggregate({p: [complete[c][p].value for c in ids] for p in names},
-                                  {p: get_proxy(p).higher_is_better for p in names})
+                                  {p: get_proxy(p).higher_is_better for p in names}, weights)
     return dict(zip(ids, combined, strict=True)), errors, True
 
 
@@ -313,7 +315,7 @@ def _dispatch_scoring(session: Session, search: Search, cfg: SearchConfig, force
 def _select(session: Session, search: Search, cfg: SearchConfig) -> None:
     repo.set_stage(session, search, SearchStage.SELECT)
     keys = score_keys(cfg, device_type(cfg), search.data_id or "")
-    values, errors, higher = ranking_values(session, search.id, keys)
+    values, errors, higher = ranking_values(session, search.id, keys, cfg.proxy_weights())
     cands = {c.id: c for c in repo.candidates(session, search.id)}
     for cand_id, value in values.items():
         cand = cands[cand_id]

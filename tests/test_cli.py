@@ -149,6 +149,13 @@ def test_search_contract(strategy, extra, truth):
     assert out["seconds"] > 0 and out["strategy"] == strategy
 
 
+def test_search_refuses_bad_ensemble_weights():
+    """One line and exit status 2 (the messages: test_cli_main)."""
+    proc = knas("search", "--proxies", "synflow,eznas=0", "--samples", "3", "--topk", "1")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--proxies" in proc.stderr and "eznas: a weight must be > 0" in proc.stderr
+
+
 def test_search_rejects_topk_above_samples():
     proc = knas("search", "--samples", "3", "--topk", "5")
     assert proc.returncode == 2 and "cannot exceed" in proc.stderr

@@ -114,14 +114,40 @@ def test_the_quick_commands_load_no_heavy_library(argv):
     assert json.loads(out.stdout.splitlines()[-1]) == []
 
 
+@pytest.mark.parametrize("proxies, message", [
+    ("synflow=x,eznas", "'synflow=x': the weight 'x' is not a number"),
+    ("synflow=,eznas", "write a proxy as NAME or NAME=WEIGHT"),
+    ("synflow=2", "need an ensemble"),
+    ("synflow,eznas=0", "eznas: a weight must be > 0"),
+    ("synflow,eznas,params=2,knas", None),
+])
+def test_search_ensemble_weights_from_the_proxies_option(proxies, message):
+    from knas_cli.fields import parse_config
+    from knas_cli.search import FLAGS, config_from_args
+    from knas_core.errors import InputError
+    from knas_core.search.config import SearchConfig
+
+    args = cli.build_parser().parse_args(["search", "--proxies", proxies])
+    if message is None:
+        cfg = parse_config(SearchConfig, config_from_args(args), FLAGS)
+        assert cfg.proxy_weights() == {"synflow": 1.0, "eznas": 1.0, "params": 2.0, "knas": 1.0}
+        return
+    with pytest.raises(InputError, match=message) as caught:
+        parse_config(SearchConfig, config_from_args(args), FLAGS)
+    assert "--proxies" in str(caught.value)
+
+
 def test_search_defaults_to_the_best_measured_ensemble():
     """``knas search`` with no options scores with the ensemble the benchmark measured best
     (issue 15, item 5); the KNAS paper's score stays one option away."""
     from knas_cli.search import DEFAULT_PROXIES, config_from_args
+    from knas_core.search.ensemble import DEFAULT_ENSEMBLE
 
     args = cli.build_parser().parse_args(["search"])
     raw = config_from_args(args)
-    assert raw["proxies"] == list(DEFAULT_PROXIES) == ["synflow", "eznas", "params"]
+    assert raw["proxies"] == list(DEFAULT_ENSEMBLE) == ["synflow", "eznas", "params"]
+    assert raw["weights"] == {p: w for p, w in DEFAULT_ENSEMBLE.items() if w != 1.0}
+    assert DEFAULT_PROXIES == "synflow=0.75,eznas=1.5,params"
     assert raw["samples"] == 100 and raw["strategy"] == "knas"
     paper = config_from_args(cli.build_parser().parse_args(
         ["search", "--proxies", "knas", "--samples", "300"]))

@@ -258,16 +258,17 @@ def test_a_strategy_task_waiting_for_a_worker_is_queued_not_running(eager, monke
     assert search_progress(second)["evaluated"] == 0
 
 
-def test_an_ensemble_search_is_scored_in_chunks_one_row_per_member(eager, truth):
+@pytest.mark.parametrize("weights", [None, {"naswot": 2.0, "params": 0.5}])
+def test_an_ensemble_search_is_scored_in_chunks_one_row_per_member(eager, truth, weights):
     """A knas search with several proxies runs staged: every candidate gets one score row per
-    member, ranks follow the log-rank ensemble of the stored rows, and the found architecture is
-    the one the in-process search finds with the same config."""
+    member, ranks follow the (weighted) log-rank ensemble of the stored rows, and the found
+    architecture is the one the in-process search finds with the same config."""
     from knas_core.proxies import get_proxy
     from knas_core.search.ensemble import log_rank_aggregate
     from knas_core.search.run import SearchRun
     from tasks.api import search_progress, submit_search
 
-    config = {**TINY, "proxies": ["synflow", "naswot", "params"], "samples": 7, "topk": 2}
+    config = {**TINY, "proxies": ["synflow", "naswot", "params"], "samples": 7, "topk": 2, "weights": weights}
     search_id = submit_search(config)
     p = search_progress(search_id)
     assert p["status"] == "done", p
@@ -278,7 +279,7 @@ def test_an_ensemble_search_is_scored_in_chunks_one_row_per_member(eager, truth)
         rows = {(r.architecture_id, r.proxy): r.value for r in s.scalars(select(ProxyScore))}
         assert len(rows) == 7 * 3
         members = {m: [rows[(c.architecture_id, m)] for c in cands] for m in config["proxies"]}
-        expected = log_rank_aggregate(members, {m: get_proxy(m).higher_is_better for m in members})
+        expected = log_rank_aggregate(members, {m: get_proxy(m).higher_is_better for m in members}, weights)
         assert [c.score for c in cands] == pytest.approx(expected)
         by_rank = sorted(cands, key=lambda c: c.rank)
         assert [c.score for c in by_rank] == sorted(expected, reverse=True)

@@ -71,6 +71,20 @@ def test_log_rank_ensemble():
         log_rank_aggregate({"a": [1.0], "b": [1.0, 2.0]})
 
 
+def test_weighted_log_rank_ensemble():
+    members = {"a": [1.0, 2.0, 3.0, None], "b": [30.0, 10.0, 20.0, 5.0]}
+    weighted = log_rank_aggregate(members, weights={"a": 2.0})  # b not named: weight 1
+    expected = [2 * np.log(1 / 3) + np.log(3 / 3), 2 * np.log(2 / 3) + np.log(1 / 3),
+                2 * np.log(3 / 3) + np.log(2 / 3)]
+    assert weighted[:3] == pytest.approx(expected) and weighted[3] is None
+    # the weight changes the order: equal weights put candidate 0 ahead of 1, a's weight 2 does not
+    equal = log_rank_aggregate(members)
+    assert equal[0] > equal[1] and weighted[0] < weighted[1]
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="positive and finite"):
+            log_rank_aggregate(members, weights={"b": bad})
+
+
 def test_supernet_mixes_operations():
     torch.manual_seed(0)
     net = NB201SuperNetwork(OPS, num_classes=10, C=4, N=1)
@@ -124,3 +138,35 @@ def test_an_ensemble_run_reports_each_scored_architecture():
     assert scoring == [("score", i, 6) for i in range(1, 7)]
     assert [r for r in reports if r[0] == "evaluate"][-1] == ("evaluate", 2, 2)
     assert result["scored"] == 6 and result["data"].startswith(("npz:", "torchvision:"))
+
+
+def test_proxy_scorer_ranks_by_the_weighted_ensemble():
+    """An in-process search ranks with the config's weights: the same member values, weighted,
+    change which architecture the ensemble puts first."""
+    from knas_core.search.run import ProxyScorer
+
+    values = {"a1": {"synflow": 1.0, "params": 3.0}, "a2": {"synflow": 3.0, "params": 1.0},
+              "a3": {"synflow": 2.0, "params": 2.0}}
+    fake = lambda arch, names: {p: values[arch][p] for p in names}  # noqa: E731 - a stand-in scorer
+    archs = list(values)
+    members = ["synflow", "params"]
+    equal = ProxyScorer(None, members, fake)(archs)  # type: ignore[arg-type]
+    heavy = ProxyScorer(None, members, fake, weights={"synflow": 3.0})(archs)  # type: ignore[arg-type]
+    assert equal[0] == pytest.approx(equal[1])  # a tie: each member puts one of them first
+    table = {p: [values[a][p] for a in archs] for p in members}
+    assert heavy == pytest.approx(log_rank_aggregate(table, weights={"synflow": 3.0}))
+    assert max(range(3), key=lambda i: heavy[i]) == 1  # synflow's favourite wins
+
+
+def test_search_config_weights_name_members():
+    from knas_core.errors import ConfigError
+    from knas_core.search.config import SearchConfig
+
+    cfg = SearchConfig(proxies=["synflow", "eznas", "params"], weights={"eznas": 1.5})
+    assert cfg.proxy_weights() == {"synflow": 1.0, "eznas": 1.5, "params": 1.0}
+    assert SearchConfig(proxy="knas").proxy_weights() == {"knas": 1.0}
+    for bad, message in [({"proxies": ["synflow"], "weights": {"synflow": 2.0}}, "need an ensemble"),
+                         ({"proxies": ["synflow", "eznas"], "weights": {"params": 2.0}}, "not a member"),
+                         ({"proxies": ["synflow", "eznas"], "weights": {"eznas": 101.0}}, "<= 100")]:
+        with pytest.raises(ConfigError, match=message):
+            SearchConfig.parse(bad)

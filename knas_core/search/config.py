@@ -39,6 +39,8 @@ STRATEGY_OPTIONS: dict[str, tuple[bool, float, float, bool]] = {
     "eta": (False, 0.0, 1e3, True)}
 #: Options that are switches (``true``/``false`` or ``1``/``0``).
 SWITCH_OPTIONS = frozenset({"hard"})
+#: The largest ensemble weight accepted (a member weighted more is, in effect, the ranking alone).
+MAX_WEIGHT = 100.0
 #: Training images per dataset (the largest ``train_subset`` that means anything).
 TRAIN_SET_SIZE = {"cifar10": 50_000, "cifar100": 50_000, "imagenet16-120": 151_700}
 
@@ -82,6 +84,9 @@ class SearchConfig(RunConfig):
     data_dir: str | None = None
     proxy: ProxyName = "knas"
     proxies: list[str] | None = Field(None, description="several proxies: a log-rank ensemble")
+    weights: dict[str, float] | None = Field(
+        None, description="ensemble weights by member proxy (1 for a member not named): the "
+                          "ensemble sums weight x log-rank")
     strategy_options: dict[str, float | int | None] = Field(
         default_factory=dict,
         description="population, tournament (evolution); steps, mu, nu, xi, tau, hard, eta (nasi)")
@@ -130,6 +135,24 @@ class SearchConfig(RunConfig):
             twice = sorted({name for name in value if value.count(name) > 1})
             if twice:
                 raise ValueError(f"{', '.join(map(repr, twice))} listed more than once; name each proxy once")
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_of_members(cls, value: dict[str, float] | None,
+                            info: ValidationInfo) -> dict[str, float] | None:
+        if value is None:
+            return None
+        if "proxies" not in info.data:
+            return value  # the proxies are refused already
+        members = info.data["proxies"] or []
+        if len(members) < 2:
+            raise ValueError("need an ensemble: list two or more proxies, or leave the weights out")
+        for name, weight in value.items():
+            if name not in members:
+                raise ValueError(f"{name!r} is not a member of the ensemble ({', '.join(members)})")
+            if not (math.isfinite(weight) and 0 < weight <= MAX_WEIGHT):
+                raise ValueError(f"{name}: a weight must be > 0 and <= {MAX_WEIGHT:g}, got {weight!r}")
         return value
 
     @field_validator("strategy_options", mode="before")
@@ -228,6 +251,11 @@ class SearchConfig(RunConfig):
     def proxy_list(self) -> list[str]:
         return list(self.proxies) if self.proxies else [self.proxy]
 
+    def proxy_weights(self) -> dict[str, float]:
+        """Each member's ensemble weight (1 unless ``weights`` names it), in member order."""
+        given = self.weights or {}
+        return {p: float(given.get(p, 1.0)) for p in self.proxy_list()}
+
     @property
     def sample_count(self) -> int:
         """Architectures scored: the explicit ``archs`` if given, else ``samples``."""
@@ -248,4 +276,5 @@ class SearchConfig(RunConfig):
                            train_subset=self.train_subset)
 
 
-__all__ = ["STRATEGY_OPTIONS", "SWITCH_OPTIONS", "TRAIN_SET_SIZE", "ModelOptions", "SearchConfig"]
+__all__ = ["MAX_WEIGHT", "STRATEGY_OPTIONS", "SWITCH_OPTIONS", "TRAIN_SET_SIZE", "ModelOptions",
+           "SearchConfig"]

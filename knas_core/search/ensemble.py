@@ -2,9 +2,13 @@
 Proxies for Network Architecture Search", CVPR 2024).
 
 Each member proxy ranks the candidates (rank 1 = worst, ``n`` = best, in its own direction);
-the ensemble score of candidate ``i`` is ``sum_m log(rank_m(i) / n)``: higher is better, and a
-candidate must be good under every proxy to score well. A candidate any member failed on gets
-no ensemble score. Scores are relative to the candidate set they were computed on.
+the ensemble score of candidate ``i`` is ``sum_m w_m log(rank_m(i) / n)``: higher is better, and
+a candidate must be good under every proxy to score well. AZ-NAS sums with equal weights
+(``w_m = 1``, its Eq. 9); a weight ``w_m > 1`` lets member ``m``'s rank count more, as the
+product's default ensemble does with weights chosen on one half of the NAS-Bench-201 score
+atlas and measured on the other (docs/RESULTS.md, "Whole-space rank correlations"). A candidate
+any member failed on gets no ensemble score. Scores are relative to the candidate set they were
+computed on.
 """
 
 from __future__ import annotations
@@ -16,10 +20,15 @@ from scipy.stats import rankdata
 
 
 def log_rank_aggregate(member_scores: Mapping[str, Sequence[float | None]],
-                       higher_is_better: Mapping[str, bool] | None = None) -> list[float | None]:
-    """Sum of log-ranks over members; ``member_scores[proxy][i]`` is candidate ``i``'s score."""
+                       higher_is_better: Mapping[str, bool] | None = None,
+                       weights: Mapping[str, float] | None = None) -> list[float | None]:
+    """Weighted sum of log-ranks over members; ``member_scores[proxy][i]`` is candidate ``i``'s
+    score, ``weights[proxy]`` the member's weight (1 for a member not named; positive)."""
     if not member_scores:
         raise ValueError("an ensemble needs at least one proxy")
+    weight = {p: float((weights or {}).get(p, 1.0)) for p in member_scores}
+    if any(not (np.isfinite(w) and w > 0) for w in weight.values()):
+        raise ValueError(f"ensemble weights must be positive and finite, got {weight}")
     lengths = {len(v) for v in member_scores.values()}
     if len(lengths) != 1:
         raise ValueError("every member must score the same candidates")
@@ -32,8 +41,51 @@ def log_rank_aggregate(member_scores: Mapping[str, Sequence[float | None]],
         v = np.array([values[i] for i in range(n) if valid[i]], dtype=np.float64)
         if higher_is_better is not None and not higher_is_better.get(proxy, True):
             v = -v
-        total += np.log(rankdata(v, method="average") / len(v)) if len(v) else 0.0
+        total += weight[proxy] * np.log(rankdata(v, method="average") / len(v)) if len(v) else 0.0
     out: list[float | None] = [None] * n
     for slot, i in enumerate(np.flatnonzero(valid)):
         out[int(i)] = float(total[slot])
     return out
+
+
+#: The default score of a search: the log-rank ensemble of synflow, eznas and params with the
+#: weights chosen on one random half of the NAS-Bench-201 score atlas (CIFAR-10) and measured on
+#: the other half (docs/RESULTS.md, "Whole-space rank correlations": held-out Kendall tau 0.763,
+#: against 0.752 with equal weights and 0.597 for the best single proxy). Member -> weight.
+DEFAULT_ENSEMBLE: dict[str, float] = {"synflow": 0.75, "eznas": 1.5, "params": 1.0}
+
+
+def parse_members(text: str) -> tuple[list[str], dict[str, float]]:
+    """``"synflow=0.75,eznas=1.5,params"`` -> the member names in order and the weights given
+    (a member without ``=weight`` keeps weight 1 and is not in the dict). Raises ``ValueError``
+    naming the item that is not ``NAME`` or ``NAME=NUMBER``; the names and values are checked
+    where they are used (:class:`~knas_core.search.config.SearchConfig`).
+
+    >>> parse_members("synflow=0.75, eznas=1.5, params")
+    (['synflow', 'eznas', 'params'], {'synflow': 0.75, 'eznas': 1.5})
+    """
+    names: list[str] = []
+    weights: dict[str, float] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, weight = (s.strip() for s in item.partition("="))
+        if not name or (sep and not weight):
+            raise ValueError(f"{item!r}: write a proxy as NAME or NAME=WEIGHT, e.g. eznas=1.5")
+        names.append(name)
+        if sep:
+            try:
+                weights[name] = float(weight)
+            except ValueError:
+                raise ValueError(f"{item!r}: the weight {weight!r} is not a number") from None
+    return names, weights
+
+
+def format_members(proxies: Sequence[str], weights: Mapping[str, float] | None = None) -> str:
+    """The inverse of :func:`parse_members`: ``NAME=WEIGHT`` for a weight other than 1.
+
+    >>> format_members(["synflow", "eznas", "params"], {"synflow": 0.75, "eznas": 1.5, "params": 1.0})
+    'synflow=0.75,eznas=1.5,params'
+    """
+    given = weights or {}
+    return ",".join(p if float(given.get(p, 1.0)) == 1.0 else f"{p}={float(given[p]):g}" for p in proxies)

@@ -5,7 +5,7 @@ evaluation, and the chosen architecture's benchmark accuracies and percentile as
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,8 @@ class ProxyScorer:
 
     def __init__(self, scorer: Scorer, proxies: list[str],
                  score_many: Callable[[str, list[str]], dict[str, float | None]] | None = None,
-                 progress: ProgressFn | None = None, expected: int = 0) -> None:
+                 progress: ProgressFn | None = None, expected: int = 0,
+                 weights: Mapping[str, float] | None = None) -> None:
         if not proxies:
             raise ValueError("name at least one proxy")
         self.scorer, self.proxies = scorer, proxies
@@ -40,6 +41,7 @@ class ProxyScorer:
         self.score_many = score_many or (
             lambda arch, names: {p: r.value for p, r in scorer.score(arch, names).results.items()})
         self.directions = {p: get_proxy(p).higher_is_better for p in proxies}
+        self.weights = dict(weights or {})
         self.seen: dict[str, dict[str, float | None]] = {}
 
     def _member(self, arch: str) -> dict[str, float | None]:
@@ -59,7 +61,7 @@ class ProxyScorer:
             return [None if (v := m[p]) is None else sign * v for m in members]
         pool = list(self.seen)
         combined = log_rank_aggregate({p: [self.seen[a][p] for a in pool] for p in self.proxies},
-                                      self.directions)
+                                      self.directions, self.weights)
         lookup = dict(zip(pool, combined, strict=True))
         return [lookup[a] for a in archs]
 
@@ -99,7 +101,7 @@ class SearchRun:
                         model_options=cfg.model.as_dict())
         hook = (lambda arch, names: score_many(scorer, arch, names)) if score_many else None
         score = ProxyScorer(scorer, cfg.proxy_list(), hook, progress,
-                            cfg.sample_count if cfg.strategy != "random" else 0)
+                            cfg.sample_count if cfg.strategy != "random" else 0, cfg.proxy_weights())
         ctx = SearchContext(space, score, self._evaluator(truth, space),
                             cfg.seed, progress, scorer.source.batch, str(scorer.device))
         result = get_strategy(cfg.strategy, **cfg.strategy_kwargs()).run(ctx)
