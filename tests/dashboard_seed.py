@@ -143,6 +143,8 @@ def seed_comparison(url: str, truth: GroundTruth) -> dict[str, list[int]]:
 LIVE_DATA = "npz:seeded-live:0123456789ab"
 #: The live store's ensemble search: synflow, snip and params; at 4 of 8 scored.
 ENSEMBLE = ("synflow", "snip", "params")
+#: The ensemble search's weights (synflow's log-rank counts twice).
+ENSEMBLE_WEIGHTS = {"synflow": 2.0}
 
 
 def seed_live(url: str, truth: GroundTruth) -> dict[str, Any]:
@@ -193,7 +195,7 @@ def seed_live(url: str, truth: GroundTruth) -> dict[str, Any]:
             stored.created_at = started - timedelta(hours=1) if cache_hit else started + timedelta(seconds=k)
             values.setdefault(name, {}).setdefault(proxy, {})[arch_ids[k]] = value
 
-        ensemble = {"proxies": list(ENSEMBLE)}
+        ensemble = {"proxies": list(ENSEMBLE), "weights": ENSEMBLE_WEIGHTS}
         search("ensemble", ensemble, 4)
         for k in range(4):
             save("ensemble", ensemble, "synflow", k, (1.0 + 0.1 * k) * 1e36, cache_hit=k < 2)

@@ -178,6 +178,12 @@ def test_cell_dag_has_four_nodes_and_six_labelled_edges():
     assert len(fig.data[-1].x) == 4  # the nodes
 
 
+def configs_weights(configs: list[dict]) -> dict | None:
+    """The ``weights`` of the one config the form would submit."""
+    [config] = configs
+    return config.get("weights")
+
+
 def test_new_search_form_validation_and_clone():
     from app.views import newsearch
     from tasks.schema import SearchConfig
@@ -188,12 +194,22 @@ def test_new_search_form_validation_and_clone():
     assert configs == [] and "cannot exceed" in errors["topk"] and "'x'" in errors["seeds"]
     _, errors = newsearch.validate({**newsearch.defaults(), "C": 0})
     assert "C" in errors
+    assert configs_weights(newsearch.validate(newsearch.defaults())[0]) == {
+        p: w for p, w in newsearch.FORM_WEIGHTS.items() if w != 1.0}
+    _, errors = newsearch.validate({**newsearch.defaults(), "weights": {"synflow": 0.0}})
+    assert "weight must be > 0" in errors["weights"]
+    one = newsearch.validate({**newsearch.defaults(), "proxies": ["synflow"]})[0]  # a weight of no member
+    assert configs_weights(one) is None and one[0]["proxy"] == "synflow"
     stored = {"name": "mine", "strategy": "evolution", "proxies": ["synflow", "naswot"], "samples": 40,
               "topk": 4,
               "strategy_options": {"population": 10, "tournament": 3}, "seed": 7, "model": {"C": 8, "N": 2}}
     values = newsearch.values_from_config(stored)
     assert values["proxies"] == ["synflow", "naswot"] and values["seeds"] == "7"
     assert values["population"] == 10
+    assert values["weights"] == {"synflow": 1.0, "naswot": 1.0}
+    weighted = newsearch.values_from_config({**stored, "weights": {"naswot": 2.5}})
+    assert weighted["weights"] == {"synflow": 1.0, "naswot": 2.5}
+    assert configs_weights(newsearch.validate({**weighted, "name": "w"})[0]) == {"naswot": 2.5}
     [again], errors = newsearch.validate({**values, "name": "mine"})
     assert not errors
     # the same search; with an ensemble, "proxy" is unused and set to the ensemble's first
@@ -309,6 +325,9 @@ def test_new_search_shows_messages_next_to_fields_and_submits(store, published):
     at.radio(key="ns_eval").set_value("lookup").run()
     assert at.number_input(key="ns_samples").value == newsearch.FORM_SAMPLES
     assert at.multiselect(key="ns_proxies").value == list(newsearch.FORM_PROXIES)
+    shown = {p: at.number_input(key=f"ns_weight_{p}").value for p in newsearch.FORM_PROXIES}
+    assert shown == newsearch.FORM_WEIGHTS
+    at.number_input(key="ns_weight_params").set_value(2.0)
     at.number_input(key="ns_samples").set_value(5)
     at.number_input(key="ns_topk").set_value(8)
     at.button(key="ns_submit").click().run()
@@ -322,6 +341,8 @@ def test_new_search_shows_messages_next_to_fields_and_submits(store, published):
     with session_scope(url) as s:
         row = s.scalars(select(Search).where(Search.name == "from the dashboard")).one()
         assert (row.status, row.config["samples"], row.config["topk"]) == ("queued", 5, 3)
+        assert row.config["weights"] == {**{p: w for p, w in newsearch.FORM_WEIGHTS.items() if w != 1.0},
+                                         "params": 2.0}
         assert published == [[row.id]]
 
 
@@ -752,7 +773,7 @@ def test_live_ranking_reads_the_scores_stored_so_far(live):
 def test_live_ranking_of_an_ensemble_has_a_column_per_proxy(live):
     from app.views import detail
     from knas_core.search.ensemble import log_rank_aggregate
-    from tests.dashboard_seed import ENSEMBLE
+    from tests.dashboard_seed import ENSEMBLE, ENSEMBLE_WEIGHTS
 
     table = detail.ranking_table(live["ensemble"])
     assert table.proxies == ENSEMBLE and table.score_label == "ensemble score"
@@ -764,7 +785,8 @@ def test_live_ranking_of_an_ensemble_has_a_column_per_proxy(live):
         assert {a: rows[a][f"{proxy} score"] for a in values[proxy]} == values[proxy]
     arch_ids = live["arch_ids"]
     members = {p: [values[p].get(a) for a in arch_ids] for p in ENSEMBLE}
-    expected = log_rank_aggregate(members)  # the ensemble of the rows scored so far
+    expected = log_rank_aggregate(members, weights=ENSEMBLE_WEIGHTS)  # of the rows scored so far
+    assert expected != log_rank_aggregate(members)  # the weights change the scores
     assert [rows[a]["score"] for a in arch_ids] == expected
     assert sum(v is not None for v in expected) == 3  # 0-2: scored by all three, params failed on 3
     assert "params: out of memory" in rows[arch_ids[3]]["error"]
@@ -780,8 +802,9 @@ def test_live_ranking_of_an_ensemble_has_a_column_per_proxy(live):
 
     with session_scope() as s:
         search = repo.get_search(s, live["ensemble"])
-        keys = score_keys(load_config(search.config), "cpu", LIVE_DATA)
-        selected, _, higher = ranking_values(s, search.id, keys)
+        config = load_config(search.config)
+        keys = score_keys(config, "cpu", LIVE_DATA)
+        selected, _, higher = ranking_values(s, search.id, keys, config.proxy_weights())
         by_candidate = {c.id: c.architecture_id for c in repo.candidates(s, search.id)}
     assert higher and {by_candidate[c]: v for c, v in selected.items()} == \
         {a: rows[a]["score"] for a in arch_ids if rows[a]["stage"] == "scored"}

@@ -61,6 +61,16 @@ def test_search_proxies_name_the_ensemble_and_nothing_for_proxy_free_strategies(
     assert search_proxies({"strategy": "nasi", "proxies": ["synflow", "eznas"]}) == []
 
 
+def test_proxies_label_names_the_weights_other_than_1():
+    from app.views.searches import proxies_label
+
+    weighted = {"strategy": "knas", "proxies": ["synflow", "eznas", "params"],
+                "weights": {"synflow": 0.75, "eznas": 1.5, "params": 1.0}}
+    assert proxies_label(weighted) == "synflow*0.75+eznas*1.5+params"
+    assert proxies_label({**weighted, "weights": None}) == "synflow+eznas+params"
+    assert proxies_label({**weighted, "strategy": "random"}) == ""
+
+
 def test_tags_are_parsed_checked_and_saved(store):
     from app.views import annotations
     from app.views.searches import overview_rows

@@ -22,9 +22,16 @@ register_discovered_proxies()  # programs promoted in the Proxy lab or by `knas 
 K = "ns_"  # widget keys: ns_<field>
 
 
+def _weight_key(proxy: str) -> str:
+    """The widget key of an ensemble member's weight box."""
+    return f"{K}weight_{proxy}"
+
+
 def _load(values: dict) -> None:
     for field, value in values.items():
         st.session_state[K + field] = value
+    for proxy, weight in (values.get("weights") or {}).items():
+        st.session_state[_weight_key(proxy)] = float(weight)
 
 
 clone = int_param("clone")
@@ -65,6 +72,7 @@ def number(field: str, where=st, **options: int) -> None:  # noqa: ANN001 - the 
 def values() -> dict:
     defaults = newsearch.defaults()  # for a field not shown now (e.g. epochs with look-up)
     out = {f: st.session_state.get(K + f, defaults[f]) for f in newsearch.FIELDS}
+    out["weights"] = {p: st.session_state.get(_weight_key(p), 1.0) for p in out["proxies"] or []}
     for hidden in ("archs", "lease_seconds"):  # carried over from a cloned search
         if st.session_state.get(K + hidden):
             out[hidden] = st.session_state[K + hidden]
@@ -129,10 +137,23 @@ with left:
         number("steps", step=10)
         note("steps")
     st.multiselect(L["proxies"], proxy_names(), key=K + "proxies", on_change=_edited, args=("proxies",),
-                   help="Default: synflow + eznas + params, the best configuration measured "
-                        "(docs/RESULTS.md: 99th percentile on all three datasets with the KNAS "
-                        "procedure). `knas` alone is the KNAS paper's score (66th-78th percentile).")
+                   help=f"Default: {' + '.join(newsearch.FORM_PROXIES)} weighted "
+                        f"{' / '.join(f'{w:g}' for w in newsearch.FORM_WEIGHTS.values())}, the best "
+                        "configuration measured (docs/RESULTS.md: Kendall tau 0.763 over held-out "
+                        "architectures of the whole space, 0.752 with equal weights; the 99th "
+                        "percentile on all three datasets with the KNAS procedure). `knas` alone is "
+                        "the KNAS paper's score (66th-78th percentile).")
     note("proxies")
+    members = st.session_state[K + "proxies"]
+    if len(members) > 1:
+        boxes = st.container(horizontal=True)  # one weight per member: sum of weight x log-rank
+        for proxy in members:
+            st.session_state.setdefault(_weight_key(proxy), 1.0)
+            boxes.number_input(f"{L['weights']}: {proxy}", key=_weight_key(proxy), step=0.25, width=150,
+                               on_change=_edited, args=("weights",),
+                               help="the ensemble sums weight x log(rank); 1 for every member is "
+                                    "AZ-NAS's sum")
+        note("weights")
 with right:
     number("samples", step=50)
     note("samples")

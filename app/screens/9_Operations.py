@@ -11,7 +11,7 @@ import streamlit as st
 from app import ui
 from app.views import compare, detail, operations, plots
 from app.views.pareto import space_points
-from app.views.searches import search_proxies
+from app.views.searches import proxies_label
 from db.session import database_url
 from knas_core.groundtruth import DATASETS, METRICS
 
@@ -62,7 +62,7 @@ if not stats:
     st.info("No architectures with a value here yet.")
     st.stop()
 value_title = f"{dataset} {METRIC_NAMES[metric]} accuracy (%)" if value == "accuracy" \
-    else f"{'+'.join(search_proxies(config))} score"
+    else f"{proxies_label(config)} score"
 st.plotly_chart(plots.operations_figure(stats, value_title), key="op-figure")
 n_archs = sum(s["n"] for s in stats if s["edge"] == stats[0]["edge"])
 st.caption(f"{n_archs} architectures. Boxes: quartiles; whiskers: the furthest value within 1.5 IQR; "

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.views.detail import best_so_far
-from app.views.searches import duration_seconds, search_proxies
+from app.views.searches import duration_seconds, proxies_label, search_proxies
 from db import queries
 from db.session import session_scope
 from db.status import Status
@@ -35,7 +35,7 @@ def choices(limit: int | None = 500) -> list[dict[str, Any]]:
     out = []
     for s in rows:
         cfg = s["config"]
-        proxies = "+".join(search_proxies(cfg))
+        proxies = proxies_label(cfg)
         what = f"{cfg.get('strategy', 'knas')}{f' ({proxies})' if proxies else ''}"
         tags = f" [{', '.join(s['tags'])}]" if s["tags"] else ""
         out.append({"id": s["id"], "status": s["status"],
@@ -62,7 +62,7 @@ def search_outcome(search: dict[str, Any]) -> dict[str, Any]:
         seconds = duration_seconds(search.get("started_at"), search.get("finished_at"))
     samples = len(cfg["archs"]) if cfg.get("archs") else cfg.get("samples")
     return {"id": search["id"], "name": search["name"], "status": search["status"], "dataset": dataset,
-            "strategy": cfg.get("strategy", "knas"), "proxies": "+".join(proxies),
+            "strategy": cfg.get("strategy", "knas"), "proxies": proxies_label(cfg),
             "samples": samples if proxies else None, "topk": cfg.get("topk"), "eval": cfg.get("eval"),
             "options": _options(cfg), "seed": cfg.get("seed"), "tags": ",".join(search.get("tags") or []),
             "test_acc": test, "percentile": result.get("percentile"), "seconds": seconds}

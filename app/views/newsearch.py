@@ -11,17 +11,20 @@ from typing import Any
 from knas_core.datasets import images_used
 from knas_core.errors import ConfigError
 from knas_core.search.config import SearchConfig
+from knas_core.search.ensemble import DEFAULT_ENSEMBLE
 
 #: Form fields, in page order. ``proxies`` (one: a single proxy; several: an ensemble),
+#: ``weights`` (``{proxy: weight}`` of the ensemble's members; the page shows one box per member),
 #: ``seeds`` (comma-separated: one search per seed), ``C``/``N`` (network), the rest as in the schema.
 FIELDS = ("name", "space", "dataset", "data_source", "data_dir", "strategy", "population", "tournament",
-          "steps", "proxies", "samples", "topk", "eval", "epochs", "train_subset", "seeds", "batch_size",
-          "device", "C", "N", "chunk_size")
+          "steps", "proxies", "weights", "samples", "topk", "eval", "epochs", "train_subset", "seeds",
+          "batch_size", "device", "C", "N", "chunk_size")
 #: Each form field's widget label (the page draws them; a refused submit names them).
 LABELS = {"name": "Name", "space": "Search space", "dataset": "Dataset", "data_source": "Data source",
           "data_dir": "Data directory (optional)", "strategy": "Strategy", "population": "Population",
           "tournament": "Tournament size", "steps": "Supernet steps (T)",
-          "proxies": "Proxies (several: a log-rank ensemble)", "samples": "Sample size",
+          "proxies": "Proxies (several: a log-rank ensemble)", "weights": "Ensemble weights",
+          "samples": "Sample size",
           "topk": "Top-k evaluated", "eval": "Evaluation", "epochs": "Epochs",
           "train_subset": "Training subset (images, 0 = all)",
           "seeds": "Seeds (one search per seed, e.g. 0,1,2)",
@@ -32,10 +35,13 @@ LABELS = {"name": "Name", "space": "Search space", "dataset": "Dataset", "data_s
 #: The form's sample size: with :data:`FORM_PROXIES` a first search scores in well under a
 #: minute on 2 CPU cores (KNAS and the schema use 300; README, Dashboard, gives the measured time).
 FORM_SAMPLES = 100
-#: The form's proxies: the log-rank ensemble of synflow, eznas and params, the best measured
-#: configuration of the KNAS procedure (docs/RESULTS.md, Search strategies: the 99th percentile on
-#: all three datasets, against 66-78th for the ``knas`` score alone); the schema keeps ``knas``.
-FORM_PROXIES = ("synflow", "eznas", "params")
+#: The form's proxies and their weights: the weighted log-rank ensemble of synflow, eznas and
+#: params (:data:`~knas_core.search.ensemble.DEFAULT_ENSEMBLE`), the best measured configuration
+#: (docs/RESULTS.md: whole-space Kendall tau 0.763 on held-out architectures; with the KNAS
+#: procedure the 99th percentile on all three datasets, against 66-78th for the ``knas`` score
+#: alone); the schema keeps ``knas``.
+FORM_PROXIES = tuple(DEFAULT_ENSEMBLE)
+FORM_WEIGHTS = dict(DEFAULT_ENSEMBLE)
 
 
 def defaults() -> dict[str, Any]:
@@ -44,7 +50,8 @@ def defaults() -> dict[str, Any]:
     cfg = SearchConfig()
     return {"name": "", "space": cfg.space, "dataset": cfg.dataset, "data_source": cfg.data_source,
             "data_dir": "", "strategy": cfg.strategy, "population": 20, "tournament": 5, "steps": 100,
-            "proxies": list(FORM_PROXIES), "samples": FORM_SAMPLES, "topk": cfg.topk, "eval": cfg.eval,
+            "proxies": list(FORM_PROXIES), "weights": dict(FORM_WEIGHTS), "samples": FORM_SAMPLES,
+            "topk": cfg.topk, "eval": cfg.eval,
             "epochs": cfg.epochs, "train_subset": 0, "seeds": str(cfg.seed), "batch_size": cfg.batch_size,
             "device": cfg.device, "C": cfg.model.C, "N": cfg.model.N, "chunk_size": cfg.chunk_size}
 
@@ -56,7 +63,8 @@ def values_from_config(config: dict[str, Any]) -> dict[str, Any]:
     opts = cfg.strategy_options
     out.update({"name": f"{cfg.name} (clone)" if cfg.name else "", "space": cfg.space, "dataset": cfg.dataset,
                 "data_source": cfg.data_source, "data_dir": cfg.data_dir or "", "strategy": cfg.strategy,
-                "proxies": cfg.proxy_list(), "samples": len(cfg.archs) if cfg.archs else cfg.samples,
+                "proxies": cfg.proxy_list(), "weights": cfg.proxy_weights(),
+                "samples": len(cfg.archs) if cfg.archs else cfg.samples,
                 "topk": cfg.topk, "eval": cfg.eval, "epochs": cfg.epochs,
                 "train_subset": cfg.train_subset or 0,
                 "seeds": str(cfg.seed), "batch_size": cfg.batch_size, "device": cfg.device, "C": cfg.model.C,
@@ -106,8 +114,11 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def config_from_values(values: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The submit-time config of one seed (strategy options only for their strategy)."""
+    """The submit-time config of one seed (strategy options only for their strategy; ensemble
+    weights only for an ensemble, and only those other than 1)."""
     proxies = list(values.get("proxies") or [])
+    given = values.get("weights") or {}
+    weights = {p: given[p] for p in proxies if p in given and given[p] != 1.0} if len(proxies) > 1 else {}
     options: dict[str, Any] = {}
     if values["strategy"] == "evolution":
         options = {"population": values["population"], "tournament": values["tournament"]}
@@ -117,7 +128,8 @@ def config_from_values(values: dict[str, Any], seed: int) -> dict[str, Any]:
         "name": values.get("name", ""), "space": values["space"], "dataset": values["dataset"],
         "data_source": values["data_source"], "data_dir": values.get("data_dir") or None,
         "strategy": values["strategy"], "proxy": proxies[0] if proxies else "",
-        "proxies": proxies if len(proxies) > 1 else None, "strategy_options": options,
+        "proxies": proxies if len(proxies) > 1 else None, "weights": weights or None,
+        "strategy_options": options,
         "samples": values["samples"], "topk": values["topk"], "eval": values["eval"],
         "epochs": values["epochs"], "train_subset": values.get("train_subset") or None,
         "batch_size": values["batch_size"], "seed": seed, "device": values["device"],

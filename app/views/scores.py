@@ -30,9 +30,11 @@ def proxy_column(proxy: str) -> str:
 
 
 def live_rows(rows: Sequence[Mapping[str, Any]], values: Mapping[str, Values],
-              higher_is_better: Mapping[str, bool]) -> list[dict[str, Any]]:
+              higher_is_better: Mapping[str, bool],
+              weights: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
     """The candidates ``rows`` (as :func:`db.queries.candidate_rows`) with the scores stored so
-    far: ``values[proxy]`` holds each proxy's stored ``(value, error)`` by architecture id.
+    far: ``values[proxy]`` holds each proxy's stored ``(value, error)`` by architecture id, and
+    ``weights[proxy]`` its ensemble weight (1 if not named).
 
     * ``score``: the stored ``SearchCandidate.score`` once the search has selected, else the
       proxy's value (one proxy) or the log-rank ensemble of the candidates every proxy has
@@ -47,7 +49,7 @@ def live_rows(rows: Sequence[Mapping[str, Any]], values: Mapping[str, Values],
     got = [{p: values[p].get(r["architecture_id"]) for p in proxies} for r in rows]
     if len(proxies) > 1:
         members = {p: [g[p][0] if g[p] else None for g in got] for p in proxies}
-        live = log_rank_aggregate(members, dict(higher_is_better))
+        live = log_rank_aggregate(members, dict(higher_is_better), weights)
     elif proxies:
         live = [g[proxies[0]][0] if g[proxies[0]] else None for g in got]
     else:
@@ -88,4 +90,4 @@ def candidates_with_scores(search_id: int) -> tuple[list[str], list[dict[str, An
             return [], [dict(r, error=None) for r in rows]
         values = {p: queries.scores_under_key(session, search_id, k, any_device=not found.device_known)
                   for p, k in found.keys.items()}
-    return found.proxies, live_rows(rows, values, found.higher_is_better)
+    return found.proxies, live_rows(rows, values, found.higher_is_better, found.weights)

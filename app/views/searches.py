@@ -68,6 +68,15 @@ def search_proxies(config: dict[str, Any]) -> list[str]:
     return SearchConfig.model_construct(**config).proxy_list()  # stored: validated when submitted
 
 
+def proxies_label(config: dict[str, Any]) -> str:
+    """The proxies of :func:`search_proxies` as one label, ``+``-joined, with an ensemble
+    member's weight where it is not 1: ``synflow*0.75+eznas*1.5+params`` (two searches that
+    differ only in their weights are different configurations)."""
+    names = search_proxies(config)
+    weights = (config.get("weights") or {}) if len(names) > 1 else {}
+    return "+".join(p if float(weights.get(p, 1.0)) == 1.0 else f"{p}*{float(weights[p]):g}" for p in names)
+
+
 def duration_seconds(started: datetime | None, finished: datetime | None,
                      now: datetime | None = None) -> float | None:
     """Seconds from start to end (to ``now`` while it runs); None before it started."""
@@ -98,7 +107,7 @@ def overview_rows(limit: int = 200) -> list[dict[str, Any]]:
             "strategy": s["config"].get("strategy"), "dataset": s["config"].get("dataset"),
             "best_arch": best.get("arch"), "best_index": best.get("index"),
             "best_accuracy": best.get("accuracy"), "created": s["created_at"], "error": p["error"],
-            "seed": s["config"].get("seed"), "proxies": "+".join(search_proxies(s["config"])),
+            "seed": s["config"].get("seed"), "proxies": proxies_label(s["config"]),
             "duration_s": duration_seconds(s["started_at"], s["finished_at"]),
             "tags": s["tags"], "note": s["note"],
         })
