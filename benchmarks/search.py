@@ -40,6 +40,7 @@ import torch
 from knas_core.groundtruth import GroundTruth
 from knas_core.scoring import Scorer
 from knas_core.search.config import SearchConfig
+from knas_core.search.ensemble import parse_members
 from knas_core.search.run import SearchRun
 from knas_core.spaces import get_space
 
@@ -169,7 +170,9 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--topk", type=int, default=10)
-    ap.add_argument("--proxies", default="knas")
+    ap.add_argument("--proxies", default="knas",
+                    help="as knas search takes it: NAME, or several NAME or NAME=WEIGHT (a weighted "
+                         "ensemble)")
     ap.add_argument("--nasi-steps", type=int, default=100)
     ap.add_argument("--nasi-hard", action="store_true",
                     help="NASI: straight-through hard Gumbel-softmax (default: soft)")
@@ -204,10 +207,11 @@ def main() -> None:
                     hard, eta = variant.get("hard"), variant.get("eta")
                     key = (strategy, dataset, seed, steps, proxies, hard, eta)
                     if key not in done:
-                        names = args.proxies.split(",")
+                        names, weights = parse_members(args.proxies)
                         run = SearchRun(SearchConfig(
                             strategy=strategy, dataset=dataset, samples=args.samples, topk=args.topk,
                             **({"proxy": names[0]} if len(names) == 1 else {"proxies": names}),
+                            weights=weights or None,
                             eval="lookup", seed=seed, device=args.device,
                             strategy_options={"steps": args.nasi_steps, **variant}))
                         r = run.run()
