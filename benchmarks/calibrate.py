@@ -5,11 +5,13 @@ with the benchmark's 200-epoch test accuracy, fit :mod:`knas_core.calibration`'s
 and compute Kendall tau between its predictions and the accuracies of every other architecture
 of the file (the held-out rest). Beside it, on the same held-out set:
 
-* ``calibrated``: the model as ``knas calibrate`` fits it: trees on the proxies and the cell
-  encoding, boosted from the ensemble prior of the proxies ranked against every architecture
-  of the file (their proxy values only, no labels);
-* ``without prior`` / ``encoding only``: the trees alone on the proxies and the encoding, and
-  on the encoding alone (ablations);
+* ``calibrated``: the model as ``knas calibrate`` fits it: a Gaussian process on the proxies
+  and the cell's structure whose prior mean is the ensemble of the proxies ranked against every
+  architecture of the file (their proxy values only, no labels);
+* ``without prior`` / ``cell only``: the Gaussian process on the proxies and the cell with a
+  constant prior mean, and on the cell's structure alone (ablations);
+* ``trees (previous model)``: gradient-boosted trees on the proxies and the one-hot encoding,
+  boosted from the same prior (``method="trees"``, the model of the earlier version);
 * ``best ensemble (oracle)``: the log-rank ensemble (AZ-NAS, ``log_rank_aggregate``) of the
   subset of proxies with the highest tau *on the held-out set itself*: an upper bound for any
   training-free combination of these proxies;
@@ -63,11 +65,12 @@ def one_draw(k: int, order: np.ndarray, archs: list[str], values: dict[str, np.n
     train, test = order[:k], order[k:]
     proxies = list(values)
     out: dict[str, object] = {"k": k, "heldout": int(test.size)}
-    variants = {"calibrated": (proxies, True), "without prior": (proxies, False),
-                "encoding only": ([], False)}
-    for label, (members, prior) in variants.items():
+    variants = {"calibrated": (proxies, True, "gp"), "without prior": (proxies, False, "gp"),
+                "cell only": ([], False, "gp"), "trees (previous model)": (proxies, True, "trees")}
+    for label, (members, prior, method) in variants.items():
         model = fit_calibration([archs[i] for i in train], {p: values[p][train] for p in members},
-                                acc[train], proxies=members, prior=prior, population=values, seed=seed)
+                                acc[train], proxies=members, prior=prior, population=values, seed=seed,
+                                method=method)
         predicted = model.predict([archs[i] for i in test], {p: values[p][test] for p in members})
         out[label] = tau(predicted, acc[test])
     on_test = {s: ensemble_tau(values, s, test, acc) for s in subsets}
@@ -79,7 +82,7 @@ def one_draw(k: int, order: np.ndarray, archs: list[str], values: dict[str, np.n
     return out
 
 
-COLUMNS = ("calibrated", "without prior", "encoding only", "best ensemble (oracle)",
+COLUMNS = ("calibrated", "without prior", "cell only", "trees (previous model)", "best ensemble (oracle)",
            "best ensemble (chosen on k)")
 
 

@@ -30,8 +30,9 @@ DEFAULT_PROXIES = "synflow,params,eznas"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``knas calibrate`` (nothing heavy is imported here)."""
-    p.description = ("Fit a few-shot ranking model (gradient-boosted trees on the proxies and the "
-                     "NB201 cell encoding) on labelled architectures, save it as proxy "
+    p.description = ("Fit a few-shot ranking model (a Gaussian process on the proxies and the "
+                     "NB201 cell's structure, from the proxies' log-rank ensemble) on labelled "
+                     "architectures, save it as proxy "
                      "calibrated:NAME in $KNAS_STATE_DIR/calibrated, and rank the other "
                      "architectures. Prints one JSON object.")
     p.add_argument("name", metavar="NAME", help="the model's name: usable as proxy calibrated:NAME")

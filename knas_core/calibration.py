@@ -2,24 +2,27 @@
 architectures, used as a proxy like any other.
 
 A lab often knows the accuracy of a few dozen architectures. :func:`fit_calibration` fits a
-gradient-boosted regression tree ensemble (scikit-learn's ``HistGradientBoostingRegressor``;
-Friedman, "Greedy function approximation: a gradient boosting machine", Ann. Statist. 2001,
-with LightGBM-style histogram splits, Ke et al., NeurIPS 2017) from
+Gaussian process (:class:`~knas_core.gaussian_process.GaussianProcess`; Rasmussen & Williams,
+*Gaussian Processes for Machine Learning*, 2006: a Matern 3/2 kernel with one length scale per
+column group, hyperparameters by maximum marginal likelihood on the k labels) from
 
 * the member proxies' values of each architecture (``log10(value + offset)`` of those whose
   labelled values are never negative and whose positive ones span more than two orders of
-  magnitude, e.g. synflow, which is 0 for a cell cut off from its output; trees are invariant
-  to monotone transforms, so this only keeps the features readable), and
-* the NAS-Bench-201 cell's one-hot operation encoding (6 edges x 5 operations,
-  :func:`cell_encoding`; the encoding of White et al., "How powerful are performance
-  predictors in neural architecture search?", NeurIPS 2021),
+  magnitude, e.g. synflow, which is 0 for a cell cut off from its output), one group, and
+* what the NAS-Bench-201 cell computes (:func:`cell_structure`): the operations on the edges
+  that reach the output, statistics of the live input->output paths (how many, the most
+  convolutions in series on one, whether the output is cut off), one group, and the cell's
+  one-hot operation encoding with dead edges read as ``none``, one group,
 
 to the *rank* of each label among the labelled ones (``rank / k``, so the model learns an
-ordering and is not pulled by the few collapsed networks near 10 %). The trees start from a
-prior, the training-free log-rank ensemble of the members (:class:`EnsemblePrior`), and learn
-the labels' departure from it; the number of boosting rounds (0: the prior alone) is chosen by
-cross-validation on the k labels (:func:`choose_rounds`), so a model of few labels stays near
-the ensemble and one of many labels corrects it. Its prediction for an architecture is a pure
+ordering and is not pulled by the few collapsed networks near 10 %). The process's prior mean
+is the training-free log-rank ensemble of the members (:class:`EnsemblePrior`): it learns the
+labels' departure from it, so a model of few labels stays near the ensemble (the fitted noise
+then dominates) and one of many labels corrects it. ``method="trees"`` fits the earlier model
+instead: gradient-boosted trees (scikit-learn's ``HistGradientBoostingRegressor``; Friedman,
+Ann. Statist. 2001) on the members and the one-hot encoding, boosted from the same prior, the
+rounds chosen by cross-validation on the k labels (:func:`choose_rounds`).
+Its prediction for an architecture is a pure
 function of that architecture's member values and cell (the prior's reference population is
 stored with the model), so a
 :class:`CalibratedModel` saved under ``NAME`` (:func:`save_calibrated`, in
@@ -30,14 +33,18 @@ the labels the user supplies or looks up in the benchmark table, and its provena
 source and metric, ``k``, the proxies and their score set-up) travels with it and is its
 description.
 
-The saved file is a zip: ``calibration.json`` (provenance, features and the prior, read to list
-and register the proxy without importing scikit-learn) and ``model.pkl`` (the fitted regressor, a
-pickle: load only models you made; a model pickled by another scikit-learn version is refused).
+The saved file (format :data:`FORMAT`; a format-1 file, the trees of an earlier version, is
+refused with the command to fit it again) is a zip: ``calibration.json`` (provenance, features,
+the prior and the Gaussian process's settings, read to list and register the proxy without
+importing scikit-learn) and the regressor: ``model.npz`` (the Gaussian process's arrays, no
+pickle) or ``model.pkl`` (trees or another regressor, a pickle: load only models you made; one
+pickled by another scikit-learn version is refused).
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import pickle
@@ -57,13 +64,13 @@ from knas_core.proxies import CALIBRATED_PREFIX, PROXIES, Proxy, get_proxy
 from knas_core.registry import UnknownNameError
 from knas_core.settings import get_settings
 from knas_core.spaces.base import SearchSpace
-from knas_core.spaces.nb201 import EDGES, OPS, parse_arch
+from knas_core.spaces.nb201 import EDGES, OPS, format_arch, parse_arch
 
 if TYPE_CHECKING:
     from knas_core.groundtruth import GroundTruth
 
 #: The format of the saved file (``calibration.json``'s ``format``).
-FORMAT = 1
+FORMAT = 2
 #: The fewest labels a model is fitted on.
 MIN_LABELS = 5
 #: A proxy whose labelled values are all positive and whose max/min exceeds this is log10-scaled.
@@ -105,42 +112,162 @@ def encoding_names() -> list[str]:
     return [f"{src}->{dst}:{op}" for src, dst in EDGES for op in OPS]
 
 
+#: The cell's input->output paths (node 0 to node 3) as edge indices into ``EDGES``:
+#: 0->3, 0->1->3, 0->2->3, 0->1->2->3.
+PATHS: tuple[tuple[int, ...], ...] = tuple(
+    tuple(EDGES.index(e) for e in path)
+    for path in (((0, 3),), ((0, 1), (1, 3)), ((0, 2), (2, 3)), ((0, 1), (1, 2), (2, 3))))
+#: Operations that carry a signal (all but ``none``) and the parameterised ones.
+LIVE_OPS: tuple[str, ...] = tuple(op for op in OPS if op != "none")
+CONVS: tuple[str, ...] = ("nor_conv_1x1", "nor_conv_3x3")
+
+
+def live_paths(arch: str) -> list[tuple[str, ...]]:
+    """The operations along each input->output path of ``arch`` with no ``none`` edge (in
+    :data:`PATHS` order, the dead ones left out). A cell with none is cut off: its output is
+    zero whatever the input, and it trains to chance accuracy."""
+    ops = parse_arch(arch)
+    return [seq for seq in (tuple(ops[e] for e in path) for path in PATHS) if "none" not in seq]
+
+
+def live_edges(arch: str) -> tuple[bool, ...]:
+    """For each edge (``EDGES`` order), whether it lies on a live input->output path: the
+    operation of any other edge never reaches the output (e.g. ``1->2`` when ``2->3`` is none),
+    so it does not change what the cell computes."""
+    ops = parse_arch(arch)
+    live = [False] * len(EDGES)
+    for path in PATHS:
+        if all(ops[e] != "none" for e in path):
+            for e in path:
+                live[e] = True
+    return tuple(live)
+
+
+def path_encoding(arch: str) -> np.ndarray:
+    """The path encoding of White et al., "BANANAS: Bayesian optimization with neural
+    architectures for neural architecture search" (AAAI 2021): one indicator per sequence of
+    operations along a live input->output path, paths of 1, 2 and 3 edges
+    (4 + 16 + 64 = 84 columns, :func:`path_names` order: by length, then operations in
+    :data:`LIVE_OPS` order, first edge slowest). The two 2-edge paths share their columns."""
+    out = np.zeros(len(_PATH_COLUMNS))
+    for seq in live_paths(arch):
+        out[_PATH_COLUMNS[seq]] = 1.0
+    return out
+
+
+def path_names() -> list[str]:
+    """Names of :func:`path_encoding`'s columns, e.g. ``path:skip_connect>nor_conv_3x3``."""
+    return ["path:" + ">".join(seq) for seq in _PATH_COLUMNS]
+
+
+_PATH_COLUMNS: dict[tuple[str, ...], int] = {
+    seq: i for i, seq in enumerate(seq for n in (1, 2, 3) for seq in itertools.product(LIVE_OPS, repeat=n))}
+
+
+def cell_structure(arch: str) -> np.ndarray:
+    """What a NAS-Bench-201 cell computes, dead edges left out (:func:`live_edges`): 40 numbers,
+
+    * how many live edges carry each operation of :data:`LIVE_OPS` (4),
+    * of the live paths (:func:`live_paths`): whether there is none (the cell is cut off), how
+      many there are, the most convolutions on one, the most 3x3 convolutions on one, the fewest
+      convolutions on one and the most edges on one (6; 0 for a cut-off cell),
+    * the one-hot encoding of :func:`cell_encoding` with every dead edge read as ``none`` (30),
+
+    so that cells computing the same function (they differ only in dead edges) look the same.
+    Convolutions in series are what the known good cells of the space stack (Dong & Yang,
+    "NAS-Bench-201", ICLR 2020, Fig. 6); the counts on live edges and the one-hot are the
+    encodings of White et al., "How powerful are performance predictors in neural architecture
+    search?" (NeurIPS 2021), restricted to what reaches the output.
+
+    >>> cell_structure("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")[:10]
+    array([1., 0., 0., 0., 0., 1., 0., 0., 0., 1.])
+    """
+    ops = parse_arch(arch)
+    live = live_edges(arch)
+    counts = [sum(1 for e, op in enumerate(ops) if live[e] and op == name) for name in LIVE_OPS]
+    paths = live_paths(arch)
+    convs = [sum(op in CONVS for op in seq) for seq in paths]
+    conv3 = [seq.count("nor_conv_3x3") for seq in paths]
+    stats = [float(not paths), len(paths), max(convs, default=0), max(conv3, default=0),
+             min(convs, default=0), max((len(seq) for seq in paths), default=0)]
+    onehot = cell_encoding(format_arch([op if live[e] else "none" for e, op in enumerate(ops)]))
+    return np.concatenate([np.asarray(counts + stats, dtype=np.float64), onehot])
+
+
+#: Columns of :func:`cell_structure` in its summary part (the rest is the live one-hot).
+STRUCTURE_SUMMARY = 10
+
+
+def structure_names() -> list[str]:
+    """Names of :func:`cell_structure`'s columns."""
+    return ([f"live {op}" for op in LIVE_OPS]
+            + ["cut off", "live paths", "most convs on a path", "most 3x3 convs on a path",
+               "fewest convs on a path", "longest path"]
+            + [f"live {name}" for name in encoding_names()])
+
+
+#: How a model reads the cell: the one-hot encoding (:func:`cell_encoding`), its structure
+#: (:func:`cell_structure`), or the one-hot and the path encoding (:func:`path_encoding`).
+CELL_FEATURES = ("onehot", "structure", "paths")
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """Which columns the model reads: the member ``proxies`` (those of ``logged``, pairs
-    ``(proxy, offset)``, as ``log10(value + offset)``) and, when ``encoding``, the cell's one-hot
-    encoding."""
+    ``(proxy, offset)``, as ``log10(value + offset)``) and, when ``encoding``, the cell, read as
+    ``cell`` says (:data:`CELL_FEATURES`)."""
 
     proxies: tuple[str, ...]
     logged: tuple[tuple[str, float], ...] = ()
     encoding: bool = True
+    cell: str = "structure"
 
     @classmethod
     def choose(cls, proxies: Sequence[str], values: MemberValues,
-               encoding: bool = True) -> FeatureSpec:
+               encoding: bool = True, cell: str = "structure") -> FeatureSpec:
         """The spec for ``proxies`` whose labelled values are ``values[proxy]``: log-scaled where
         they are never negative and the positive ones span more than :data:`LOG_SPAN`, with an
         offset of half the smallest positive value (so that 0 is read too)."""
+        if cell not in CELL_FEATURES:
+            raise CalibrationError(f"unknown cell features {cell!r}; use one of {', '.join(CELL_FEATURES)}")
         logged = []
         for p in proxies:
             v = np.asarray(values[p], dtype=np.float64)
             positive = v[v > 0]
             if v.size and v.min() >= 0 and positive.size and positive.max() / positive.min() > LOG_SPAN:
                 logged.append((p, float(positive.min()) / 2))
-        return cls(tuple(proxies), tuple(logged), encoding)
+        return cls(tuple(proxies), tuple(logged), encoding, cell)
 
     @property
     def offsets(self) -> dict[str, float]:
         """The log-scaled members and their offsets."""
         return dict(self.logged)
 
+    def cell_names(self) -> list[str]:
+        if not self.encoding:
+            return []
+        if self.cell == "structure":
+            return structure_names()
+        return encoding_names() + (path_names() if self.cell == "paths" else [])
+
     def names(self) -> list[str]:
         offsets = self.offsets
         cols = [f"log10({p} + {offsets[p]:.3g})" if p in offsets else p for p in self.proxies]
-        return cols + (encoding_names() if self.encoding else [])
+        return cols + self.cell_names()
+
+    def groups(self) -> tuple[tuple[int, ...], ...]:
+        """The matrix's column groups, each with its own length scale in the Gaussian process:
+        the members; for the structure, its summary and its live one-hot; or the one-hot."""
+        from knas_core.gaussian_process import column_groups
+
+        cells = len(self.cell_names())
+        parts = [cells]
+        if self.cell == "structure" and cells:
+            parts = [STRUCTURE_SUMMARY, cells - STRUCTURE_SUMMARY]
+        return column_groups([len(self.proxies), *parts])
 
     def matrix(self, archs: Sequence[str], values: MemberValues) -> np.ndarray:
-        """One row per architecture: ``values[proxy][i]`` of each member, then the encoding.
+        """One row per architecture: ``values[proxy][i]`` of each member, then the cell's columns.
 
         Raises :class:`CalibrationError` for a missing member or a value the model cannot read
         (not finite, or negative for a log-scaled member)."""
@@ -162,8 +289,16 @@ class FeatureSpec:
         proxy_part = np.column_stack(columns) if columns else np.zeros((len(archs), 0))
         if not self.encoding:
             return proxy_part
-        cells = np.array([cell_encoding(a) for a in archs]).reshape(len(archs), -1)
+        cells = np.array([_read_cell(self.cell, a) for a in archs]).reshape(len(archs), -1)
         return np.hstack([proxy_part, cells])
+
+
+def _read_cell(cell: str, arch: str) -> np.ndarray:
+    if cell == "structure":
+        return cell_structure(arch)
+    if cell == "paths":
+        return np.concatenate([cell_encoding(arch), path_encoding(arch)])
+    return cell_encoding(arch)
 
 
 # --- the training-free prior ---------------------------------------------------------------------
@@ -257,6 +392,13 @@ class LabelSource:
         return f"the user's file {self.where} (column {self.metric})"
 
 
+_CELL_WORDS = {"structure": "NB201 cell structure (live operations and paths)",
+               "onehot": "NB201 cell encoding", "paths": "NB201 cell encoding and path encoding"}
+
+
+_MODEL_WORDS = {"gp": "Gaussian process on ", "trees": "gradient-boosted trees on "}
+
+
 @dataclass(frozen=True)
 class Provenance:
     """What a calibrated model was trained on: its labels, their number ``k``, the member
@@ -269,19 +411,26 @@ class Provenance:
     scores: dict[str, Any] = field(default_factory=dict)
     created: str = ""
     sklearn: str = ""
-    #: How the model was fitted: ``encoding``, ``prior`` (booleans), ``rounds`` and the
-    #: cross-validated ``cv_kendall`` that chose them.
+    #: How the model was fitted: ``method`` (``gp`` or ``trees``), ``encoding``, ``prior``
+    #: (booleans), ``cell`` (how the cell is read); for a Gaussian process its fitted
+    #: ``length_scales``, ``signal``, ``noise`` and ``log_marginal_likelihood``; for trees the
+    #: ``rounds`` and the cross-validated ``cv_kendall`` that chose them.
     fit: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One line, e.g. ``trained on 100 labels from the user's file acc.csv (column accuracy);
-        features: synflow, params + NB201 cell encoding; member scores: file=scores.csv.gz``."""
+        Gaussian process on synflow, params + NB201 cell structure (live operations and paths),
+        from the proxies' log-rank ensemble; member scores: file=scores.csv.gz``."""
         setup = ", ".join(f"{k}={v}" for k, v in self.scores.items()) or "not recorded"
         reads = [", ".join(self.proxies)] if self.proxies else []
         if self.fit.get("encoding", True):
-            reads.append("NB201 cell encoding")
-        start = ", boosted from the proxies' log-rank ensemble" if self.fit.get("prior") else ""
-        return (f"trained on {self.k} labels from {self.labels.describe()}; features: "
+            reads.append(_CELL_WORDS.get(str(self.fit.get("cell")), "NB201 cell encoding"))
+        gp = self.fit.get("method") == "gp"
+        model = _MODEL_WORDS.get(str(self.fit.get("method")), "")
+        start = ""
+        if self.fit.get("prior"):
+            start = f", {'' if gp else 'boosted '}from the proxies' log-rank ensemble"
+        return (f"trained on {self.k} labels from {self.labels.describe()}; {model or 'features: '}"
                 f"{' + '.join(reads) or 'none'}{start}; member scores: {setup}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -488,7 +637,9 @@ def rank_targets(labels: Numbers) -> np.ndarray:
 class CalibratedModel:
     """A fitted model: ``predict`` gives, for each architecture, the predicted rank (0..1) of
     its label among the labelled architectures (higher is better): the ensemble ``prior`` (when
-    there is one) plus the trees' correction, which read the features and the prior."""
+    there is one) plus the ``regressor``'s correction (a
+    :class:`~knas_core.gaussian_process.GaussianProcess` reading the features, or trees reading
+    the features and the prior)."""
 
     features: FeatureSpec
     regressor: Any
@@ -510,6 +661,8 @@ class CalibratedModel:
         x, start = self._inputs(archs, values)
         if self.regressor is None:  # no round helped in cross-validation: the prior alone
             return start
+        if is_gaussian_process(self.regressor):
+            return start + self.regressor.predict(x)
         with one_thread():
             return start + np.asarray(self.regressor.predict(x), dtype=np.float64)
 
@@ -521,11 +674,23 @@ class CalibratedModel:
         return self.provenance.describe()
 
 
+def is_gaussian_process(regressor: Any) -> bool:
+    """Whether ``regressor`` is this package's Gaussian process (saved without pickle)."""
+    from knas_core.gaussian_process import GaussianProcess
+
+    return isinstance(regressor, GaussianProcess)
+
+
+#: The models :func:`fit_calibration` fits: a Gaussian process on the cell's structure (the
+#: default) or the earlier gradient-boosted trees on its one-hot encoding.
+METHODS = ("gp", "trees")
+
+
 def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
                     *, proxies: Sequence[str] | None = None, labels_from: LabelSource | None = None,
                     scores: Mapping[str, Any] | None = None, encoding: bool = True, prior: bool = True,
                     population: MemberValues | None = None, seed: int = 0,
-                    regressor: Any = None) -> CalibratedModel:
+                    regressor: Any = None, method: str = "gp") -> CalibratedModel:
     """Fit a :class:`CalibratedModel` on ``k = len(archs)`` labelled architectures.
 
     Args:
@@ -534,20 +699,25 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
         labels: their accuracies (any scale where higher is better; only the ranks are used).
         proxies: the members (default: every key of ``values``, in order).
         labels_from / scores: provenance (where the labels and the member values came from).
-        encoding: read the cell encoding too.
+        encoding: read the cell too (its structure for ``gp``, its one-hot for ``trees``).
         prior: start from the training-free ensemble of the members (:class:`EnsemblePrior`);
-            the trees then learn the labels' departure from it (boosting from an initial score,
-            as LightGBM's ``init_score``), so that a model of few labels stays near the
-            ensemble. ``population``: the member values of the architectures the prior ranks
-            against (default: the labelled ones).
-        seed: the regressor's and the folds' seed.
-        regressor: an unfitted regressor instead of :func:`default_regressor` with the rounds
-            :func:`choose_rounds` picks.
+            the model then learns the labels' departure from it (the Gaussian process's prior
+            mean; the trees' initial score, as LightGBM's ``init_score``), so that a model of few
+            labels stays near the ensemble. ``population``: the member values of the
+            architectures the prior ranks against (default: the labelled ones).
+        seed: the seed of the likelihood's restarts (``gp``), the trees and their folds.
+        regressor: an unfitted scikit-learn-style regressor instead of the method's own.
+        method: ``gp`` (:class:`~knas_core.gaussian_process.GaussianProcess` with one length
+            scale per column group, :meth:`FeatureSpec.groups`, hyperparameters by maximum
+            marginal likelihood on the k labels) or ``trees`` (:func:`default_regressor` with the
+            rounds :func:`choose_rounds` picks), see :data:`METHODS`.
 
     Raises :class:`CalibrationError` for fewer than :data:`MIN_LABELS` labels, labels that are
     all equal or not finite, or member values the model cannot read.
     """
     k = len(archs)
+    if method not in METHODS:
+        raise CalibrationError(f"unknown calibration method {method!r}; use one of {', '.join(METHODS)}")
     if len(labels) != k:
         raise CalibrationError(f"{len(labels)} labels for {k} architectures")
     if k < MIN_LABELS:
@@ -563,7 +733,8 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
     for p in members:
         if get_proxy(p).derived:
             raise CalibrationError(f"proxy {p!r} is itself derived; use the proxies it is computed from")
-    spec = FeatureSpec.choose(members, {p: values[p] for p in members if p in values}, encoding)
+    cell = "structure" if method == "gp" else "onehot"
+    spec = FeatureSpec.choose(members, {p: values[p] for p in members if p in values}, encoding, cell)
     spec.matrix(archs, values)  # every member readable, before the prior reads them
     start = None
     if prior and members:
@@ -572,21 +743,30 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
             if p not in reference or not np.isfinite(np.asarray(reference[p], dtype=np.float64)).all():
                 raise CalibrationError(f"the prior's population lacks a finite value of {p!r} somewhere")
         start = EnsemblePrior.fit(members, reference)
-    sklearn = require_sklearn()
     fitted = CalibratedModel(spec, None, Provenance(LabelSource("file", "", ""), k, members), start)
     x, begin = fitted._inputs(archs, values)
-    how: dict[str, Any] = {"encoding": encoding, "prior": start is not None}
-    if regressor is None:
-        rounds, cv = choose_rounds(x, begin, y, seed)
-        how.update(rounds=rounds, cv_kendall=round(cv, 4))
-        regressor = default_regressor(k, seed, rounds) if rounds else None
-    if regressor is not None:
-        with one_thread():
-            regressor.fit(x, rank_targets(y) - begin)
+    target = rank_targets(y) - begin
+    how: dict[str, Any] = {"method": method, "encoding": encoding, "cell": cell, "prior": start is not None}
+    version = ""
+    if regressor is not None or method == "trees":
+        version = str(getattr(require_sklearn(), "__version__", ""))
+    if regressor is None and method == "gp":
+        from knas_core.gaussian_process import GaussianProcess
+
+        regressor = GaussianProcess(spec.groups(), seed=seed).fit(x, target)
+        how.update(regressor.hyperparameters())
+    else:
+        if regressor is None:
+            rounds, cv = choose_rounds(x, begin, y, seed)
+            how.update(rounds=rounds, cv_kendall=round(cv, 4))
+            regressor = default_regressor(k, seed, rounds) if rounds else None
+        if regressor is not None:
+            with one_thread():
+                regressor.fit(x, target)
     fitted.regressor = regressor
     fitted.provenance = Provenance(labels_from or LabelSource("file", "unrecorded", "accuracy"), k, members,
                                    dict(scores or {}), datetime.now(UTC).isoformat(timespec="seconds"),
-                                   str(getattr(sklearn, "__version__", "")), how)
+                                   version, how)
     return fitted
 
 
@@ -675,25 +855,34 @@ def calibrate(values: Any, labels: Mapping[int, float], space: SearchSpace, *, s
 
 
 def _header(model: CalibratedModel) -> dict[str, Any]:
+    gp = is_gaussian_process(model.regressor)
     return {"format": FORMAT, "provenance": model.provenance.to_dict(),
             "features": {"proxies": list(model.features.proxies), "logged": dict(model.features.logged),
-                         "encoding": model.features.encoding},
+                         "encoding": model.features.encoding, "cell": model.features.cell},
             "prior": model.prior.to_dict() if model.prior is not None else None,
+            "regressor": ({"kind": "gaussian_process", **model.regressor.settings()} if gp
+                          else {"kind": "pickle"}),
             "target": "rank of the label among the k labelled architectures, divided by k; the "
                       "prediction is the prior (if any) plus the regressor's output"}
 
 
 def model_bytes(model: CalibratedModel) -> bytes:
-    """The saved file's bytes: a zip of ``calibration.json`` and ``model.pkl``."""
+    """The saved file's bytes: a zip of ``calibration.json`` and the regressor: ``model.npz``
+    (a Gaussian process's arrays) or ``model.pkl`` (any other regressor, pickled)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("calibration.json", json.dumps(_header(model), indent=2))
-        z.writestr("model.pkl", pickle.dumps(model.regressor, protocol=pickle.HIGHEST_PROTOCOL))
+        if is_gaussian_process(model.regressor):
+            arrays = io.BytesIO()
+            np.savez(arrays, **model.regressor.state())
+            z.writestr("model.npz", arrays.getvalue())
+        else:
+            z.writestr("model.pkl", pickle.dumps(model.regressor, protocol=pickle.HIGHEST_PROTOCOL))
     return buffer.getvalue()
 
 
 def save_model(model: CalibratedModel, path: str | Path) -> Path:
-    """Write ``model`` (header and pickled regressor) to the zip ``path``; returns it."""
+    """Write ``model`` (header and regressor) to the zip ``path``; returns it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -704,7 +893,8 @@ def save_model(model: CalibratedModel, path: str | Path) -> Path:
 
 def read_header(path: str | Path) -> dict[str, Any]:
     """``calibration.json`` of a saved model (no scikit-learn import); raises
-    :class:`CalibrationError` for a file that is not one."""
+    :class:`CalibrationError` for a file that is not one, or one of another format (a format-1
+    file, the trees on the one-hot encoding, is refused with the command to fit it again)."""
     try:
         with zipfile.ZipFile(path) as z:
             header = json.loads(z.read("calibration.json"))
@@ -712,29 +902,41 @@ def read_header(path: str | Path) -> dict[str, Any]:
         raise
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise CalibrationError(f"{path} is not a saved calibration ({type(exc).__name__}: {exc})") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise CalibrationError(f"{path}: unknown calibration format {header.get('format')!r} "
-                               f"(this version reads {FORMAT})")
+    found = header.get("format") if isinstance(header, dict) else None
+    if found == 1:
+        raise CalibrationError(f"{path} was saved by an earlier knas calibrate (format 1: gradient-boosted "
+                               f"trees on the one-hot cell encoding); this version reads format {FORMAT}. "
+                               "Fit it again with knas calibrate (same labels and scores)")
+    if not isinstance(header, dict) or found != FORMAT:
+        raise CalibrationError(f"{path}: unknown calibration format {found!r} (this version reads {FORMAT})")
     return header
 
 
 def _spec(header: Mapping[str, Any]) -> FeatureSpec:
     f = header["features"]
     logged = tuple((str(p), float(o)) for p, o in dict(f["logged"]).items())
-    return FeatureSpec(tuple(f["proxies"]), logged, bool(f["encoding"]))
+    return FeatureSpec(tuple(f["proxies"]), logged, bool(f["encoding"]), str(f["cell"]))
 
 
 def load_model(path: str | Path) -> CalibratedModel:
-    """The model saved at ``path``; a model pickled by another scikit-learn version is refused
-    (its predictions are not guaranteed), with the command to fit it again."""
+    """The model saved at ``path``. A Gaussian process is read from its arrays (no pickle); a
+    pickled regressor made by another scikit-learn version is refused (its predictions are not
+    guaranteed), with the command to fit it again."""
     header = read_header(path)
     provenance = Provenance.from_dict(header["provenance"])
-    sklearn = require_sklearn()
-    if provenance.sklearn and provenance.sklearn != sklearn.__version__:
-        raise CalibrationError(f"{path} was fitted with scikit-learn {provenance.sklearn}, this is "
-                               f"{sklearn.__version__}; fit it again with knas calibrate")
+    settings = dict(header["regressor"])
     with zipfile.ZipFile(path) as z:
-        regressor = pickle.loads(z.read("model.pkl"))  # the user's own saved model (see the module docstring)
+        if settings["kind"] == "gaussian_process":
+            from knas_core.gaussian_process import GaussianProcess
+
+            with np.load(io.BytesIO(z.read("model.npz")), allow_pickle=False) as arrays:
+                regressor: Any = GaussianProcess.restore(settings, dict(arrays))
+        else:
+            sklearn = require_sklearn()
+            if provenance.sklearn and provenance.sklearn != sklearn.__version__:
+                raise CalibrationError(f"{path} was fitted with scikit-learn {provenance.sklearn}, this is "
+                                       f"{sklearn.__version__}; fit it again with knas calibrate")
+            regressor = pickle.loads(z.read("model.pkl"))  # the user's own saved model (module docstring)
     prior = EnsemblePrior.from_dict(header["prior"]) if header.get("prior") else None
     return CalibratedModel(_spec(header), regressor, provenance, prior)
 
@@ -803,8 +1005,7 @@ def calibrated_proxy(proxy_name: str, header: Mapping[str, Any], path: Path) -> 
                         "not from a network alone")
 
     fn.__doc__ = f"Few-shot calibrated model: {provenance.describe()}"
-    reference = (f"knas calibrate: gradient-boosted trees (scikit-learn HistGradientBoostingRegressor) "
-                 f"{provenance.describe()}")
+    reference = f"knas calibrate: {provenance.describe()}"
     needs = any(get_proxy(p).needs_labels for p in spec.proxies)
     return Proxy(proxy_name, fn, higher_is_better=True, needs_labels=needs, batch_size=None,
                  reference=reference, shares_network=False, members=spec.proxies, combine=combine)
@@ -827,10 +1028,11 @@ def register_calibrated(name: str) -> Proxy:
     return proxy
 
 
-__all__ = ["FOLDS", "GRID", "LONG_COLUMNS", "MIN_LABELS", "ROUNDS", "CalibratedModel", "CalibrationError",
-           "CalibrationRun", "EnsemblePrior", "FeatureSpec", "LabelSource", "Provenance", "ScoreTable",
-           "calibrate", "calibrated_dir", "calibrated_proxy", "cell_encoding", "check_name", "choose_rounds",
-           "default_regressor", "draw_indices", "encoding_names", "fit_calibration", "load_model",
-           "long_rows", "lookup_labels", "model_bytes", "model_path", "read_header", "read_labels",
-           "read_long_scores", "register_calibrated", "require_sklearn", "save_calibrated", "save_model",
-           "saved_calibrated_names", "select_proxies"]
+__all__ = ["CELL_FEATURES", "FOLDS", "GRID", "LONG_COLUMNS", "METHODS", "MIN_LABELS", "PATHS", "ROUNDS",
+           "CalibratedModel", "CalibrationError", "CalibrationRun", "EnsemblePrior", "FeatureSpec",
+           "LabelSource", "Provenance", "ScoreTable", "calibrate", "calibrated_dir", "calibrated_proxy",
+           "cell_encoding", "cell_structure", "check_name", "choose_rounds", "default_regressor",
+           "draw_indices", "encoding_names", "fit_calibration", "live_edges", "live_paths", "load_model",
+           "long_rows", "lookup_labels", "model_bytes", "model_path", "path_encoding", "path_names",
+           "read_header", "read_labels", "read_long_scores", "register_calibrated", "require_sklearn",
+           "save_calibrated", "save_model", "saved_calibrated_names", "select_proxies", "structure_names"]

@@ -5,6 +5,7 @@ with one line (in-process ``main``)."""
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -13,15 +14,24 @@ from scipy.stats import kendalltau
 
 from knas_cli import main as cli
 from knas_core.calibration import (
+    FORMAT,
     CalibrationError,
     EnsemblePrior,
     LabelSource,
     cell_encoding,
+    cell_structure,
     fit_calibration,
+    live_edges,
+    live_paths,
     load_model,
+    path_encoding,
+    path_names,
+    read_header,
     save_calibrated,
     save_model,
+    structure_names,
 )
+from knas_core.gaussian_process import GaussianProcess, column_groups, matern32
 from knas_core.proxies import PROXIES, Proxy, get_proxy
 from knas_core.scoring import Scorer
 from knas_core.search.config import SearchConfig
@@ -46,11 +56,11 @@ def synthetic(n: int, seed: int = 0):
     return archs, {"params": params, "synflow": synflow}, label
 
 
-def fit_and_rank(labels_of, k: int = 100, n: int = 300, prior: bool = True):
+def fit_and_rank(labels_of, k: int = 100, n: int = 300, prior: bool = True, method: str = "gp"):
     archs, values, label = synthetic(n)
     y = labels_of(label)
     model = fit_calibration(archs[:k], {p: v[:k] for p, v in values.items()}, y[:k], prior=prior,
-                            labels_from=LabelSource("file", "synthetic.csv", "accuracy"))
+                            labels_from=LabelSource("file", "synthetic.csv", "accuracy"), method=method)
     predicted = model.predict(archs[k:], {p: v[k:] for p, v in values.items()})
     return model, kendalltau(predicted, label[k:]).statistic
 
@@ -61,19 +71,31 @@ def test_a_known_function_of_the_features_is_ranked_well():
     assert list(model.features.offsets) == ["params"]  # three orders of magnitude
 
 
-def test_shuffled_labels_teach_no_ranking():
+@pytest.mark.parametrize("method", ["gp", "trees"])
+def test_shuffled_labels_teach_no_ranking(method):
     """Without the prior (which ranks by the proxies whatever the labels say), everything the
-    model knows comes from the labels: shuffled, they teach nothing."""
+    model knows comes from the labels: shuffled, they teach nothing (on average over shuffles;
+    one shuffle can correlate with a feature by chance), and the Gaussian process finds no
+    evidence of structure in them, unlike in the true labels."""
     rng = np.random.default_rng(1)
-    _, tau = fit_and_rank(lambda y: rng.permutation(y), prior=False)
-    assert abs(tau) < 0.15
+    fits = [fit_and_rank(lambda y: rng.permutation(y), prior=False, method=method) for _ in range(5)]
+    assert abs(np.mean([tau for _, tau in fits])) < 0.1
+    if method == "gp":
+        assert max(model.provenance.fit["evidence"] for model, _ in fits) < 5
+        assert fit_and_rank(lambda y: y, prior=False)[0].provenance.fit["evidence"] > 20
 
 
-def test_without_a_prior_the_trees_still_learn_the_function():
+@pytest.mark.parametrize("method", ["gp", "trees"])
+def test_without_a_prior_the_model_still_learns_the_function(method):
     archs, values, label = synthetic(300)
-    model = fit_calibration(archs[:100], {p: v[:100] for p, v in values.items()}, label[:100], prior=False)
+    model = fit_calibration(archs[:100], {p: v[:100] for p, v in values.items()}, label[:100], prior=False,
+                            method=method)
     predicted = model.predict(archs[100:], {p: v[100:] for p, v in values.items()})
-    assert model.prior is None and model.provenance.fit["rounds"] > 0
+    assert model.prior is None and model.provenance.fit["method"] == method
+    if method == "trees":
+        assert model.provenance.fit["rounds"] > 0
+    else:  # the fitted noise is well below the signal: the labels are a function of the features
+        assert model.provenance.fit["noise"] < model.provenance.fit["signal"]
     assert kendalltau(predicted, label[100:]).statistic > 0.7
 
 
@@ -91,15 +113,99 @@ def test_the_prior_is_the_log_rank_ensemble_of_its_population():
         PROXIES.remove("lower_test")
 
 
-def test_the_saved_model_reloads_and_predicts_identically(tmp_path):
+@pytest.mark.parametrize("method", ["gp", "trees"])
+def test_the_saved_model_reloads_and_predicts_identically(tmp_path, method):
     archs, values, label = synthetic(60)
-    model = fit_calibration(archs[:40], {p: v[:40] for p, v in values.items()}, label[:40])
+    model = fit_calibration(archs[:40], {p: v[:40] for p, v in values.items()}, label[:40], method=method)
     path = save_model(model, tmp_path / "m.calib.zip")
     again = load_model(path)
     rest = {p: v[40:] for p, v in values.items()}
     assert np.array_equal(model.predict(archs[40:], rest), again.predict(archs[40:], rest))
     assert again.provenance == model.provenance
     assert again.features == model.features and again.prior == model.prior
+    with zipfile.ZipFile(path) as z:  # a Gaussian process is saved as arrays, not a pickle
+        assert ("model.npz" in z.namelist()) == (method == "gp")
+
+
+def test_a_format_1_file_is_refused_with_the_command_to_refit(tmp_path):
+    archs, values, label = synthetic(30)
+    path = save_model(fit_calibration(archs, values, label), tmp_path / "old.calib.zip")
+    header = read_header(path)
+    assert header["format"] == FORMAT == 2
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("calibration.json", json.dumps({**header, "format": 1}))
+    with pytest.raises(CalibrationError, match=r"format 1: gradient-boosted trees.*Fit it again with knas"):
+        load_model(path)
+
+
+# --- the cell's features, on hand-worked cells --------------------------------------------------
+
+#: 0->1 conv3x3, 0->2 conv1x1, 1->2 avg_pool, 0->3 skip, 1->3 none, 2->3 conv3x3: live paths
+#: 0->3 (skip), 0->2->3 (conv1x1, conv3x3) and 0->1->2->3 (conv3x3, avg_pool, conv3x3).
+WORKED = "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+#: Only 0->3 (skip) reaches the output; the 3x3 convolution on 0->1 is dead (1->2, 1->3 none).
+DEAD_CONV = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+#: Every path holds a none: the output is cut off from the input.
+CUT = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|"
+
+
+def test_live_paths_and_edges_of_hand_worked_cells():
+    assert live_paths(WORKED) == [("skip_connect",), ("nor_conv_1x1", "nor_conv_3x3"),
+                                  ("nor_conv_3x3", "avg_pool_3x3", "nor_conv_3x3")]
+    assert live_edges(WORKED) == (True, True, True, True, False, True)
+    assert live_paths(DEAD_CONV) == [("skip_connect",)]
+    assert live_edges(DEAD_CONV) == (False, False, False, True, False, False)
+    assert live_paths(CUT) == [] and not any(live_edges(CUT))
+
+
+def test_the_path_encoding_has_one_indicator_per_live_path():
+    """BANANAS (White et al., AAAI 2021): 4 + 16 + 64 columns, one per sequence of operations."""
+    assert len(path_names()) == 84
+    on = [name for name, v in zip(path_names(), path_encoding(WORKED)) if v]
+    assert on == ["path:skip_connect", "path:nor_conv_1x1>nor_conv_3x3",
+                  "path:nor_conv_3x3>avg_pool_3x3>nor_conv_3x3"]
+    assert path_encoding(CUT).sum() == 0
+
+
+def test_the_cell_structure_of_hand_worked_cells():
+    def named(arch):
+        return {n: v for n, v in zip(structure_names(), cell_structure(arch), strict=True) if v}
+
+    assert named(WORKED) == {
+        "live skip_connect": 1, "live nor_conv_1x1": 1, "live nor_conv_3x3": 2, "live avg_pool_3x3": 1,
+        "live paths": 3, "most convs on a path": 2, "most 3x3 convs on a path": 2, "longest path": 3,
+        # fewest convs on a path: 0 (the skip), so absent
+        "live 0->1:nor_conv_3x3": 1, "live 0->2:nor_conv_1x1": 1, "live 1->2:avg_pool_3x3": 1,
+        "live 0->3:skip_connect": 1, "live 1->3:none": 1, "live 2->3:nor_conv_3x3": 1}
+    # the dead convolution counts nowhere: the cell reads as the bare skip 0->3
+    skip_only = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+    assert np.array_equal(cell_structure(DEAD_CONV), cell_structure(skip_only))
+    assert not np.array_equal(cell_encoding(DEAD_CONV), cell_encoding(skip_only))
+    cut = named(CUT)
+    assert cut["cut off"] == 1 and "live paths" not in cut and "live nor_conv_3x3" not in cut
+
+
+# --- the Gaussian process -------------------------------------------------------------------------
+
+
+def test_matern32_and_column_groups():
+    assert matern32(np.array([0.0]))[0] == 1.0
+    r = 0.7
+    assert matern32(np.array([r]))[0] == pytest.approx((1 + np.sqrt(3) * r) * np.exp(-np.sqrt(3) * r))
+    assert column_groups([2, 0, 3]) == ((0, 1), (2, 3, 4))
+
+
+def test_the_gaussian_process_learns_each_group_s_own_length_scale():
+    """y depends smoothly on column 0 and not on columns 1-2: the noise column group gets the
+    longer length scale, and the fit interpolates a held-out point."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, (80, 3))
+    y = np.sin(x[:, 0])
+    gp = GaussianProcess(((0,), (1, 2))).fit(x, y)
+    short, long = gp.hyperparameters()["length_scales"]
+    assert long > 3 * short
+    test = rng.uniform(-1.5, 1.5, (50, 3))
+    assert np.abs(gp.predict(test) - np.sin(test[:, 0])).max() < 0.1
 
 
 @pytest.mark.parametrize("k, labels, message", [
