@@ -14,6 +14,12 @@ Columns are standardised with the training rows' mean and standard deviation (a 
 them is only centred) and the targets likewise, so the starting length scale ``sqrt(|g|)`` is
 the typical distance within a group. The fitted state is a handful of arrays
 (:meth:`GaussianProcess.state`), saved without pickle.
+
+Why not scikit-learn's ``GaussianProcessRegressor``: its kernels take one length scale for all
+columns or one per column, not one per group (the proxies, the cell summary and the one-hot
+encoding are column groups of very different sizes), and a fitted estimator is saved by pickle,
+which a lab should not load from a colleague's file; these arrays load with
+``allow_pickle=False``.
 """
 
 from __future__ import annotations
