@@ -137,12 +137,11 @@ with left:
         number("steps", step=10)
         note("steps")
     st.multiselect(L["proxies"], proxy_names(), key=K + "proxies", on_change=_edited, args=("proxies",),
-                   help=f"Default: {' + '.join(newsearch.FORM_PROXIES)} weighted "
-                        f"{' / '.join(f'{w:g}' for w in newsearch.FORM_WEIGHTS.values())}, the best "
-                        "configuration measured (docs/RESULTS.md: Kendall tau 0.763 over held-out "
-                        "architectures of the whole space, 0.752 with equal weights; the 99th "
-                        "percentile on all three datasets with the KNAS procedure). `knas` alone is "
-                        "the KNAS paper's score (66th-78th percentile).")
+                   help="Default: synflow + eznas + params, equal weights, the best configuration "
+                        "measured for search (docs/RESULTS.md: 99th percentile on all three datasets "
+                        "with the KNAS procedure). Weights 0.75 / 1.5 / 1 rank the whole space best "
+                        "(Kendall tau 0.763 against 0.752) but find no better architectures. `knas` "
+                        "alone is the KNAS paper's score (66th-78th percentile).")
     note("proxies")
     members = st.session_state[K + "proxies"]
     if len(members) > 1:

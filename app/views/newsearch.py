@@ -35,11 +35,10 @@ LABELS = {"name": "Name", "space": "Search space", "dataset": "Dataset", "data_s
 #: The form's sample size: with :data:`FORM_PROXIES` a first search scores in well under a
 #: minute on 2 CPU cores (KNAS and the schema use 300; README, Dashboard, gives the measured time).
 FORM_SAMPLES = 100
-#: The form's proxies and their weights: the weighted log-rank ensemble of synflow, eznas and
-#: params (:data:`~knas_core.search.ensemble.DEFAULT_ENSEMBLE`), the best measured configuration
-#: (docs/RESULTS.md: whole-space Kendall tau 0.763 on held-out architectures; with the KNAS
-#: procedure the 99th percentile on all three datasets, against 66-78th for the ``knas`` score
-#: alone); the schema keeps ``knas``.
+#: The form's proxies and their weights: the log-rank ensemble of synflow, eznas and params
+#: (:data:`~knas_core.search.ensemble.DEFAULT_ENSEMBLE`), the best measured configuration of the
+#: KNAS procedure (docs/RESULTS.md, Search strategies: the 99th percentile on all three datasets,
+#: against 66-78th for the ``knas`` score alone); the schema keeps ``knas``.
 FORM_PROXIES = tuple(DEFAULT_ENSEMBLE)
 FORM_WEIGHTS = dict(DEFAULT_ENSEMBLE)
 
