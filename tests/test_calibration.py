@@ -18,17 +18,19 @@ from knas_core.calibration import (
     CalibrationError,
     EnsemblePrior,
     LabelSource,
-    cell_encoding,
-    cell_structure,
     fit_calibration,
-    live_edges,
-    live_paths,
     load_model,
-    path_encoding,
-    path_names,
     read_header,
     save_calibrated,
     save_model,
+)
+from knas_core.cell_features import (
+    cell_encoding,
+    cell_structure,
+    live_edges,
+    live_paths,
+    path_encoding,
+    path_names,
     structure_names,
 )
 from knas_core.gaussian_process import GaussianProcess, column_groups, matern32
