@@ -148,7 +148,7 @@ with left:
         boxes = st.container(horizontal=True)  # one weight per member: sum of weight x log-rank
         for proxy in members:
             st.session_state.setdefault(_weight_key(proxy), 1.0)
-            boxes.number_input(f"{L['weights']}: {proxy}", key=_weight_key(proxy), step=0.25, width=150,
+            boxes.number_input(f"{proxy} weight", key=_weight_key(proxy), step=0.25, width=170,
                                on_change=_edited, args=("weights",),
                                help="the ensemble sums weight x log(rank); 1 for every member is "
                                     "AZ-NAS's sum")
