@@ -82,8 +82,7 @@ def proxy_correlations(atlas: dict[str, dict[int, float | None]], indices: list[
 def ensemble_scores(atlas: dict[str, dict[int, float | None]], members: tuple[str, ...],
                     indices: list[int]) -> list[float | None]:
     """The log-rank ensemble of ``members`` over ``indices`` (relative to that set)."""
-    return log_rank_aggregate({m: [atlas[m][i] for i in indices] for m in members},
-                              {m: get_proxy(m).higher_is_better for m in members})
+    return weighted_scores(atlas, dict.fromkeys(members, 1.0), indices)
 
 
 def split_halves(n: int, seed: int) -> dict[str, list[int]]:

@@ -63,8 +63,6 @@ from knas_core.cell_features import (
     cell_encoding,
     cell_structure,
     encoding_names,
-    live_edges,
-    live_paths,
     path_encoding,
     path_names,
     structure_names,
@@ -928,7 +926,7 @@ __all__ = ["CELL_FEATURES", "FOLDS", "GRID", "LONG_COLUMNS", "METHODS", "MIN_LAB
            "CalibratedModel", "CalibrationError", "CalibrationRun", "EnsemblePrior", "FeatureSpec",
            "LabelSource", "Provenance", "ScoreTable", "calibrate", "calibrated_dir", "calibrated_proxy",
            "cell_encoding", "cell_structure", "check_name", "choose_rounds", "default_regressor",
-           "draw_indices", "encoding_names", "fit_calibration", "live_edges", "live_paths", "load_model",
+           "draw_indices", "encoding_names", "fit_calibration", "load_model",
            "long_rows", "lookup_labels", "model_bytes", "model_path", "path_encoding", "path_names",
            "read_header", "read_labels", "read_long_scores", "register_calibrated", "require_sklearn",
            "save_calibrated", "save_model", "saved_calibrated_names", "select_proxies", "structure_names"]

@@ -72,9 +72,10 @@ def proxies_label(config: dict[str, Any]) -> str:
     """The proxies of :func:`search_proxies` as one label, ``+``-joined, with an ensemble
     member's weight where it is not 1: ``synflow*0.75+eznas*1.5+params`` (two searches that
     differ only in their weights are different configurations)."""
+    from knas_core.search.ensemble import format_members
+
     names = search_proxies(config)
-    weights = (config.get("weights") or {}) if len(names) > 1 else {}
-    return "+".join(p if float(weights.get(p, 1.0)) == 1.0 else f"{p}*{float(weights[p]):g}" for p in names)
+    return format_members(names, config.get("weights") if len(names) > 1 else None, sep="+", mark="*")
 
 
 def duration_seconds(started: datetime | None, finished: datetime | None,

@@ -88,11 +88,14 @@ def parse_members(text: str) -> tuple[list[str], dict[str, float]]:
     return names, weights
 
 
-def format_members(proxies: Sequence[str], weights: Mapping[str, float] | None = None) -> str:
-    """The inverse of :func:`parse_members`: ``NAME=WEIGHT`` for a weight other than 1.
+def format_members(proxies: Sequence[str], weights: Mapping[str, float] | None = None,
+                   sep: str = ",", mark: str = "=") -> str:
+    """The inverse of :func:`parse_members`: ``NAME=WEIGHT`` for a weight other than 1, joined
+    by ``sep`` (``sep="+", mark="*"`` gives the dashboard's label, ``synflow*0.75+eznas*1.5+params``).
 
     >>> format_members(["synflow", "eznas", "params"], {"synflow": 0.75, "eznas": 1.5, "params": 1.0})
     'synflow=0.75,eznas=1.5,params'
     """
     given = weights or {}
-    return ",".join(p if float(given.get(p, 1.0)) == 1.0 else f"{p}={float(given[p]):g}" for p in proxies)
+    return sep.join(p if float(given.get(p, 1.0)) == 1.0 else f"{p}{mark}{float(given[p]):g}"
+                    for p in proxies)
