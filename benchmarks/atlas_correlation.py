@@ -199,10 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nweights chosen on A: {label}: tau on A {fmt(weighed['A'])}, "  # type: ignore[arg-type]
           f"held-out tau {fmt(weighed['B'])}")  # type: ignore[arg-type]
     scores = weighted_scores(atlas, weights, indices)
+    equal = ensemble_scores(atlas, chosen, indices)
     for dataset in DATASETS:
-        c = correlate(scores, truth.accuracy(dataset).loc[indices].to_numpy())
+        acc = truth.accuracy(dataset).loc[indices].to_numpy()
+        c, e = correlate(scores, acc), correlate(equal, acc)
         print(f"  whole atlas, {dataset}: tau {fmt(c.kendall)}, rho {fmt(c.spearman)}, "
-              f"top-10% precision {fmt(c.top10_precision)}")
+              f"top-10% precision {fmt(c.top10_precision)} (equal weights: tau {fmt(e.kendall)}, "
+              f"rho {fmt(e.spearman)}, top-10% precision {fmt(e.top10_precision)})")
     return 0
 
 
