@@ -15,10 +15,14 @@ column group, hyperparameters by maximum marginal likelihood on the k labels) fr
   one-hot operation encoding with dead edges read as ``none``, one group,
 
 to the *rank* of each label among the labelled ones (``rank / k``, so the model learns an
-ordering and is not pulled by the few collapsed networks near 10 %). The process's prior mean
-is the training-free log-rank ensemble of the members (:class:`EnsemblePrior`): it learns the
-labels' departure from it, so a model of few labels stays near the ensemble (the fitted noise
-then dominates) and one of many labels corrects it. ``method="trees"`` fits the earlier model
+ordering and is not pulled by the few collapsed networks near 10 %). Fitted on fewer than
+:data:`PRIOR_BELOW` labels, the process's prior mean is the training-free log-rank ensemble of
+the members (:class:`EnsemblePrior`): it learns the labels' departure from it, so a model of few
+labels stays near the ensemble (the fitted noise then dominates). From :data:`PRIOR_BELOW` labels
+on its prior mean is constant: the labels teach more than the ensemble's ordering, which the
+process would otherwise have to unlearn (docs/RESULTS.md, "Few-shot calibration": with the
+prior, held-out Kendall tau at 100 labels is 0.01-0.02 lower on each of the three data sets, at
+10 and 20 labels 0.02-0.05 higher). ``method="trees"`` fits the earlier model
 instead: gradient-boosted trees (scikit-learn's ``HistGradientBoostingRegressor``; Friedman,
 Ann. Statist. 2001) on the members and the one-hot encoding, boosted from the same prior, the
 rounds chosen by cross-validation on the k labels (:func:`choose_rounds`).
@@ -33,8 +37,8 @@ the labels the user supplies or looks up in the benchmark table, and its provena
 source and metric, ``k``, the proxies and their score set-up) travels with it and is its
 description.
 
-The saved file (format :data:`FORMAT`; a format-1 file, the trees of an earlier version, is
-refused with the command to fit it again) is a zip: ``calibration.json`` (provenance, features,
+The saved file (format :data:`FORMAT`; a file of an earlier format, whose model read other
+columns, is refused with the command to fit it again) is a zip: ``calibration.json`` (provenance, features,
 the prior and the Gaussian process's settings, read to list and register the proxy without
 importing scikit-learn) and the regressor: ``model.npz`` (the Gaussian process's arrays, no
 pickle) or ``model.pkl`` (trees or another regressor, a pickle: load only models you made; one
@@ -76,10 +80,17 @@ from knas_core.spaces.base import SearchSpace
 if TYPE_CHECKING:
     from knas_core.groundtruth import GroundTruth
 
-#: The format of the saved file (``calibration.json``'s ``format``).
-FORMAT = 2
+#: The format of the saved file (``calibration.json``'s ``format``): 3 since the cell's
+#: structure summary has 14 columns (2: 10, 1: gradient-boosted trees on the one-hot encoding).
+FORMAT = 3
+#: What an earlier format's model was, for the message that refuses it.
+EARLIER_FORMATS = {1: "gradient-boosted trees on the one-hot cell encoding",
+                   2: "a Gaussian process on a 10-column structure summary"}
 #: The fewest labels a model is fitted on.
 MIN_LABELS = 5
+#: ``prior=None`` (the default) starts the Gaussian process from the ensemble prior below this
+#: many labels and from a constant at or above it (the trees always start from the prior).
+PRIOR_BELOW = 50
 #: A proxy whose labelled values are all positive and whose max/min exceeds this is log10-scaled.
 LOG_SPAN = 100.0
 #: Suffix of a saved model in the state folder.
@@ -582,7 +593,7 @@ METHODS = ("gp", "trees")
 
 def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
                     *, proxies: Sequence[str] | None = None, labels_from: LabelSource | None = None,
-                    scores: Mapping[str, Any] | None = None, encoding: bool = True, prior: bool = True,
+                    scores: Mapping[str, Any] | None = None, encoding: bool = True, prior: bool | None = None,
                     population: MemberValues | None = None, seed: int = 0,
                     regressor: Any = None, method: str = "gp") -> CalibratedModel:
     """Fit a :class:`CalibratedModel` on ``k = len(archs)`` labelled architectures.
@@ -597,7 +608,8 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
         prior: start from the training-free ensemble of the members (:class:`EnsemblePrior`);
             the model then learns the labels' departure from it (the Gaussian process's prior
             mean; the trees' initial score, as LightGBM's ``init_score``), so that a model of few
-            labels stays near the ensemble. ``population``: the member values of the
+            labels stays near the ensemble. ``None``: for ``gp``, only when ``k`` is below
+            :data:`PRIOR_BELOW`; for ``trees``, always. ``population``: the member values of the
             architectures the prior ranks against (default: the labelled ones).
         seed: the seed of the likelihood's restarts (``gp``), the trees and their folds.
         regressor: an unfitted scikit-learn-style regressor instead of the method's own.
@@ -622,6 +634,8 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
     if np.ptp(y) == 0:
         raise CalibrationError("every label is the same; the model would learn no ranking")
     members = tuple(proxies if proxies is not None else values)
+    if prior is None:
+        prior = method == "trees" or k < PRIOR_BELOW
     if not members and not encoding:
         raise CalibrationError("a model needs proxies or the cell encoding to read")
     for p in members:
@@ -797,9 +811,9 @@ def read_header(path: str | Path) -> dict[str, Any]:
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise CalibrationError(f"{path} is not a saved calibration ({type(exc).__name__}: {exc})") from None
     found = header.get("format") if isinstance(header, dict) else None
-    if found == 1:
-        raise CalibrationError(f"{path} was saved by an earlier knas calibrate (format 1: gradient-boosted "
-                               f"trees on the one-hot cell encoding); this version reads format {FORMAT}. "
+    if found in EARLIER_FORMATS:
+        raise CalibrationError(f"{path} was saved by an earlier knas calibrate (format {found}: "
+                               f"{EARLIER_FORMATS[found]}); this version reads format {FORMAT}. "
                                "Fit it again with knas calibrate (same labels and scores)")
     if not isinstance(header, dict) or found != FORMAT:
         raise CalibrationError(f"{path}: unknown calibration format {found!r} (this version reads {FORMAT})")
@@ -922,7 +936,8 @@ def register_calibrated(name: str) -> Proxy:
     return proxy
 
 
-__all__ = ["CELL_FEATURES", "FOLDS", "GRID", "LONG_COLUMNS", "METHODS", "MIN_LABELS", "ROUNDS",
+__all__ = ["CELL_FEATURES", "EARLIER_FORMATS", "FOLDS", "GRID", "LONG_COLUMNS", "METHODS", "MIN_LABELS",
+           "PRIOR_BELOW", "ROUNDS",
            "CalibratedModel", "CalibrationError", "CalibrationRun", "EnsemblePrior", "FeatureSpec",
            "LabelSource", "Provenance", "ScoreTable", "calibrate", "calibrated_dir", "calibrated_proxy",
            "cell_encoding", "cell_structure", "check_name", "choose_rounds", "default_regressor",

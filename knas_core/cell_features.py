@@ -42,6 +42,7 @@ PATHS: tuple[tuple[int, ...], ...] = tuple(
 #: Operations that carry a signal (all but ``none``) and the parameterised ones.
 LIVE_OPS: tuple[str, ...] = tuple(op for op in OPS if op != "none")
 CONVS: tuple[str, ...] = ("nor_conv_1x1", "nor_conv_3x3")
+POOL = "avg_pool_3x3"
 
 
 def live_paths(arch: str) -> list[tuple[str, ...]]:
@@ -87,12 +88,18 @@ _PATH_COLUMNS: dict[tuple[str, ...], int] = {
 
 
 def cell_structure(arch: str) -> np.ndarray:
-    """What a NAS-Bench-201 cell computes, dead edges left out (:func:`live_edges`): 40 numbers,
+    """What a NAS-Bench-201 cell computes, dead edges left out (:func:`live_edges`): 44 numbers,
 
     * how many live edges carry each operation of :data:`LIVE_OPS` (4),
     * of the live paths (:func:`live_paths`): whether there is none (the cell is cut off), how
       many there are, the most convolutions on one, the most 3x3 convolutions on one, the fewest
       convolutions on one and the most edges on one (6; 0 for a cut-off cell),
+    * how the signal can pass without being transformed (4; 0 for a cut-off cell): how many live
+      paths hold no convolution; whether one is skip connections only (an identity path, as
+      the shortcut of a residual block: He et al., "Deep residual learning for image
+      recognition", CVPR 2016); whether every live path pools, and whether every one *starts*
+      with a pool (no path carries the input's unblurred features: a convolution then never
+      sees them),
     * the one-hot encoding of :func:`cell_encoding` with every dead edge read as ``none`` (30),
 
     so that cells computing the same function (they differ only in dead edges) look the same.
@@ -101,8 +108,8 @@ def cell_structure(arch: str) -> np.ndarray:
     encodings of White et al., "How powerful are performance predictors in neural architecture
     search?" (NeurIPS 2021), restricted to what reaches the output.
 
-    >>> cell_structure("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")[:10]
-    array([1., 0., 0., 0., 0., 1., 0., 0., 0., 1.])
+    >>> cell_structure("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")[:14]
+    array([1., 0., 0., 0., 0., 1., 0., 0., 0., 1., 1., 1., 0., 0.])
     """
     ops = parse_arch(arch)
     live = live_edges(arch)
@@ -112,19 +119,23 @@ def cell_structure(arch: str) -> np.ndarray:
     conv3 = [seq.count("nor_conv_3x3") for seq in paths]
     stats = [float(not paths), len(paths), max(convs, default=0), max(conv3, default=0),
              min(convs, default=0), max((len(seq) for seq in paths), default=0)]
+    passing = [sum(c == 0 for c in convs), float(any(set(seq) == {"skip_connect"} for seq in paths)),
+               float(bool(paths) and all(POOL in seq for seq in paths)),
+               float(bool(paths) and all(seq[0] == POOL for seq in paths))]
     onehot = cell_encoding(format_arch([op if live[e] else "none" for e, op in enumerate(ops)]))
-    return np.concatenate([np.asarray(counts + stats, dtype=np.float64), onehot])
+    return np.concatenate([np.asarray(counts + stats + passing, dtype=np.float64), onehot])
 
 
 #: Columns of :func:`cell_structure` in its summary part (the rest is the live one-hot).
-STRUCTURE_SUMMARY = 10
+STRUCTURE_SUMMARY = 14
 
 
 def structure_names() -> list[str]:
     """Names of :func:`cell_structure`'s columns."""
     return ([f"live {op}" for op in LIVE_OPS]
             + ["cut off", "live paths", "most convs on a path", "most 3x3 convs on a path",
-               "fewest convs on a path", "longest path"]
+               "fewest convs on a path", "longest path", "conv-free paths", "identity path",
+               "every path pools", "every path starts with a pool"]
             + [f"live {name}" for name in encoding_names()])
 
 
