@@ -6,10 +6,12 @@ and compute Kendall tau between its predictions and the accuracies of every othe
 of the file (the held-out rest). Beside it, on the same held-out set:
 
 * ``calibrated``: the model as ``knas calibrate`` fits it: a Gaussian process on the proxies
-  and the cell's structure whose prior mean is the ensemble of the proxies ranked against every
-  architecture of the file (their proxy values only, no labels);
-* ``without prior`` / ``cell only``: the Gaussian process on the proxies and the cell with a
-  constant prior mean, and on the cell's structure alone (ablations);
+  and the cell's structure whose prior mean is, below ``PRIOR_BELOW`` labels, the ensemble of
+  the proxies ranked against every architecture of the file (their proxy values only, no
+  labels), and a constant from there on;
+* ``with prior`` / ``without prior`` / ``cell only``: the same process with the ensemble as its
+  prior mean at every k, with a constant prior mean at every k, and on the cell's structure
+  alone (ablations);
 * ``trees (previous model)``: gradient-boosted trees on the proxies and the one-hot encoding,
   boosted from the same prior (``method="trees"``, the model of the earlier version);
 * ``best ensemble (oracle)``: the log-rank ensemble (AZ-NAS, ``log_rank_aggregate``) of the
@@ -19,6 +21,12 @@ of the file (the held-out rest). Beside it, on the same held-out set:
   lab with k labels and no model would choose.
 
     python benchmarks/calibrate.py --scores atlas.csv.gz --dataset cifar10
+
+``--diagnose`` adds, for the calibrated model at each k, where its discordant pairs lie (by the
+gap between the two accuracies, on up to 3,000 held-out architectures), and how far a perfect
+ranking could go: the table's validation accuracy against its test accuracy, and the true
+accuracies against themselves plus Gaussian noise of a few tenths of a point (about the seed-to-
+seed spread of a 200-epoch run), over the file's architectures.
 
 ``--scores``: a long-format CSV(.gz) (``index,proxy,value`` rows; other columns ignored) or
 ``knas score``'s JSON lines. Draw ``d`` labels the first k of one seeded permutation, so the k=10
@@ -60,19 +68,60 @@ def ensemble_tau(values: dict[str, np.ndarray], subset: tuple[str, ...], rows: n
     return tau(np.array(combined, dtype=float), acc[rows])
 
 
+#: Bins of the accuracy gap (points) of a pair, for ``--diagnose``.
+GAPS = (0.0, 0.25, 0.5, 1.0, 2.0, float("inf"))
+#: Noise (points) added to the true accuracies for the perfect-ranking ceiling.
+NOISE = (0.1, 0.2, 0.3, 0.5)
+
+
+def discordance_by_gap(predicted: np.ndarray, acc: np.ndarray, gaps: Sequence[float] = GAPS,
+                       limit: int = 3000, seed: int = 0) -> list[tuple[float, float]]:
+    """For each bin ``[gaps[i], gaps[i+1])`` of the accuracy gap ``|acc_a - acc_b|`` of a pair:
+    the share of all pairs in the bin and the share of its pairs that ``predicted`` orders the
+    other way (ties in either count as half). Kendall tau without ties is ``1 - 2 sum_i share_i
+    discordant_i``. On ``limit`` architectures drawn by ``seed`` when there are more."""
+    if len(acc) > limit:
+        keep = np.random.default_rng(seed).choice(len(acc), limit, replace=False)
+        predicted, acc = predicted[keep], acc[keep]
+    i, j = np.triu_indices(len(acc), 1)
+    signs = np.sign(predicted[i] - predicted[j]) * np.sign(acc[i] - acc[j])
+    wrong = (signs < 0) + 0.5 * (signs == 0)
+    gap = np.abs(acc[i] - acc[j])
+    out = []
+    for lo, hi in zip(gaps[:-1], gaps[1:]):
+        inside = (gap >= lo) & (gap < hi)
+        out.append((float(inside.mean()), float(wrong[inside].mean()) if inside.any() else float("nan")))
+    return out
+
+
+def ceiling(acc: np.ndarray, valid: np.ndarray, seed: int = 0) -> dict[str, float]:
+    """Kendall tau of rankings no model of the proxies and the cell can beat by much: the
+    validation accuracy (another training run on another split) against the test accuracy, and
+    the test accuracy against itself plus N(0, s^2) noise for each s of :data:`NOISE`."""
+    rng = np.random.default_rng(seed)
+    ok = np.isfinite(valid)
+    out = {"validation accuracy": tau(valid[ok], acc[ok])}
+    for s in NOISE:
+        out[f"test accuracy + noise sd {s}"] = tau(acc + rng.normal(0.0, s, acc.size), acc)
+    return out
+
+
 def one_draw(k: int, order: np.ndarray, archs: list[str], values: dict[str, np.ndarray], acc: np.ndarray,
-             subsets: list[tuple[str, ...]], seed: int) -> dict[str, object]:
+             subsets: list[tuple[str, ...]], seed: int, diagnose: bool = False) -> dict[str, object]:
     train, test = order[:k], order[k:]
     proxies = list(values)
     out: dict[str, object] = {"k": k, "heldout": int(test.size)}
-    variants = {"calibrated": (proxies, True, "gp"), "without prior": (proxies, False, "gp"),
-                "cell only": ([], False, "gp"), "trees (previous model)": (proxies, True, "trees")}
+    variants = {"calibrated": (proxies, None, "gp"), "with prior": (proxies, True, "gp"),
+                "without prior": (proxies, False, "gp"), "cell only": ([], False, "gp"),
+                "trees (previous model)": (proxies, True, "trees")}
     for label, (members, prior, method) in variants.items():
         model = fit_calibration([archs[i] for i in train], {p: values[p][train] for p in members},
                                 acc[train], proxies=members, prior=prior, population=values, seed=seed,
                                 method=method)
         predicted = model.predict([archs[i] for i in test], {p: values[p][test] for p in members})
         out[label] = tau(predicted, acc[test])
+        if diagnose and label == "calibrated":
+            out["gaps"] = discordance_by_gap(np.asarray(predicted, dtype=float), acc[test], seed=seed)
     on_test = {s: ensemble_tau(values, s, test, acc) for s in subsets}
     on_train = {s: ensemble_tau(values, s, train, acc) for s in subsets}
     oracle = max(on_test, key=lambda s: on_test[s])
@@ -82,8 +131,25 @@ def one_draw(k: int, order: np.ndarray, archs: list[str], values: dict[str, np.n
     return out
 
 
-COLUMNS = ("calibrated", "without prior", "cell only", "trees (previous model)", "best ensemble (oracle)",
-           "best ensemble (chosen on k)")
+COLUMNS = ("calibrated", "with prior", "without prior", "cell only", "trees (previous model)",
+           "best ensemble (oracle)", "best ensemble (chosen on k)")
+
+
+def print_diagnosis(rows: list[dict[str, object]], ks: list[int], acc: np.ndarray, valid: np.ndarray,
+                    seed: int) -> None:
+    """The ``--diagnose`` tables: discordant pairs by accuracy gap per k, and the ceiling."""
+    bins = [f"{lo:g}-{hi:g}" for lo, hi in zip(GAPS[:-1], GAPS[1:])]
+    print("\n# calibrated model: share of held-out pairs / share of them ordered wrongly, "
+          "by accuracy gap (points)")
+    print("| k | " + " | ".join(bins) + " |")
+    print("|---|" + "---|" * len(bins))
+    for k in ks:
+        mine = [np.array(r["gaps"], dtype=float) for r in rows if r["k"] == k and "gaps" in r]
+        if mine:
+            mean = np.mean(mine, axis=0)
+            print(f"| {k} | " + " | ".join(f"{share:.3f} / {wrong:.3f}" for share, wrong in mean) + " |")
+    print("\n# ceiling (Kendall tau over the file's architectures): "
+          + ", ".join(f"{name} {value:.3f}" for name, value in ceiling(acc, valid, seed).items()))
 
 
 def main() -> None:
@@ -95,6 +161,8 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--diagnose", action="store_true",
+                    help="also: the calibrated model's discordant pairs by accuracy gap, and the ceiling")
     ap.add_argument("--json", default=None, metavar="F.jsonl", help="also write every draw's figures")
     args = ap.parse_args()
 
@@ -127,7 +195,8 @@ def main() -> None:
             if k >= len(indices) - 1:
                 print(f"# k={k} skipped: the file has {len(indices)} complete architectures", file=sys.stderr)
                 continue
-            result = {"draw": draw, **one_draw(k, order, archs, values, acc, subsets, args.seed + draw)}
+            result = {"draw": draw, **one_draw(k, order, archs, values, acc, subsets, args.seed + draw,
+                                                      args.diagnose)}
             rows.append(result)
             if sink is not None:
                 sink.write(json.dumps(result) + "\n")
@@ -147,6 +216,9 @@ def main() -> None:
         chosen = Counter(str(r["chosen subset"]) for r in mine).most_common(2)
         print(f"| {k} | {mine[0]['heldout']} | " + " | ".join(cells) + " | "
               + ", ".join(f"{s} ({n})" for s, n in chosen) + " |")
+    if args.diagnose:
+        print_diagnosis(rows, ks, acc, truth.frame[accuracy_column(args.dataset, "valid")].loc[indices]
+                        .to_numpy(dtype=float), args.seed)
     oracle = Counter(str(r["oracle subset"]) for r in rows).most_common(3)
     print(f"\n# oracle subsets (most frequent): {', '.join(f'{s} ({n})' for s, n in oracle)}")
     print(f"# {time.perf_counter() - start:.1f} s")
