@@ -12,10 +12,12 @@ from knas_core.errors import InputError
 from knas_core.groundtruth import DATASETS, METRICS
 
 st.title("Few-shot calibration")
-st.caption("Fit gradient-boosted trees on the proxies and the cell encoding of a few architectures "
-           "whose accuracy you know, boosted from the proxies' log-rank ensemble; the model becomes "
-           "the proxy `calibrated:NAME`, usable in searches. It learns only from the labels given "
-           "here or looked up in the benchmark table. Same as `knas calibrate --scores`.")
+st.caption("Fit a Gaussian process on the proxies and the NAS-Bench-201 cell's structure of a few "
+           "architectures whose accuracy you know (with fewer than 50 labels it starts from the "
+           "proxies' log-rank ensemble); the model becomes the proxy `calibrated:NAME`, usable in "
+           "searches. It learns only from the labels given here or looked up in the benchmark table. "
+           "Measured over the whole space: held-out Kendall tau 0.83-0.84 with 100 labels, 0.86 with "
+           "200 (CIFAR-10; docs/RESULTS.md). Same as `knas calibrate --scores`.")
 
 st.subheader("Saved calibrated proxies")
 rows = cal.saved()
