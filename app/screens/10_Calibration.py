@@ -13,7 +13,7 @@ from knas_core.groundtruth import DATASETS, METRICS
 
 st.title("Few-shot calibration")
 st.caption("Fit a Gaussian process on the proxies and the NAS-Bench-201 cell's structure of a few "
-           "architectures whose accuracy you know (with fewer than 50 labels it starts from the "
+           "architectures whose accuracy you know (with fewer than 40 labels it starts from the "
            "proxies' log-rank ensemble); the model becomes the proxy `calibrated:NAME`, usable in "
            "searches. It learns only from the labels given here or looked up in the benchmark table. "
            "Measured over the whole space: held-out Kendall tau 0.83-0.84 with 100 labels, 0.86 with "
