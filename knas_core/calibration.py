@@ -11,7 +11,8 @@ column group, hyperparameters by maximum marginal likelihood on the k labels) fr
   magnitude, e.g. synflow, which is 0 for a cell cut off from its output), one group, and
 * what the NAS-Bench-201 cell computes (:func:`cell_structure`): the operations on the edges
   that reach the output, statistics of the live input->output paths (how many, the most
-  convolutions in series on one, whether the output is cut off), one group, and the cell's
+  convolutions in series on one, whether the output is cut off, whether a path holds no
+  convolution or is an identity, whether every path pools), one group, and the cell's
   one-hot operation encoding with dead edges read as ``none``, one group,
 
 to the *rank* of each label among the labelled ones (``rank / k``, so the model learns an
