@@ -114,12 +114,17 @@ def one_draw(k: int, order: np.ndarray, archs: list[str], values: dict[str, np.n
     variants = {"calibrated": (proxies, None, "gp"), "with prior": (proxies, True, "gp"),
                 "without prior": (proxies, False, "gp"), "cell only": ([], False, "gp"),
                 "trees (previous model)": (proxies, True, "trees")}
+    fitted: dict[tuple[tuple[str, ...], bool, str], float] = {}  # (members, prior used, method) -> tau
     for label, (members, prior, method) in variants.items():
+        key = (tuple(members), bool(prior), method)
+        if prior is not None and key in fitted:  # the calibrated model is this ablation at this k
+            out[label] = fitted[key]
+            continue
         model = fit_calibration([archs[i] for i in train], {p: values[p][train] for p in members},
                                 acc[train], proxies=members, prior=prior, population=values, seed=seed,
                                 method=method)
         predicted = model.predict([archs[i] for i in test], {p: values[p][test] for p in members})
-        out[label] = tau(predicted, acc[test])
+        out[label] = fitted[(tuple(members), model.prior is not None, method)] = tau(predicted, acc[test])
         if diagnose and label == "calibrated":
             out["gaps"] = discordance_by_gap(np.asarray(predicted, dtype=float), acc[test], seed=seed)
     on_test = {s: ensemble_tau(values, s, test, acc) for s in subsets}
