@@ -139,5 +139,5 @@ def structure_names() -> list[str]:
             + [f"live {name}" for name in encoding_names()])
 
 
-__all__ = ["CONVS", "LIVE_OPS", "PATHS", "STRUCTURE_SUMMARY", "cell_encoding", "cell_structure",
+__all__ = ["CONVS", "LIVE_OPS", "PATHS", "POOL", "STRUCTURE_SUMMARY", "cell_encoding", "cell_structure",
            "encoding_names", "live_edges", "live_paths", "path_encoding", "path_names", "structure_names"]
