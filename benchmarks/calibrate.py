@@ -5,11 +5,15 @@ with the benchmark's 200-epoch test accuracy, fit :mod:`knas_core.calibration`'s
 and compute Kendall tau between its predictions and the accuracies of every other architecture
 of the file (the held-out rest). Beside it, on the same held-out set:
 
-* ``calibrated``: the model as ``knas calibrate`` fits it: a Gaussian process on the proxies
-  and the cell's structure whose prior mean is, below ``PRIOR_BELOW`` labels, the ensemble of
-  the proxies ranked against every architecture of the file (their proxy values only, no
-  labels), and a constant from there on;
-* ``with prior`` / ``without prior`` / ``cell only``: the same process with the ensemble as its
+* ``calibrated``: the model as ``knas calibrate`` fits it: the mean of two Gaussian processes,
+  ``single process`` and ``path view alone``;
+* ``single process`` (the model of the previous version): a Gaussian process on the proxies and
+  the cell's structure whose prior mean is, below ``PRIOR_BELOW`` labels, the ensemble of the
+  proxies ranked against every architecture of the file (their proxy values only, no labels),
+  and a constant from there on;
+* ``path view alone``: the second process, on the cell's structure summary and path encoding
+  (no proxy, no prior);
+* ``with prior`` / ``without prior`` / ``cell only``: the single process with the ensemble as its
   prior mean at every k, with a constant prior mean at every k, and on the cell's structure
   alone (ablations);
 * ``trees (previous model)``: gradient-boosted trees on the proxies and the one-hot encoding,
@@ -44,6 +48,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -110,21 +115,29 @@ def one_draw(k: int, order: np.ndarray, archs: list[str], values: dict[str, np.n
              subsets: list[tuple[str, ...]], seed: int, diagnose: bool = False) -> dict[str, object]:
     train, test = order[:k], order[k:]
     proxies = list(values)
+    test_archs = [archs[i] for i in test]
     out: dict[str, object] = {"k": k, "heldout": int(test.size)}
-    variants = {"calibrated": (proxies, None, "gp"), "with prior": (proxies, True, "gp"),
-                "without prior": (proxies, False, "gp"), "cell only": ([], False, "gp"),
-                "trees (previous model)": (proxies, True, "trees")}
+    # label: (members, prior, method, path view)
+    variants = {"calibrated": (proxies, None, "gp", True), "with prior": (proxies, True, "gp", False),
+                "without prior": (proxies, False, "gp", False), "cell only": ([], False, "gp", False),
+                "trees (previous model)": (proxies, True, "trees", False)}
     fitted: dict[tuple[tuple[str, ...], bool, str], float] = {}  # (members, prior used, method) -> tau
-    for label, (members, prior, method) in variants.items():
+    for label, (members, prior, method, view) in variants.items():
         key = (tuple(members), bool(prior), method)
-        if prior is not None and key in fitted:  # the calibrated model is this ablation at this k
+        if prior is not None and key in fitted:  # the single process is this ablation at this k
             out[label] = fitted[key]
             continue
         model = fit_calibration([archs[i] for i in train], {p: values[p][train] for p in members},
                                 acc[train], proxies=members, prior=prior, population=values, seed=seed,
-                                method=method)
-        predicted = model.predict([archs[i] for i in test], {p: values[p][test] for p in members})
-        out[label] = fitted[(tuple(members), model.prior is not None, method)] = tau(predicted, acc[test])
+                                method=method, path_view=view)
+        predicted = model.predict(test_archs, {p: values[p][test] for p in members})
+        out[label] = tau(predicted, acc[test])
+        single = out[label]
+        if model.path_view is not None:  # the model is the mean of these two processes
+            out["path view alone"] = tau(model.path_view.predict(test_archs), acc[test])
+            single = out["single process"] = tau(replace(model, path_view=None).predict(
+                test_archs, {p: values[p][test] for p in members}), acc[test])
+        fitted[(tuple(members), model.prior is not None, method)] = single
         if diagnose and label == "calibrated":
             out["gaps"] = discordance_by_gap(np.asarray(predicted, dtype=float), acc[test], seed=seed)
     on_test = {s: ensemble_tau(values, s, test, acc) for s in subsets}
@@ -136,8 +149,8 @@ def one_draw(k: int, order: np.ndarray, archs: list[str], values: dict[str, np.n
     return out
 
 
-COLUMNS = ("calibrated", "with prior", "without prior", "cell only", "trees (previous model)",
-           "best ensemble (oracle)", "best ensemble (chosen on k)")
+COLUMNS = ("calibrated", "single process", "path view alone", "with prior", "without prior", "cell only",
+           "trees (previous model)", "best ensemble (oracle)", "best ensemble (chosen on k)")
 
 
 def print_diagnosis(rows: list[dict[str, object]], ks: list[int], acc: np.ndarray, valid: np.ndarray,

@@ -71,6 +71,8 @@ from knas_core.cell_features import (
     path_encoding,
     path_names,
     structure_names,
+    summary_and_path_names,
+    summary_and_paths,
 )
 from knas_core.errors import InputError
 from knas_core.proxies import CALIBRATED_PREFIX, PROXIES, Proxy, get_proxy
@@ -81,9 +83,12 @@ from knas_core.spaces.base import SearchSpace
 if TYPE_CHECKING:
     from knas_core.groundtruth import GroundTruth
 
-#: The format of the saved file (``calibration.json``'s ``format``): 3 since the cell's
-#: structure summary has 14 columns (2: 10, 1: gradient-boosted trees on the one-hot encoding).
-FORMAT = 3
+#: The format of the saved file (``calibration.json``'s ``format``): 4 since the model may hold
+#: a second process (``path_view``); 3 (read too: it has none) since the cell's structure
+#: summary has 14 columns (2: 10, 1: gradient-boosted trees on the one-hot encoding).
+FORMAT = 4
+#: Formats this version reads.
+READABLE_FORMATS = (3, 4)
 #: What an earlier format's model was, for the message that refuses it.
 EARLIER_FORMATS = {1: "gradient-boosted trees on the one-hot cell encoding",
                    2: "a Gaussian process on a 10-column structure summary"}
@@ -113,8 +118,9 @@ class CalibrationError(InputError, ValueError):
 
 
 #: How a model reads the cell: the one-hot encoding (:func:`cell_encoding`), its structure
-#: (:func:`cell_structure`), or the one-hot and the path encoding (:func:`path_encoding`).
-CELL_FEATURES = ("onehot", "structure", "paths")
+#: (:func:`cell_structure`), the one-hot and the path encoding (:func:`path_encoding`), or the
+#: structure's summary and the path encoding (:func:`summary_and_paths`).
+CELL_FEATURES = ("onehot", "structure", "paths", "summary_paths")
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,8 @@ class FeatureSpec:
             return []
         if self.cell == "structure":
             return structure_names()
+        if self.cell == "summary_paths":
+            return summary_and_path_names()
         return encoding_names() + (path_names() if self.cell == "paths" else [])
 
     def names(self) -> list[str]:
@@ -163,12 +171,13 @@ class FeatureSpec:
 
     def groups(self) -> tuple[tuple[int, ...], ...]:
         """The matrix's column groups, each with its own length scale in the Gaussian process:
-        the members; for the structure, its summary and its live one-hot; or the one-hot."""
+        the members; for the structure, its summary and its live one-hot; for the summary and
+        paths, each; or the one-hot (with the path encoding)."""
         from knas_core.gaussian_process import column_groups
 
         cells = len(self.cell_names())
         parts = [cells]
-        if self.cell == "structure" and cells:
+        if self.cell in ("structure", "summary_paths") and cells:
             parts = [STRUCTURE_SUMMARY, cells - STRUCTURE_SUMMARY]
         return column_groups([len(self.proxies), *parts])
 
@@ -204,6 +213,8 @@ def _read_cell(cell: str, arch: str) -> np.ndarray:
         return cell_structure(arch)
     if cell == "paths":
         return np.concatenate([cell_encoding(arch), path_encoding(arch)])
+    if cell == "summary_paths":
+        return summary_and_paths(arch)
     return cell_encoding(arch)
 
 
@@ -319,8 +330,9 @@ class Provenance:
     sklearn: str = ""
     #: How the model was fitted: ``method`` (``gp`` or ``trees``), ``encoding``, ``prior``
     #: (booleans), ``cell`` (how the cell is read); for a Gaussian process its fitted
-    #: ``length_scales``, ``signal``, ``noise`` and ``log_marginal_likelihood``; for trees the
-    #: ``rounds`` and the cross-validated ``cv_kendall`` that chose them.
+    #: ``length_scales``, ``signal``, ``noise`` and ``log_marginal_likelihood``, and those of the
+    #: ``path_view`` process (when there is one); for trees the ``rounds`` and the
+    #: cross-validated ``cv_kendall`` that chose them.
     fit: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -336,6 +348,9 @@ class Provenance:
         start = ""
         if self.fit.get("prior"):
             start = f", {'' if gp else 'boosted '}from the proxies' log-rank ensemble"
+        if self.fit.get("path_view"):
+            start += ("; averaged with a Gaussian process on the cell's structure summary and path "
+                      "encoding alone")
         return (f"trained on {self.k} labels from {self.labels.describe()}; {model or 'features: '}"
                 f"{' + '.join(reads) or 'none'}{start}; member scores: {setup}")
 
@@ -539,18 +554,41 @@ def rank_targets(labels: Numbers) -> np.ndarray:
     return np.asarray(rankdata(y, method="average") / len(y))
 
 
+@dataclass(frozen=True)
+class PathView:
+    """A second Gaussian process on the same labels that reads the cell another way
+    (``features``: no proxy, no prior; :func:`summary_and_paths`); the model predicts the mean
+    of its prediction and the main one."""
+
+    features: FeatureSpec
+    regressor: Any  # knas_core.gaussian_process.GaussianProcess
+
+    @classmethod
+    def fit(cls, archs: Sequence[str], target: np.ndarray, seed: int = 0) -> PathView:
+        from knas_core.gaussian_process import GaussianProcess
+
+        spec = FeatureSpec((), (), True, "summary_paths")
+        return cls(spec, GaussianProcess(spec.groups(), seed=seed).fit(spec.matrix(archs, {}), target))
+
+    def predict(self, archs: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.regressor.predict(self.features.matrix(archs, {})), dtype=np.float64)
+
+
 @dataclass
 class CalibratedModel:
     """A fitted model: ``predict`` gives, for each architecture, the predicted rank (0..1) of
     its label among the labelled architectures (higher is better): the ensemble ``prior`` (when
     there is one) plus the ``regressor``'s correction (a
     :class:`~knas_core.gaussian_process.GaussianProcess` reading the features, or trees reading
-    the features and the prior)."""
+    the features and the prior), averaged with the ``path_view``'s prediction when there is one
+    (a model average of two processes that read the cell differently; docs/RESULTS.md: it ranks
+    better than either at every k measured)."""
 
     features: FeatureSpec
     regressor: Any
     provenance: Provenance
     prior: EnsemblePrior | None = None
+    path_view: PathView | None = None
 
     def _inputs(self, archs: Sequence[str], values: MemberValues) -> tuple[np.ndarray, np.ndarray]:
         """The regressor's rows, and the prior of each architecture (zeros without one)."""
@@ -568,7 +606,8 @@ class CalibratedModel:
         if self.regressor is None:  # no round helped in cross-validation: the prior alone
             return start
         if is_gaussian_process(self.regressor):
-            return start + self.regressor.predict(x)
+            main = start + self.regressor.predict(x)
+            return main if self.path_view is None else (main + self.path_view.predict(archs)) / 2
         with one_thread():
             return start + np.asarray(self.regressor.predict(x), dtype=np.float64)
 
@@ -596,7 +635,7 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
                     *, proxies: Sequence[str] | None = None, labels_from: LabelSource | None = None,
                     scores: Mapping[str, Any] | None = None, encoding: bool = True, prior: bool | None = None,
                     population: MemberValues | None = None, seed: int = 0,
-                    regressor: Any = None, method: str = "gp") -> CalibratedModel:
+                    regressor: Any = None, method: str = "gp", path_view: bool = True) -> CalibratedModel:
     """Fit a :class:`CalibratedModel` on ``k = len(archs)`` labelled architectures.
 
     Args:
@@ -618,6 +657,9 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
             scale per column group, :meth:`FeatureSpec.groups`, hyperparameters by maximum
             marginal likelihood on the k labels) or ``trees`` (:func:`default_regressor` with the
             rounds :func:`choose_rounds` picks), see :data:`METHODS`.
+        path_view: for ``gp`` with ``encoding`` and its own process, also fit a second process
+            on the cell alone, read by :func:`summary_and_paths` (no proxy, no prior), and
+            predict the mean of the two (:class:`PathView`).
 
     Raises :class:`CalibrationError` for fewer than :data:`MIN_LABELS` labels, labels that are
     all equal or not finite, or member values the model cannot read.
@@ -664,6 +706,9 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
 
         regressor = GaussianProcess(spec.groups(), seed=seed).fit(x, target)
         how.update(regressor.hyperparameters())
+        if path_view and encoding:
+            fitted.path_view = PathView.fit(archs, rank_targets(y), seed)
+            how["path_view"] = fitted.path_view.regressor.hyperparameters()
     else:
         if regressor is None:
             rounds, cv = choose_rounds(x, begin, y, seed)
@@ -771,8 +816,11 @@ def _header(model: CalibratedModel) -> dict[str, Any]:
             "prior": model.prior.to_dict() if model.prior is not None else None,
             "regressor": ({"kind": "gaussian_process", **model.regressor.settings()} if gp
                           else {"kind": "pickle"}),
+            "path_view": ({"cell": model.path_view.features.cell, **model.path_view.regressor.settings()}
+                          if model.path_view is not None else None),
             "target": "rank of the label among the k labelled architectures, divided by k; the "
-                      "prediction is the prior (if any) plus the regressor's output"}
+                      "prediction is the prior (if any) plus the regressor's output, averaged with "
+                      "the path view's output (if any)"}
 
 
 def model_bytes(model: CalibratedModel) -> bytes:
@@ -782,11 +830,19 @@ def model_bytes(model: CalibratedModel) -> bytes:
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("calibration.json", json.dumps(_header(model), indent=2))
         if is_gaussian_process(model.regressor):
-            arrays = io.BytesIO()
-            np.savez(arrays, **model.regressor.state())
-            z.writestr("model.npz", arrays.getvalue())
+            z.writestr("model.npz", _arrays(model.regressor.state()))
+            if model.path_view is not None:
+                z.writestr("path_view.npz", _arrays(model.path_view.regressor.state()))
         else:
             z.writestr("model.pkl", pickle.dumps(model.regressor, protocol=pickle.HIGHEST_PROTOCOL))
+    return buffer.getvalue()
+
+
+def _arrays(state: Mapping[str, Any]) -> bytes:
+    """A Gaussian process's arrays (:meth:`~knas_core.gaussian_process.GaussianProcess.state`)
+    as the bytes of an ``.npz`` file."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **state)
     return buffer.getvalue()
 
 
@@ -802,8 +858,8 @@ def save_model(model: CalibratedModel, path: str | Path) -> Path:
 
 def read_header(path: str | Path) -> dict[str, Any]:
     """``calibration.json`` of a saved model (no scikit-learn import); raises
-    :class:`CalibrationError` for a file that is not one, or one of another format (a format-1
-    file, the trees on the one-hot encoding, is refused with the command to fit it again)."""
+    :class:`CalibrationError` for a file that is not one, or one of a format this version does
+    not read (one of :data:`EARLIER_FORMATS` is refused with the command to fit it again)."""
     try:
         with zipfile.ZipFile(path) as z:
             header = json.loads(z.read("calibration.json"))
@@ -814,10 +870,12 @@ def read_header(path: str | Path) -> dict[str, Any]:
     found = header.get("format") if isinstance(header, dict) else None
     if found in EARLIER_FORMATS:
         raise CalibrationError(f"{path} was saved by an earlier knas calibrate (format {found}: "
-                               f"{EARLIER_FORMATS[found]}); this version reads format {FORMAT}. "
+                               f"{EARLIER_FORMATS[found]}); this version reads formats "
+                               f"{', '.join(map(str, READABLE_FORMATS))}. "
                                "Fit it again with knas calibrate (same labels and scores)")
-    if not isinstance(header, dict) or found != FORMAT:
-        raise CalibrationError(f"{path}: unknown calibration format {found!r} (this version reads {FORMAT})")
+    if not isinstance(header, dict) or found not in READABLE_FORMATS:
+        raise CalibrationError(f"{path}: unknown calibration format {found!r} (this version reads "
+                               f"{', '.join(map(str, READABLE_FORMATS))})")
     return header
 
 
@@ -834,12 +892,14 @@ def load_model(path: str | Path) -> CalibratedModel:
     header = read_header(path)
     provenance = Provenance.from_dict(header["provenance"])
     settings = dict(header["regressor"])
+    view = header.get("path_view")
+    path_view = None
     with zipfile.ZipFile(path) as z:
         if settings["kind"] == "gaussian_process":
-            from knas_core.gaussian_process import GaussianProcess
-
-            with np.load(io.BytesIO(z.read("model.npz")), allow_pickle=False) as arrays:
-                regressor: Any = GaussianProcess.restore(settings, dict(arrays))
+            regressor: Any = _restore(z, "model.npz", settings)
+            if view:
+                path_view = PathView(FeatureSpec((), (), True, str(view["cell"])),
+                                     _restore(z, "path_view.npz", view))
         else:
             sklearn = require_sklearn()
             if provenance.sklearn and provenance.sklearn != sklearn.__version__:
@@ -847,7 +907,15 @@ def load_model(path: str | Path) -> CalibratedModel:
                                        f"{sklearn.__version__}; fit it again with knas calibrate")
             regressor = pickle.loads(z.read("model.pkl"))  # the user's own saved model (module docstring)
     prior = EnsemblePrior.from_dict(header["prior"]) if header.get("prior") else None
-    return CalibratedModel(_spec(header), regressor, provenance, prior)
+    return CalibratedModel(_spec(header), regressor, provenance, prior, path_view)
+
+
+def _restore(z: zipfile.ZipFile, name: str, settings: Mapping[str, Any]) -> Any:
+    """The :class:`~knas_core.gaussian_process.GaussianProcess` saved as ``name`` in ``z``."""
+    from knas_core.gaussian_process import GaussianProcess
+
+    with np.load(io.BytesIO(z.read(name)), allow_pickle=False) as arrays:
+        return GaussianProcess.restore(settings, dict(arrays))
 
 
 def calibrated_dir() -> Path:
@@ -938,9 +1006,10 @@ def register_calibrated(name: str) -> Proxy:
 
 
 __all__ = ["CELL_FEATURES", "EARLIER_FORMATS", "FOLDS", "GRID", "LONG_COLUMNS", "METHODS", "MIN_LABELS",
-           "PRIOR_BELOW", "ROUNDS",
+           "PRIOR_BELOW", "READABLE_FORMATS", "ROUNDS",
            "CalibratedModel", "CalibrationError", "CalibrationRun", "EnsemblePrior", "FeatureSpec",
-           "LabelSource", "Provenance", "ScoreTable", "calibrate", "calibrated_dir", "calibrated_proxy",
+           "LabelSource", "PathView", "Provenance", "ScoreTable", "calibrate", "calibrated_dir",
+           "calibrated_proxy",
            "cell_encoding", "cell_structure", "check_name", "choose_rounds", "default_regressor",
            "draw_indices", "encoding_names", "fit_calibration", "load_model",
            "long_rows", "lookup_labels", "model_bytes", "model_path", "path_encoding", "path_names",

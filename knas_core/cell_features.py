@@ -130,6 +130,15 @@ def cell_structure(arch: str) -> np.ndarray:
 STRUCTURE_SUMMARY = 14
 
 
+def summary_and_paths(arch: str) -> np.ndarray:
+    """The cell read by its paths: the summary of :func:`cell_structure` (its first
+    :data:`STRUCTURE_SUMMARY` columns) and the path encoding of :func:`path_encoding`,
+    ``14 + 84 = 98`` numbers. Unlike the one-hot, both are the same for two cells that are one
+    graph with nodes 1 and 2 swapped (when edge 1->2 is none), as they are for two cells that
+    differ only in dead edges."""
+    return np.concatenate([cell_structure(arch)[:STRUCTURE_SUMMARY], path_encoding(arch)])
+
+
 def structure_names() -> list[str]:
     """Names of :func:`cell_structure`'s columns."""
     return ([f"live {op}" for op in LIVE_OPS]
@@ -139,5 +148,11 @@ def structure_names() -> list[str]:
             + [f"live {name}" for name in encoding_names()])
 
 
+def summary_and_path_names() -> list[str]:
+    """Names of :func:`summary_and_paths`'s columns."""
+    return structure_names()[:STRUCTURE_SUMMARY] + path_names()
+
+
 __all__ = ["CONVS", "LIVE_OPS", "PATHS", "POOL", "STRUCTURE_SUMMARY", "cell_encoding", "cell_structure",
-           "encoding_names", "live_edges", "live_paths", "path_encoding", "path_names", "structure_names"]
+           "encoding_names", "live_edges", "live_paths", "path_encoding", "path_names", "structure_names",
+           "summary_and_path_names", "summary_and_paths"]

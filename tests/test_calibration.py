@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,8 @@ from knas_core.cell_features import (
     path_encoding,
     path_names,
     structure_names,
+    summary_and_path_names,
+    summary_and_paths,
 )
 from knas_core.gaussian_process import GaussianProcess, column_groups, matern32
 from knas_core.proxies import PROXIES, Proxy, get_proxy
@@ -129,8 +132,46 @@ def test_the_saved_model_reloads_and_predicts_identically(tmp_path, method):
     assert np.array_equal(model.predict(archs[40:], rest), again.predict(archs[40:], rest))
     assert again.provenance == model.provenance
     assert again.features == model.features and again.prior == model.prior
+    assert (again.path_view is not None) == (method == "gp")
     with zipfile.ZipFile(path) as z:  # a Gaussian process is saved as arrays, not a pickle
-        assert ("model.npz" in z.namelist()) == (method == "gp")
+        assert ("model.npz" in z.namelist()) == ("path_view.npz" in z.namelist()) == (method == "gp")
+
+
+def test_the_model_is_the_mean_of_its_process_and_the_path_view():
+    """The default process averages its prediction with a second process that reads the cell
+    alone (structure summary and path encoding: no proxy, no prior); ``path_view=False`` and
+    the trees have none."""
+    archs, values, label = synthetic(80)
+    train = {p: v[:60] for p, v in values.items()}
+    rest = {p: v[60:] for p, v in values.items()}
+    model = fit_calibration(archs[:60], train, label[:60])
+    view = model.path_view
+    assert view is not None and view.features.proxies == () and view.features.cell == "summary_paths"
+    single = replace(model, path_view=None).predict(archs[60:], rest)
+    assert np.allclose(model.predict(archs[60:], rest), (single + view.predict(archs[60:])) / 2)
+    assert not np.allclose(single, view.predict(archs[60:]))
+    assert "averaged with a Gaussian process on the cell's structure summary" in model.describe()
+    alone = fit_calibration(archs[:60], train, label[:60], path_view=False)
+    assert alone.path_view is None and np.allclose(alone.predict(archs[60:], rest), single)
+    assert fit_calibration(archs[:60], train, label[:60], method="trees").path_view is None
+
+
+def test_a_format_3_file_still_loads_as_its_single_process(tmp_path):
+    """Format 3 held one process on the same columns as this version's: it predicts as before."""
+    archs, values, label = synthetic(40)
+    model = fit_calibration(archs[:30], {p: v[:30] for p, v in values.items()}, label[:30], path_view=False)
+    path = save_model(model, tmp_path / "three.calib.zip")
+    header = read_header(path)
+    with zipfile.ZipFile(path) as z:
+        arrays = z.read("model.npz")
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("calibration.json", json.dumps({**{k: v for k, v in header.items() if k != "path_view"},
+                                                  "format": 3}))
+        z.writestr("model.npz", arrays)
+    again = load_model(path)
+    rest = {p: v[30:] for p, v in values.items()}
+    assert again.path_view is None
+    assert np.array_equal(again.predict(archs[30:], rest), model.predict(archs[30:], rest))
 
 
 @pytest.mark.parametrize("old, what", [(1, "gradient-boosted trees"), (2, "10-column structure summary")])
@@ -140,7 +181,7 @@ def test_an_earlier_format_is_refused_with_the_command_to_refit(tmp_path, old, w
     archs, values, label = synthetic(30)
     path = save_model(fit_calibration(archs, values, label), tmp_path / "old.calib.zip")
     header = read_header(path)
-    assert header["format"] == FORMAT == 3
+    assert header["format"] == FORMAT == 4
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("calibration.json", json.dumps({**header, "format": old}))
     with pytest.raises(CalibrationError, match=rf"format {old}: .*{what}.*Fit it again with knas"):
@@ -217,6 +258,18 @@ def test_the_cell_structure_says_when_every_path_pools_first():
     later = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
     named = dict(zip(structure_names(), cell_structure(later), strict=True))
     assert (named["every path pools"], named["every path starts with a pool"]) == (1, 0)
+
+
+def test_the_path_view_reads_one_graph_with_nodes_1_and_2_swapped_alike():
+    """With edge 1->2 none, swapping nodes 1 and 2 gives the same graph: the one-hot differs (the
+    operations sit on other edges), the summary and path encoding do not."""
+    cell = "|nor_conv_3x3~0|+|avg_pool_3x3~0|none~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    swapped = "|avg_pool_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+    assert not np.array_equal(cell_encoding(cell), cell_encoding(swapped))
+    assert np.array_equal(summary_and_paths(cell), summary_and_paths(swapped))
+    on = [n for n, v in zip(summary_and_path_names(), summary_and_paths(cell), strict=True) if v]
+    assert on[-3:] == ["path:skip_connect", "path:nor_conv_3x3>nor_conv_1x1",
+                       "path:avg_pool_3x3>nor_conv_3x3"]
 
 
 # --- the Gaussian process -------------------------------------------------------------------------
