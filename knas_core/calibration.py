@@ -554,24 +554,48 @@ def rank_targets(labels: Numbers) -> np.ndarray:
     return np.asarray(rankdata(y, method="average") / len(y))
 
 
+#: The path view learns the labels themselves, raised to this percentile of the labelled ones
+#: where lower (:func:`winsorised`).
+WINSOR_PERCENTILE = 10.0
+
+
+def winsorised(labels: Numbers, percentile: float = WINSOR_PERCENTILE) -> np.ndarray:
+    """``labels`` with every value below their ``percentile``-th percentile raised to it
+    (one-sided winsorising: Tukey, "The future of data analysis", Ann. Math. Statist. 1962), so
+    that the few collapsed networks near 10 % do not set the scale of the regression."""
+    y = np.asarray(labels, dtype=np.float64)
+    return np.asarray(np.maximum(y, np.percentile(y, percentile)))
+
+
 @dataclass(frozen=True)
 class PathView:
-    """A second Gaussian process on the same labels that reads the cell another way
-    (``features``: no proxy, no prior; :func:`summary_and_paths`); the model predicts the mean
-    of its prediction and the main one."""
+    """A second Gaussian process on the same labelled architectures that reads the cell another
+    way (``features``: :func:`summary_and_paths`; no proxy, no prior) and learns another target:
+    the labels winsorised at :data:`WINSOR_PERCENTILE` (:func:`winsorised`) rather than their
+    ranks. Its prediction is put on the main process's scale by matching standard scores:
+    ``rank_mean + rank_scale (v - mean) / sd``, where ``mean`` and ``sd`` are its own targets'
+    and ``rank_mean`` and ``rank_scale`` those of the labels' ranks. The model predicts the mean
+    of that and the main prediction: two regressions that differ in input and target make
+    different errors, and their average ranks better than either (docs/RESULTS.md)."""
 
     features: FeatureSpec
     regressor: Any  # knas_core.gaussian_process.GaussianProcess
+    rank_mean: float
+    rank_scale: float
 
     @classmethod
-    def fit(cls, archs: Sequence[str], target: np.ndarray, seed: int = 0) -> PathView:
+    def fit(cls, archs: Sequence[str], labels: Numbers, seed: int = 0) -> PathView:
         from knas_core.gaussian_process import GaussianProcess
 
         spec = FeatureSpec((), (), True, "summary_paths")
-        return cls(spec, GaussianProcess(spec.groups(), seed=seed).fit(spec.matrix(archs, {}), target))
+        gp = GaussianProcess(spec.groups(), seed=seed).fit(spec.matrix(archs, {}), winsorised(labels))
+        ranks = rank_targets(labels)
+        return cls(spec, gp, float(ranks.mean()), float(ranks.std()) or 1.0)
 
     def predict(self, archs: Sequence[str]) -> np.ndarray:
-        return np.asarray(self.regressor.predict(self.features.matrix(archs, {})), dtype=np.float64)
+        """The prediction of each architecture in the units of the labels' ranks."""
+        v = np.asarray(self.regressor.predict(self.features.matrix(archs, {})), dtype=np.float64)
+        return self.rank_mean + self.rank_scale * (v - self.regressor.y_mean) / self.regressor.y_scale
 
 
 @dataclass
@@ -658,8 +682,8 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
             marginal likelihood on the k labels) or ``trees`` (:func:`default_regressor` with the
             rounds :func:`choose_rounds` picks), see :data:`METHODS`.
         path_view: for ``gp`` with ``encoding`` and its own process, also fit a second process
-            on the cell alone, read by :func:`summary_and_paths` (no proxy, no prior), and
-            predict the mean of the two (:class:`PathView`).
+            on the cell alone, read by :func:`summary_and_paths` (no proxy, no prior), to the
+            winsorised labels, and predict the mean of the two (:class:`PathView`).
 
     Raises :class:`CalibrationError` for fewer than :data:`MIN_LABELS` labels, labels that are
     all equal or not finite, or member values the model cannot read.
@@ -707,7 +731,7 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
         regressor = GaussianProcess(spec.groups(), seed=seed).fit(x, target)
         how.update(regressor.hyperparameters())
         if path_view and encoding:
-            fitted.path_view = PathView.fit(archs, rank_targets(y), seed)
+            fitted.path_view = PathView.fit(archs, y, seed)
             how["path_view"] = fitted.path_view.regressor.hyperparameters()
     else:
         if regressor is None:
@@ -816,7 +840,8 @@ def _header(model: CalibratedModel) -> dict[str, Any]:
             "prior": model.prior.to_dict() if model.prior is not None else None,
             "regressor": ({"kind": "gaussian_process", **model.regressor.settings()} if gp
                           else {"kind": "pickle"}),
-            "path_view": ({"cell": model.path_view.features.cell, **model.path_view.regressor.settings()}
+            "path_view": ({"cell": model.path_view.features.cell, "rank_mean": model.path_view.rank_mean,
+                           "rank_scale": model.path_view.rank_scale, **model.path_view.regressor.settings()}
                           if model.path_view is not None else None),
             "target": "rank of the label among the k labelled architectures, divided by k; the "
                       "prediction is the prior (if any) plus the regressor's output, averaged with "
@@ -899,7 +924,8 @@ def load_model(path: str | Path) -> CalibratedModel:
             regressor: Any = _restore(z, "model.npz", settings)
             if view:
                 path_view = PathView(FeatureSpec((), (), True, str(view["cell"])),
-                                     _restore(z, "path_view.npz", view))
+                                     _restore(z, "path_view.npz", view), float(view["rank_mean"]),
+                                     float(view["rank_scale"]))
         else:
             sklearn = require_sklearn()
             if provenance.sklearn and provenance.sklearn != sklearn.__version__:
@@ -1006,7 +1032,7 @@ def register_calibrated(name: str) -> Proxy:
 
 
 __all__ = ["CELL_FEATURES", "EARLIER_FORMATS", "FOLDS", "GRID", "LONG_COLUMNS", "METHODS", "MIN_LABELS",
-           "PRIOR_BELOW", "READABLE_FORMATS", "ROUNDS",
+           "PRIOR_BELOW", "READABLE_FORMATS", "ROUNDS", "WINSOR_PERCENTILE",
            "CalibratedModel", "CalibrationError", "CalibrationRun", "EnsemblePrior", "FeatureSpec",
            "LabelSource", "PathView", "Provenance", "ScoreTable", "calibrate", "calibrated_dir",
            "calibrated_proxy",
@@ -1014,4 +1040,5 @@ __all__ = ["CELL_FEATURES", "EARLIER_FORMATS", "FOLDS", "GRID", "LONG_COLUMNS", 
            "draw_indices", "encoding_names", "fit_calibration", "load_model",
            "long_rows", "lookup_labels", "model_bytes", "model_path", "path_encoding", "path_names",
            "read_header", "read_labels", "read_long_scores", "register_calibrated", "require_sklearn",
-           "save_calibrated", "save_model", "saved_calibrated_names", "select_proxies", "structure_names"]
+           "save_calibrated", "save_model", "saved_calibrated_names", "select_proxies", "structure_names",
+           "winsorised"]
