@@ -12,7 +12,7 @@ of the file (the held-out rest). Beside it, on the same held-out set:
   proxies ranked against every architecture of the file (their proxy values only, no labels),
   and a constant from there on;
 * ``path view alone``: the second process, on the cell's structure summary and path encoding
-  (no proxy, no prior);
+  (no proxy, no prior), fitted to the labels winsorised at their 10th percentile;
 * ``with prior`` / ``without prior`` / ``cell only``: the single process with the ensemble as its
   prior mean at every k, with a constant prior mean at every k, and on the cell's structure
   alone (ablations);

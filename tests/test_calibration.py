@@ -25,6 +25,7 @@ from knas_core.calibration import (
     read_header,
     save_calibrated,
     save_model,
+    winsorised,
 )
 from knas_core.cell_features import (
     cell_encoding,
@@ -150,10 +151,21 @@ def test_the_model_is_the_mean_of_its_process_and_the_path_view():
     single = replace(model, path_view=None).predict(archs[60:], rest)
     assert np.allclose(model.predict(archs[60:], rest), (single + view.predict(archs[60:])) / 2)
     assert not np.allclose(single, view.predict(archs[60:]))
+    # the view learns the winsorised labels, and its output is put in the ranks' standard units
+    assert view.regressor.y_mean == pytest.approx(winsorised(label[:60]).mean())
+    raw = view.regressor.predict(view.features.matrix(archs[60:], {}))
+    z = (raw - view.regressor.y_mean) / view.regressor.y_scale
+    assert np.allclose(view.predict(archs[60:]), 30.5 / 60 + np.std(np.arange(1, 61) / 60) * z)
     assert "averaged with a Gaussian process on the cell's structure summary" in model.describe()
     alone = fit_calibration(archs[:60], train, label[:60], path_view=False)
     assert alone.path_view is None and np.allclose(alone.predict(archs[60:], rest), single)
     assert fit_calibration(archs[:60], train, label[:60], method="trees").path_view is None
+
+
+def test_winsorising_raises_only_the_lowest_labels_to_the_percentile():
+    labels = np.array([10.0, 60.0, 85.0, 86.0, 88.0, 90.0, 91.0, 92.0, 93.0, 93.5])
+    out = winsorised(labels)  # the 10th percentile of ten: 0.9 of the way from 10 to 60
+    assert out[0] == pytest.approx(55.0) and np.array_equal(out[1:], labels[1:])
 
 
 def test_a_format_3_file_still_loads_as_its_single_process(tmp_path):
