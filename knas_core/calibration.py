@@ -31,11 +31,13 @@ and learns the labels themselves, winsorised at their 10th percentile (:func:`wi
 model's prediction is the mean of the two, the second's put in the ranks' standard units: an
 average of two regressions that differ in input and target, so that their errors differ (the
 squared error of an average is the members' mean error less their spread about it: Krogh &
-Vedelsby, "Neural network ensembles, cross validation, and active learning", NIPS 1995). It ranks held-out
-architectures better than the first process alone at every k measured, on all three data sets
-(docs/RESULTS.md). ``method="trees"`` fits the earlier model instead: gradient-boosted trees (scikit-learn's ``HistGradientBoostingRegressor``; Friedman,
-Ann. Statist. 2001) on the members and the one-hot encoding, boosted from the same prior, the
-rounds chosen by cross-validation on the k labels (:func:`choose_rounds`).
+Vedelsby, "Neural network ensembles, cross validation, and active learning", NIPS 1995). It
+ranks held-out architectures better than the first process alone at every k measured, on all
+three data sets (docs/RESULTS.md).
+``method="trees"`` fits the earlier model instead: gradient-boosted trees (scikit-learn's
+``HistGradientBoostingRegressor``; Friedman, Ann. Statist. 2001) on the members and the one-hot
+encoding, boosted from the same prior, the rounds chosen by cross-validation on the k labels
+(:func:`choose_rounds`).
 Its prediction for an architecture is a pure
 function of that architecture's member values and cell (the prior's reference population is
 stored with the model), so a
