@@ -31,9 +31,10 @@ and learns the labels themselves, winsorised at their 10th percentile (:func:`wi
 model's prediction is the mean of the two, the second's put in the ranks' standard units: an
 average of two regressions that differ in input and target, so that their errors differ (the
 squared error of an average is the members' mean error less their spread about it: Krogh &
-Vedelsby, "Neural network ensembles, cross validation, and active learning", NIPS 1995). It
-ranks held-out architectures better than the first process alone at every k measured, on all
-three data sets (docs/RESULTS.md).
+Vedelsby, "Neural network ensembles, cross validation, and active learning", NIPS 1995). From
+20 labels on it ranks held-out architectures better than the first process alone, on all three
+data sets; at 10 labels, where the second process has nothing but the labels, it is as likely
+to lose as to gain (docs/RESULTS.md).
 ``method="trees"`` fits the earlier model instead: gradient-boosted trees (scikit-learn's
 ``HistGradientBoostingRegressor``; Friedman, Ann. Statist. 2001) on the members and the one-hot
 encoding, boosted from the same prior, the rounds chosen by cross-validation on the k labels
@@ -587,7 +588,8 @@ class PathView:
     ``rank_mean + rank_scale (v - mean) / sd``, where ``mean`` and ``sd`` are its own targets'
     and ``rank_mean`` and ``rank_scale`` those of the labels' ranks. The model predicts the mean
     of that and the main prediction: two regressions that differ in input and target make
-    different errors, and their average ranks better than either (docs/RESULTS.md)."""
+    different errors, and from 20 labels on their average ranks better than the main one alone
+    (docs/RESULTS.md)."""
 
     features: FeatureSpec
     regressor: Any  # knas_core.gaussian_process.GaussianProcess
@@ -616,8 +618,7 @@ class CalibratedModel:
     there is one) plus the ``regressor``'s correction (a
     :class:`~knas_core.gaussian_process.GaussianProcess` reading the features, or trees reading
     the features and the prior), averaged with the ``path_view``'s prediction when there is one
-    (a model average of two processes that read the cell differently; docs/RESULTS.md: it ranks
-    better than either at every k measured)."""
+    (a model average of two processes that read the cell differently; docs/RESULTS.md)."""
 
     features: FeatureSpec
     regressor: Any
