@@ -7,15 +7,15 @@ of the file (the held-out rest). Beside it, on the same held-out set:
 
 * ``calibrated``: the model as ``knas calibrate`` fits it: the mean of two Gaussian processes,
   ``single process`` and ``path view alone``;
-* ``single process`` (the model of the previous version): a Gaussian process on the proxies and
-  the cell's structure whose prior mean is, below ``PRIOR_BELOW`` labels, the ensemble of the
-  proxies ranked against every architecture of the file (their proxy values only, no labels),
-  and a constant from there on;
+* ``single process``: a Gaussian process on the proxies and the cell's structure whose prior
+  mean is, below ``PRIOR_BELOW`` labels, the ensemble of the proxies ranked against every
+  architecture of the file (their proxy values only, no labels), and a constant from there on,
+  when it learns the accuracies' Box-Cox-warped error instead of their ranks;
 * ``path view alone``: the second process, on the cell's structure summary and path encoding
-  (no proxy, no prior), fitted to the labels winsorised at their 10th percentile;
+  (no proxy, no prior), fitted to the warped accuracies;
 * ``with prior`` / ``without prior`` / ``cell only``: the single process with the ensemble as its
-  prior mean at every k, with a constant prior mean at every k, and on the cell's structure
-  alone (ablations);
+  prior mean at every k (learning ranks), with a constant prior mean at every k (learning the
+  warped accuracies), and on the cell's structure alone (ablations);
 * ``trees (previous model)``: gradient-boosted trees on the proxies and the one-hot encoding,
   boosted from the same prior (``method="trees"``, the model of the earlier version);
 * ``best ensemble (oracle)``: the log-rank ensemble (AZ-NAS, ``log_rank_aggregate``) of the

@@ -15,21 +15,27 @@ column group, hyperparameters by maximum marginal likelihood on the k labels) fr
   convolution or is an identity, whether every path pools), one group, and the cell's
   one-hot operation encoding with dead edges read as ``none``, one group,
 
-to the *rank* of each label among the labelled ones (``rank / k``, so the model learns an
-ordering and is not pulled by the few collapsed networks near 10 %). Fitted on fewer than
-:data:`PRIOR_BELOW` labels, the process's prior mean is the training-free log-rank ensemble of
-the members (:class:`EnsemblePrior`): it learns the labels' departure from it, so a model of few
-labels stays near the ensemble (the fitted noise then dominates). From :data:`PRIOR_BELOW` labels
-on its prior mean is constant: the labels teach more than the ensemble's ordering, which the
-process would otherwise have to unlearn (docs/RESULTS.md, "Few-shot calibration": with the
-prior, held-out Kendall tau is lower on each of the three data sets from 40 labels on, by
-0.01-0.02 at 100; at 10 and 20 labels it is 0.02-0.05 higher).
+Fitted on fewer than :data:`PRIOR_BELOW` labels, the process learns the *rank* of each label
+among the labelled ones (``rank / k``) and its prior mean is the training-free log-rank
+ensemble of the members (:class:`EnsemblePrior`): it learns the labels' departure from it, so a
+model of few labels stays near the ensemble (the fitted noise then dominates). From
+:data:`PRIOR_BELOW` labels on its prior mean is constant: the labels teach more than the
+ensemble's ordering, which the process would otherwise have to unlearn (docs/RESULTS.md,
+"Few-shot calibration": with the prior, held-out Kendall tau is lower on each of the three
+data sets from 40 labels on, by 0.01-0.02 at 100; at 10 and 20 labels it is 0.02-0.05 higher).
+Without the prior it learns the accuracies themselves through their Box-Cox-warped error
+(:mod:`knas_core.warping`: ``-(e^lam - 1) / lam`` of ``e = 100 - accuracy``, the power chosen
+by the labels' likelihood; a warped Gaussian process), which stretches the small differences
+between good networks and squeezes the few collapsed ones near 10 %; its prediction is put in
+the ranks' units (:func:`in_rank_units`). Labels that are not accuracies (negative, or 100 or
+more) are learnt as ranks.
 
 Beside it, a second process (:class:`PathView`) reads the cell alone another way, by its
 structure summary and the path encoding (:func:`summary_and_paths`; White et al., AAAI 2021),
-and learns the labels themselves, winsorised at their 10th percentile (:func:`winsorised`). The
-model's prediction is the mean of the two, the second's put in the ranks' standard units: an
-average of two regressions that differ in input and target, so that their errors differ (the
+and learns the labels themselves, by the same warping (:func:`fit_on_labels`; labels that are not
+accuracies winsorised at their 10th percentile, :func:`winsorised`). The model's prediction is
+the mean of the two, each put in the ranks' standard units: an average of two regressions that
+differ in input, so that their errors differ (the
 squared error of an average is the members' mean error less their spread about it: Krogh &
 Vedelsby, "Neural network ensembles, cross validation, and active learning", NIPS 1995). From
 20 labels on it ranks held-out architectures better than the first process alone, on all three
@@ -95,12 +101,13 @@ from knas_core.spaces.base import SearchSpace
 if TYPE_CHECKING:
     from knas_core.groundtruth import GroundTruth
 
-#: The format of the saved file (``calibration.json``'s ``format``): 4 since the model may hold
-#: a second process (``path_view``); 3 (read too: it has none) since the cell's structure
-#: summary has 14 columns (2: 10, 1: gradient-boosted trees on the one-hot encoding).
-FORMAT = 4
+#: The format of the saved file (``calibration.json``'s ``format``): 5 since the main process
+#: may learn the warped labels (``rank_units``); 4 (read too) since the model may hold a second
+#: process (``path_view``); 3 (read too: it has none) since the cell's structure summary has 14
+#: columns (2: 10, 1: gradient-boosted trees on the one-hot encoding).
+FORMAT = 5
 #: Formats this version reads.
-READABLE_FORMATS = (3, 4)
+READABLE_FORMATS = (3, 4, 5)
 #: What an earlier format's model was, for the message that refuses it.
 EARLIER_FORMATS = {1: "gradient-boosted trees on the one-hot cell encoding",
                    2: "a Gaussian process on a 10-column structure summary"}
@@ -343,7 +350,9 @@ class Provenance:
     #: How the model was fitted: ``method`` (``gp`` or ``trees``), ``encoding``, ``prior``
     #: (booleans), ``cell`` (how the cell is read); for a Gaussian process its fitted
     #: ``length_scales``, ``signal``, ``noise`` and ``log_marginal_likelihood``, and those of the
-    #: ``path_view`` process (when there is one); for trees the ``rounds`` and the
+    #: ``path_view`` process (when there is one); for a process that learnt the labels rather
+    #: than their ranks, its ``target`` and, when warped, ``box_cox_lambda`` and
+    #: ``error_ceiling`` (:mod:`knas_core.warping`); for trees the ``rounds`` and the
     #: cross-validated ``cv_kendall`` that chose them.
     fit: dict[str, Any] = field(default_factory=dict)
 
@@ -360,6 +369,8 @@ class Provenance:
         start = ""
         if self.fit.get("prior"):
             start = f", {'' if gp else 'boosted '}from the proxies' log-rank ensemble"
+        if "box_cox_lambda" in self.fit:
+            start += f", on the accuracies' Box-Cox-warped error (power {self.fit['box_cox_lambda']:g})"
         if self.fit.get("path_view"):
             start += ("; averaged with a Gaussian process on the cell's structure summary and path "
                       "encoding alone")
@@ -579,36 +590,67 @@ def winsorised(labels: Numbers, percentile: float = WINSOR_PERCENTILE) -> np.nda
     return np.asarray(np.maximum(y, np.percentile(y, percentile)))
 
 
+def in_rank_units(regressor: Any, predicted: np.ndarray, rank_mean: float, rank_scale: float) -> np.ndarray:
+    """A Gaussian process's ``predicted`` values (in its targets' units) put in the units of the
+    labels' ranks by matching standard scores: ``rank_mean + rank_scale (v - mean) / sd``, where
+    ``mean`` and ``sd`` are the process's own targets' and ``rank_mean`` and ``rank_scale`` those
+    of the labels' ranks (:func:`rank_targets`)."""
+    v = np.asarray(predicted, dtype=np.float64)
+    return np.asarray(rank_mean + rank_scale * (v - regressor.y_mean) / regressor.y_scale)
+
+
+def rank_moments(labels: Numbers) -> tuple[float, float]:
+    """Mean and standard deviation of the labels' ranks (:func:`rank_targets`)."""
+    ranks = rank_targets(labels)
+    return float(ranks.mean()), float(ranks.std()) or 1.0
+
+
+def fit_on_labels(groups: tuple[tuple[int, ...], ...], x: np.ndarray, labels: Numbers, seed: int,
+                  warp: bool) -> tuple[Any, dict[str, Any]]:
+    """A Gaussian process on rows ``x`` that learns the labels themselves, and how: through the
+    Box-Cox-warped error with the power of highest likelihood (:func:`~knas_core.warping.fit_warped`)
+    when ``warp`` and the labels are accuracies (:func:`~knas_core.warping.error_ceiling`), else
+    the labels winsorised at :data:`WINSOR_PERCENTILE` (:func:`winsorised`)."""
+    from knas_core.gaussian_process import GaussianProcess
+    from knas_core.warping import fit_warped
+
+    def make() -> GaussianProcess:
+        return GaussianProcess(groups, seed=seed)
+
+    warped = fit_warped(make, x, labels) if warp else None
+    if warped is not None:
+        return warped.regressor, {"target": "box-cox warped error", **warped.describe()}
+    how = {"target": f"labels winsorised at {WINSOR_PERCENTILE:g}th percentile"}
+    return make().fit(x, winsorised(labels)), how
+
+
 @dataclass(frozen=True)
 class PathView:
     """A second Gaussian process on the same labelled architectures that reads the cell another
-    way (``features``: :func:`summary_and_paths`; no proxy, no prior) and learns another target:
-    the labels winsorised at :data:`WINSOR_PERCENTILE` (:func:`winsorised`) rather than their
-    ranks. Its prediction is put on the main process's scale by matching standard scores:
-    ``rank_mean + rank_scale (v - mean) / sd``, where ``mean`` and ``sd`` are its own targets'
-    and ``rank_mean`` and ``rank_scale`` those of the labels' ranks. The model predicts the mean
-    of that and the main prediction: two regressions that differ in input and target make
-    different errors, and from 20 labels on their average ranks better than the main one alone
-    (docs/RESULTS.md)."""
+    way (``features``: :func:`summary_and_paths`; no proxy, no prior) and learns the labels
+    themselves (:func:`fit_on_labels`: their Box-Cox-warped error, or for labels that are not
+    accuracies the labels winsorised at :data:`WINSOR_PERCENTILE`). Its prediction is put on the
+    labels' rank scale by matching standard scores (:func:`in_rank_units` with ``rank_mean``
+    and ``rank_scale``). The model predicts the mean of that and the main prediction: two
+    regressions that differ in input make different errors, and from 20 labels on their average
+    ranks better than the main one alone (docs/RESULTS.md). ``how``: the target and warping."""
 
     features: FeatureSpec
     regressor: Any  # knas_core.gaussian_process.GaussianProcess
     rank_mean: float
     rank_scale: float
+    how: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, archs: Sequence[str], labels: Numbers, seed: int = 0) -> PathView:
-        from knas_core.gaussian_process import GaussianProcess
-
+    def fit(cls, archs: Sequence[str], labels: Numbers, seed: int = 0, warp: bool = True) -> PathView:
         spec = FeatureSpec((), (), True, "summary_paths")
-        gp = GaussianProcess(spec.groups(), seed=seed).fit(spec.matrix(archs, {}), winsorised(labels))
-        ranks = rank_targets(labels)
-        return cls(spec, gp, float(ranks.mean()), float(ranks.std()) or 1.0)
+        gp, how = fit_on_labels(spec.groups(), spec.matrix(archs, {}), labels, seed, warp)
+        return cls(spec, gp, *rank_moments(labels), how)
 
     def predict(self, archs: Sequence[str]) -> np.ndarray:
         """The prediction of each architecture in the units of the labels' ranks."""
-        v = np.asarray(self.regressor.predict(self.features.matrix(archs, {})), dtype=np.float64)
-        return self.rank_mean + self.rank_scale * (v - self.regressor.y_mean) / self.regressor.y_scale
+        v = self.regressor.predict(self.features.matrix(archs, {}))
+        return in_rank_units(self.regressor, v, self.rank_mean, self.rank_scale)
 
 
 @dataclass
@@ -618,13 +660,17 @@ class CalibratedModel:
     there is one) plus the ``regressor``'s correction (a
     :class:`~knas_core.gaussian_process.GaussianProcess` reading the features, or trees reading
     the features and the prior), averaged with the ``path_view``'s prediction when there is one
-    (a model average of two processes that read the cell differently; docs/RESULTS.md)."""
+    (a model average of two processes that read the cell differently; docs/RESULTS.md). With
+    ``rank_units`` ``(rank_mean, rank_scale)``, the Gaussian process learnt the labels (their
+    warped error, :func:`fit_on_labels`) rather than their ranks, and its prediction is put in
+    the ranks' units (:func:`in_rank_units`)."""
 
     features: FeatureSpec
     regressor: Any
     provenance: Provenance
     prior: EnsemblePrior | None = None
     path_view: PathView | None = None
+    rank_units: tuple[float, float] | None = None
 
     def _inputs(self, archs: Sequence[str], values: MemberValues) -> tuple[np.ndarray, np.ndarray]:
         """The regressor's rows, and the prior of each architecture (zeros without one)."""
@@ -643,6 +689,8 @@ class CalibratedModel:
             return start
         if is_gaussian_process(self.regressor):
             main = start + self.regressor.predict(x)
+            if self.rank_units is not None:
+                main = in_rank_units(self.regressor, main, *self.rank_units)
             return main if self.path_view is None else (main + self.path_view.predict(archs)) / 2
         with one_thread():
             return start + np.asarray(self.regressor.predict(x), dtype=np.float64)
@@ -671,7 +719,8 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
                     *, proxies: Sequence[str] | None = None, labels_from: LabelSource | None = None,
                     scores: Mapping[str, Any] | None = None, encoding: bool = True, prior: bool | None = None,
                     population: MemberValues | None = None, seed: int = 0,
-                    regressor: Any = None, method: str = "gp", path_view: bool = True) -> CalibratedModel:
+                    regressor: Any = None, method: str = "gp", path_view: bool = True,
+                    warp: bool = True) -> CalibratedModel:
     """Fit a :class:`CalibratedModel` on ``k = len(archs)`` labelled architectures.
 
     Args:
@@ -695,7 +744,11 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
             rounds :func:`choose_rounds` picks), see :data:`METHODS`.
         path_view: for ``gp`` with ``encoding`` and its own process, also fit a second process
             on the cell alone, read by :func:`summary_and_paths` (no proxy, no prior), to the
-            winsorised labels, and predict the mean of the two (:class:`PathView`).
+            labels, and predict the mean of the two (:class:`PathView`).
+        warp: for ``gp``'s own processes, where the labels are accuracies (percent or fraction,
+            :func:`~knas_core.warping.error_ceiling`): a process without the prior learns their
+            Box-Cox-warped error, the power chosen by likelihood (:mod:`knas_core.warping`),
+            instead of their ranks (the main process) or the winsorised labels (the path view).
 
     Raises :class:`CalibrationError` for fewer than :data:`MIN_LABELS` labels, labels that are
     all equal or not finite, or member values the model cannot read.
@@ -739,12 +792,18 @@ def fit_calibration(archs: Sequence[str], values: MemberValues, labels: Numbers,
         version = str(getattr(require_sklearn(), "__version__", ""))
     if regressor is None and method == "gp":
         from knas_core.gaussian_process import GaussianProcess
+        from knas_core.warping import error_ceiling
 
-        regressor = GaussianProcess(spec.groups(), seed=seed).fit(x, target)
+        if start is None and warp and error_ceiling(y) is not None:
+            regressor, warping = fit_on_labels(spec.groups(), x, y, seed, warp)
+            fitted.rank_units = rank_moments(y)
+            how.update(warping)
+        else:
+            regressor = GaussianProcess(spec.groups(), seed=seed).fit(x, target)
         how.update(regressor.hyperparameters())
         if path_view and encoding:
-            fitted.path_view = PathView.fit(archs, y, seed)
-            how["path_view"] = fitted.path_view.regressor.hyperparameters()
+            fitted.path_view = PathView.fit(archs, y, seed, warp)
+            how["path_view"] = {**fitted.path_view.how, **fitted.path_view.regressor.hyperparameters()}
     else:
         if regressor is None:
             rounds, cv = choose_rounds(x, begin, y, seed)
@@ -850,13 +909,15 @@ def _header(model: CalibratedModel) -> dict[str, Any]:
             "features": {"proxies": list(model.features.proxies), "logged": dict(model.features.logged),
                          "encoding": model.features.encoding, "cell": model.features.cell},
             "prior": model.prior.to_dict() if model.prior is not None else None,
-            "regressor": ({"kind": "gaussian_process", **model.regressor.settings()} if gp
+            "regressor": ({"kind": "gaussian_process", **model.regressor.settings(),
+                           "rank_units": list(model.rank_units) if model.rank_units else None} if gp
                           else {"kind": "pickle"}),
             "path_view": ({"cell": model.path_view.features.cell, "rank_mean": model.path_view.rank_mean,
                            "rank_scale": model.path_view.rank_scale, **model.path_view.regressor.settings()}
                           if model.path_view is not None else None),
             "target": "rank of the label among the k labelled architectures, divided by k; the "
-                      "prediction is the prior (if any) plus the regressor's output, averaged with "
+                      "prediction is the prior (if any) plus the regressor's output (put in the "
+                      "ranks' units if rank_units: it learnt the warped labels), averaged with "
                       "the path view's output (if any)"}
 
 
@@ -931,9 +992,13 @@ def load_model(path: str | Path) -> CalibratedModel:
     settings = dict(header["regressor"])
     view = header.get("path_view")
     path_view = None
+    rank_units: tuple[float, float] | None = None
     with zipfile.ZipFile(path) as z:
         if settings["kind"] == "gaussian_process":
             regressor: Any = _restore(z, "model.npz", settings)
+            units = settings.get("rank_units")
+            if units:
+                rank_units = (float(units[0]), float(units[1]))
             if view:
                 path_view = PathView(FeatureSpec((), (), True, str(view["cell"])),
                                      _restore(z, "path_view.npz", view), float(view["rank_mean"]),
@@ -945,7 +1010,7 @@ def load_model(path: str | Path) -> CalibratedModel:
                                        f"{sklearn.__version__}; fit it again with knas calibrate")
             regressor = pickle.loads(z.read("model.pkl"))  # the user's own saved model (module docstring)
     prior = EnsemblePrior.from_dict(header["prior"]) if header.get("prior") else None
-    return CalibratedModel(_spec(header), regressor, provenance, prior, path_view)
+    return CalibratedModel(_spec(header), regressor, provenance, prior, path_view, rank_units)
 
 
 def _restore(z: zipfile.ZipFile, name: str, settings: Mapping[str, Any]) -> Any:
@@ -1053,4 +1118,4 @@ __all__ = ["CELL_FEATURES", "EARLIER_FORMATS", "FOLDS", "GRID", "LONG_COLUMNS", 
            "long_rows", "lookup_labels", "model_bytes", "model_path", "path_encoding", "path_names",
            "read_header", "read_labels", "read_long_scores", "register_calibrated", "require_sklearn",
            "save_calibrated", "save_model", "saved_calibrated_names", "select_proxies", "structure_names",
-           "winsorised"]
+           "in_rank_units", "rank_moments", "fit_on_labels", "winsorised"]

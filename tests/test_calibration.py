@@ -44,6 +44,7 @@ from knas_core.scoring import Scorer
 from knas_core.search.config import SearchConfig
 from knas_core.search.ensemble import log_rank_aggregate
 from knas_core.spaces.nb201 import all_archs_lexicographic
+from knas_core.warping import LAMBDAS, box_cox_error
 
 from .conftest import SMALL
 
@@ -151,8 +152,11 @@ def test_the_model_is_the_mean_of_its_process_and_the_path_view():
     single = replace(model, path_view=None).predict(archs[60:], rest)
     assert np.allclose(model.predict(archs[60:], rest), (single + view.predict(archs[60:])) / 2)
     assert not np.allclose(single, view.predict(archs[60:]))
-    # the view learns the winsorised labels, and its output is put in the ranks' standard units
-    assert view.regressor.y_mean == pytest.approx(winsorised(label[:60]).mean())
+    # the labels (2-13) read as percent accuracies: the view learns their warped error, with the
+    # power it records, and its output is put in the ranks' standard units
+    lam = view.how["box_cox_lambda"]
+    assert view.how["error_ceiling"] == 100.0 and lam in LAMBDAS
+    assert view.regressor.y_mean == pytest.approx(box_cox_error(label[:60], lam, 100.0).mean())
     raw = view.regressor.predict(view.features.matrix(archs[60:], {}))
     z = (raw - view.regressor.y_mean) / view.regressor.y_scale
     assert np.allclose(view.predict(archs[60:]), 30.5 / 60 + np.std(np.arange(1, 61) / 60) * z)
@@ -160,6 +164,31 @@ def test_the_model_is_the_mean_of_its_process_and_the_path_view():
     alone = fit_calibration(archs[:60], train, label[:60], path_view=False)
     assert alone.path_view is None and np.allclose(alone.predict(archs[60:], rest), single)
     assert fit_calibration(archs[:60], train, label[:60], method="trees").path_view is None
+
+
+@pytest.mark.parametrize("shift, warped", [(0.0, True), (-10.0, False)])
+def test_only_accuracy_labels_are_warped_and_both_processes_learn_the_labels(shift, warped):
+    """From PRIOR_BELOW labels on, both processes learn the labels rather than their ranks: as
+    accuracies (here 2-13, read as percent) through the Box-Cox-warped error; labels that cannot
+    be accuracies (some negative) winsorised for the view and as ranks for the main process.
+    Either way the model ranks the held-out cells by the known function."""
+    archs, values, label = synthetic(160)
+    y = label + shift
+    model = fit_calibration(archs[:100], {p: v[:100] for p, v in values.items()}, y[:100])
+    fit = model.provenance.fit
+    assert model.prior is None and ("box_cox_lambda" in fit) == warped == (model.rank_units is not None)
+    assert ("box_cox_lambda" in fit["path_view"]) == warped
+    assert ("Box-Cox" in model.describe()) == warped
+    if warped:
+        warped_y = box_cox_error(y[:100], fit["box_cox_lambda"], 100.0)
+        assert model.regressor.y_mean == pytest.approx(warped_y.mean())
+        assert model.rank_units == pytest.approx((50.5 / 100, np.std(np.arange(1, 101) / 100)))
+    else:
+        assert model.path_view.regressor.y_mean == pytest.approx(winsorised(y[:100]).mean())
+    rest = {p: v[100:] for p, v in values.items()}
+    assert kendalltau(model.predict(archs[100:], rest), label[100:]).statistic > 0.7
+    assert not warped or "box_cox_lambda" not in fit_calibration(
+        archs[:100], {p: v[:100] for p, v in values.items()}, y[:100], warp=False).provenance.fit
 
 
 def test_winsorising_raises_only_the_lowest_labels_to_the_percentile():
@@ -193,7 +222,7 @@ def test_an_earlier_format_is_refused_with_the_command_to_refit(tmp_path, old, w
     archs, values, label = synthetic(30)
     path = save_model(fit_calibration(archs, values, label), tmp_path / "old.calib.zip")
     header = read_header(path)
-    assert header["format"] == FORMAT == 4
+    assert header["format"] == FORMAT == 5
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("calibration.json", json.dumps({**header, "format": old}))
     with pytest.raises(CalibrationError, match=rf"format {old}: .*{what}.*Fit it again with knas"):
