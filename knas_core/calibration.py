@@ -614,8 +614,8 @@ def fit_on_labels(groups: tuple[tuple[int, ...], ...], x: np.ndarray, labels: Nu
     from knas_core.gaussian_process import GaussianProcess
     from knas_core.warping import fit_warped
 
-    def make() -> GaussianProcess:
-        return GaussianProcess(groups, seed=seed)
+    def make(restarts: int = 3) -> GaussianProcess:
+        return GaussianProcess(groups, restarts=restarts, seed=seed)
 
     warped = fit_warped(make, x, labels) if warp else None
     if warped is not None:

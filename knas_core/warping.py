@@ -79,23 +79,26 @@ class WarpedFit:
                 "warped_log_likelihood": round(self.log_likelihood, 3)}
 
 
-def fit_warped(make: Callable[[], Any], x: np.ndarray, labels: Sequence[float] | np.ndarray,
-               lambdas: Sequence[float] = LAMBDAS) -> WarpedFit | None:
-    """Fit ``make()`` (an unfitted :class:`~knas_core.gaussian_process.GaussianProcess`) to
-    ``box_cox_error(labels, lam, c)`` for each ``lam`` of ``lambdas`` and keep the one under
-    which the labels are likeliest (module docstring). ``None`` when the labels have no
-    :func:`error_ceiling` (they are not accuracies)."""
+def fit_warped(make: Callable[[int], Any], x: np.ndarray, labels: Sequence[float] | np.ndarray,
+               lambdas: Sequence[float] = LAMBDAS, restarts: int = 3) -> WarpedFit | None:
+    """Fit ``make(r)`` (an unfitted :class:`~knas_core.gaussian_process.GaussianProcess` with
+    ``r`` starts of its likelihood maximisation) to ``box_cox_error(labels, lam, c)`` for each
+    ``lam`` of ``lambdas``, with one start each, and keep the power under which the labels are
+    likeliest (module docstring); that power's process is then fitted again with ``restarts``
+    starts (so a choice among seven powers costs about three times one fit, not seven).
+    ``None`` when the labels have no :func:`error_ceiling` (they are not accuracies)."""
     ceiling = error_ceiling(labels)
     if ceiling is None:
         return None
     y = np.asarray(labels, dtype=np.float64)
-    best: WarpedFit | None = None
-    for lam in lambdas:
-        gp = make().fit(x, box_cox_error(y, lam, ceiling))
+
+    def fit(lam: float, starts: int) -> WarpedFit:
+        gp = make(starts).fit(x, box_cox_error(y, lam, ceiling))
         ll = gp.log_likelihood - len(y) * np.log(gp.y_scale) + log_jacobian(y, lam, ceiling)
-        if best is None or ll > best.log_likelihood:
-            best = WarpedFit(gp, float(lam), ceiling, float(ll))
-    return best
+        return WarpedFit(gp, float(lam), ceiling, float(ll))
+
+    best = max((fit(lam, 1) for lam in lambdas), key=lambda f: f.log_likelihood)
+    return fit(best.lam, restarts) if restarts > 1 else best
 
 
 __all__ = ["LAMBDAS", "WarpedFit", "box_cox_error", "error_ceiling", "fit_warped", "log_jacobian"]

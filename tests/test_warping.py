@@ -51,15 +51,15 @@ def test_the_likelihood_chooses_the_power_that_made_the_labels(true_lam):
     e = (1 - true_lam * z) ** (1 / true_lam)
     assert e.min() > 2 and e.max() < 61
     y = 100.0 - e
-    fit = fit_warped(lambda: GaussianProcess(((0,),), seed=0), x, y)
+    fit = fit_warped(lambda r: GaussianProcess(((0,),), restarts=r, seed=0), x, y)
     assert fit is not None and fit.ceiling == 100.0
     assert fit.lam == true_lam  # without the Jacobian term the grid's end, -2, wins both
     assert fit.describe()["box_cox_lambda"] == fit.lam
     far = 1.0 if true_lam < 0 else -2.0
-    other = fit_warped(lambda: GaussianProcess(((0,),), seed=0), x, y, lambdas=(far,))
+    other = fit_warped(lambda r: GaussianProcess(((0,),), restarts=r, seed=0), x, y, lambdas=(far,))
     assert other is not None and other.log_likelihood < fit.log_likelihood
 
 
 def test_labels_that_are_not_accuracies_are_not_warped():
     x = np.linspace(0, 1, 10)[:, None]
-    assert fit_warped(lambda: GaussianProcess(((0,),)), x, np.linspace(-5, 5, 10)) is None
+    assert fit_warped(lambda r: GaussianProcess(((0,),), restarts=r), x, np.linspace(-5, 5, 10)) is None
