@@ -1109,13 +1109,12 @@ def register_calibrated(name: str) -> Proxy:
 
 
 __all__ = ["CELL_FEATURES", "EARLIER_FORMATS", "FOLDS", "GRID", "LONG_COLUMNS", "METHODS", "MIN_LABELS",
-           "PRIOR_BELOW", "READABLE_FORMATS", "ROUNDS", "WINSOR_PERCENTILE",
-           "CalibratedModel", "CalibrationError", "CalibrationRun", "EnsemblePrior", "FeatureSpec",
-           "LabelSource", "PathView", "Provenance", "ScoreTable", "calibrate", "calibrated_dir",
-           "calibrated_proxy",
-           "cell_encoding", "cell_structure", "check_name", "choose_rounds", "default_regressor",
-           "draw_indices", "encoding_names", "fit_calibration", "load_model",
+           "PRIOR_BELOW", "READABLE_FORMATS", "ROUNDS", "WINSOR_PERCENTILE", "CalibratedModel",
+           "CalibrationError", "CalibrationRun", "EnsemblePrior", "FeatureSpec", "LabelSource", "PathView",
+           "Provenance", "ScoreTable", "calibrate", "calibrated_dir", "calibrated_proxy", "cell_encoding",
+           "cell_structure", "check_name", "choose_rounds", "default_regressor", "draw_indices",
+           "encoding_names", "fit_calibration", "fit_on_labels", "in_rank_units", "load_model",
            "long_rows", "lookup_labels", "model_bytes", "model_path", "path_encoding", "path_names",
-           "read_header", "read_labels", "read_long_scores", "register_calibrated", "require_sklearn",
-           "save_calibrated", "save_model", "saved_calibrated_names", "select_proxies", "structure_names",
-           "in_rank_units", "rank_moments", "fit_on_labels", "winsorised"]
+           "rank_moments", "read_header", "read_labels", "read_long_scores", "register_calibrated",
+           "require_sklearn", "save_calibrated", "save_model", "saved_calibrated_names", "select_proxies",
+           "structure_names", "winsorised"]
